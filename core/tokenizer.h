@@ -1,0 +1,70 @@
+// Text <-> token ids. Two algorithms behind one type: SentencePiece-style BPE by
+// scores with byte fallback (Llama-2, TinyStories, Mistral) and byte-level BPE by
+// merge ranks after a pre-tokenizer split regex (GPT-2, Llama-3, Qwen2/3).
+// Special/added tokens are matched before BPE. Loaded from GGUF tokenizer
+// metadata, a tokenizer.json, or a Hugging Face directory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sb {
+
+struct TokenizerData;  // vocabulary, scores/merges, special tokens; see tokenizer_data.h
+
+class Tokenizer {
+ public:
+  // `path`: a .gguf file (tokenizer.ggml.*), a tokenizer.json, or a directory
+  // holding tokenizer.json (+ tokenizer_config.json for BOS/EOS settings).
+  static StatusOr<std::unique_ptr<Tokenizer>> load(const std::string& path);
+  static StatusOr<std::unique_ptr<Tokenizer>> from_data(TokenizerData data);
+  ~Tokenizer();
+
+  int n_vocab() const;
+  int bos_id() const;                  // -1 when the vocabulary has none
+  const std::vector<int>& eos_ids() const;
+  bool add_bos_default() const;        // what the model's settings ask for
+
+  // Encodes text. With add_bos the BOS id is prepended (when the vocabulary has one).
+  // With parse_special, special/added tokens written in the text become their ids.
+  std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = true) const;
+
+  // The bytes a token stands for (byte-fallback and byte-level tokens decoded);
+  // may be an incomplete UTF-8 sequence. Control tokens (BOS/EOS...) give "".
+  std::string token_bytes(int32_t id) const;
+  // The vocabulary entry as stored (for inspect / logprobs display).
+  const std::string& token_piece(int32_t id) const;
+  // Whole-sequence decode, same rules as StreamDecoder.
+  std::string decode(std::span<const int32_t> ids) const;
+
+ private:
+  friend class StreamDecoder;
+  struct Impl;
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Incremental detokenizer for generated tokens: push() returns only complete
+// UTF-8 characters, holding back a partial sequence until it completes.
+// For SentencePiece vocabularies the leading space of the first piece is
+// dropped, as SentencePiece's decoder does.
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tokenizer);
+  std::string push(int32_t id);
+  // Whatever is held back at the end (invalid bytes become U+FFFD).
+  std::string finish();
+
+ private:
+  const Tokenizer& tok_;
+  std::string pending_;
+  bool first_ = true;
+};
+
+}  // namespace sb
