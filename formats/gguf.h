@@ -8,11 +8,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "core/status.h"
+#include "core/tensor.h"
 #include "formats/mapped_file.h"
 
 namespace sb::gguf {
@@ -42,8 +44,17 @@ struct TensorInfo {
   TensorType type = TensorType::kF32;
   uint64_t offset = 0;       // from the start of the data section
   uint64_t n_bytes = 0;
+  // rows = product of ne[1..] and cols = ne[0]: the 2-D shape TensorView uses.
+  int64_t rows() const;
+  int64_t cols() const { return ne.empty() ? 1 : static_cast<int64_t>(ne[0]); }
   const uint8_t* data = nullptr;  // into the mapping; valid while the File lives
 };
+
+const char* value_type_name(ValueType type);
+// "F32", "Q4_0", ...; for codes specbatch does not read, "type 12" style text.
+std::string tensor_type_name(uint32_t code);
+// The core element type of a GGUF tensor type.
+DType tensor_type_dtype(TensorType type);
 
 class File {
  public:
@@ -76,6 +87,10 @@ class File {
   uint64_t alignment_ = 32;
   std::vector<std::pair<std::string, Value>> metadata_;
   std::vector<TensorInfo> tensors_;
+  std::unordered_map<std::string, size_t> metadata_index_;  // key -> metadata_ position
+  std::unordered_map<std::string, size_t> tensor_index_;    // name -> tensors_ position
+
+  friend class Parser;
 };
 
 }  // namespace sb::gguf

@@ -1,0 +1,57 @@
+// Hugging Face config.json / generation_config.json: the fields specbatch needs,
+// as plain data (no model types: core maps them to ModelConfig). JSON null counts
+// as absent; a field of the wrong JSON type is an error naming the file and field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sb::hf {
+
+struct RopeScalingConfig {
+  bool present = false;
+  std::string type;                  // "rope_type" (or legacy "type"): linear, dynamic, llama3, yarn, default
+  double factor = 1.0;
+  double low_freq_factor = 1.0;      // llama3
+  double high_freq_factor = 4.0;     // llama3
+  int64_t original_max_position_embeddings = 0;
+  double beta_fast = 32.0;           // yarn
+  double beta_slow = 1.0;            // yarn
+};
+
+struct ModelJsonConfig {
+  std::vector<std::string> architectures;  // e.g. {"Qwen2ForCausalLM"}
+  std::string model_type;                  // e.g. "qwen2"
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;         // 0: absent (same as num_attention_heads)
+  int64_t head_dim = 0;                    // 0: absent (hidden_size / num_attention_heads)
+  int64_t intermediate_size = 0;
+  int64_t max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScalingConfig rope_scaling;
+  bool tie_word_embeddings = false;        // absent: false (Llama / Qwen defaults)
+  bool has_tie_word_embeddings = false;    // whether the file said it
+  bool attention_bias = false;
+  int64_t bos_token_id = -1;               // -1: none
+  std::vector<int64_t> eos_token_ids;      // int or list in the file
+};
+
+// Parses config.json text; `name` (usually the file path) prefixes error messages.
+StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::string& name);
+// Merges generation_config.json text: its bos_token_id replaces, its eos ids are added.
+Status merge_generation_config(std::string_view json, const std::string& name, ModelJsonConfig* config);
+// Reads dir/config.json and, when present, dir/generation_config.json.
+StatusOr<ModelJsonConfig> read_model_config(const std::string& dir);
+
+// Reads a whole (small) file into a string; errors name the path.
+StatusOr<std::string> read_text_file(const std::string& path);
+
+}  // namespace sb::hf
