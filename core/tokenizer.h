@@ -2,7 +2,11 @@
 // scores with byte fallback (Llama-2, TinyStories, Mistral) and byte-level BPE by
 // merge ranks after a pre-tokenizer split regex (GPT-2, Llama-3, Qwen2/3).
 // Special/added tokens are matched before BPE. Loaded from GGUF tokenizer
-// metadata, a tokenizer.json, or a Hugging Face directory.
+// metadata, a tokenizer.json, or a Hugging Face directory. Encoding never fails:
+// any bytes (invalid UTF-8 included) encode via byte fallback / byte-level tokens.
+// Decoded text is always valid UTF-8 (ill-formed bytes become U+FFFD).
+// A Tokenizer is immutable after loading (but add_eos_ids) and safe to share
+// between threads.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +20,7 @@
 
 namespace sb {
 
-struct TokenizerData;  // vocabulary, scores/merges, special tokens; see tokenizer_data.h
+struct TokenizerData;  // vocabulary, scores/merges, special tokens; see formats/tokenizer_data.h
 
 class Tokenizer {
  public:
@@ -28,11 +32,22 @@ class Tokenizer {
 
   int n_vocab() const;
   int bos_id() const;                  // -1 when the vocabulary has none
+  // End-of-generation ids: the vocabulary's EOS first, then EOT/EOM and other
+  // end-of-turn control tokens the vocabulary has (<|im_end|>, <|eot_id|>, ...).
   const std::vector<int>& eos_ids() const;
+  bool is_eos(int32_t id) const;
+  // Adds end-of-generation ids (e.g. from generation_config.json); ids outside
+  // the vocabulary and duplicates are ignored.
+  void add_eos_ids(std::span<const int32_t> ids);
   bool add_bos_default() const;        // what the model's settings ask for
+  // One line for `specbatch inspect`, e.g.
+  // "byte-level BPE, 151669 tokens, pre=qwen2, bos=none, eos=151645,151643".
+  std::string summary() const;
 
-  // Encodes text. With add_bos the BOS id is prepended (when the vocabulary has one).
-  // With parse_special, special/added tokens written in the text become their ids.
+  // Encodes text. With add_bos the BOS id is prepended (when the vocabulary has one),
+  // and the EOS appended when the model's settings ask for it (add_eos_token).
+  // With parse_special, special (control) tokens written in the text become their
+  // ids; non-special added tokens always do. Empty text gives no tokens but BOS.
   std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = true) const;
 
   // The bytes a token stands for (byte-fallback and byte-level tokens decoded);
@@ -40,7 +55,7 @@ class Tokenizer {
   std::string token_bytes(int32_t id) const;
   // The vocabulary entry as stored (for inspect / logprobs display).
   const std::string& token_piece(int32_t id) const;
-  // Whole-sequence decode, same rules as StreamDecoder.
+  // Whole-sequence decode, same rules as StreamDecoder (valid UTF-8 out).
   std::string decode(std::span<const int32_t> ids) const;
 
  private:
