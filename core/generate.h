@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sampler.h"  // SamplingParams
 #include "core/status.h"
 
 namespace sb {
@@ -16,14 +17,6 @@ namespace sb {
 class Backend;
 struct Model;
 class Tokenizer;
-
-struct SamplingParams {
-  float temperature = 1.0f;  // 0 = greedy
-  float top_p = 1.0f;        // (0, 1]
-  int top_k = 0;             // 0 = off
-  float min_p = 0.0f;        // [0, 1]
-  uint64_t seed = 0;
-};
 
 struct GenerationRequest {
   uint64_t index = 0;            // record index: part of the randomness key

@@ -1,0 +1,94 @@
+// The compute interface core talks to (DESIGN.md section 3): memory, weight
+// upload, and batched ops over device buffers for a flattened ragged batch of
+// tokens. Ops are queued in call order and may run asynchronously; only
+// copy_to_host waits, so a step costs one device->host sync. Ops never allocate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/model_config.h"
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace sb {
+
+// A weight resident on the backend, in whatever dtype the backend stores
+// (the CPU backend: F32). data is backend memory, row-major [rows, cols].
+struct DeviceWeight {
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* data = nullptr;  // nullptr: absent (e.g. no bias)
+
+  bool present() const { return data != nullptr; }
+};
+
+// Causal attention over the paged KV cache for a ragged batch of query tokens.
+// Token t belongs to block_tables row token_seq[t] and sits at position pos[t];
+// it attends to that sequence's cached positions 0..pos[t] (its own K/V must
+// be stored first). Cache slot of position p: table[p / block_size] * block_size + p % block_size.
+struct AttentionOp {
+  const float* q = nullptr;              // [n_tokens, n_head, head_dim]
+  const float* k_cache = nullptr;        // [n_slots, n_kv_head, head_dim]
+  const float* v_cache = nullptr;        // [n_slots, n_kv_head, head_dim]
+  const int32_t* pos = nullptr;          // [n_tokens]
+  const int32_t* token_seq = nullptr;    // [n_tokens]
+  const int32_t* block_tables = nullptr; // [n_seqs, max_blocks]
+  float* out = nullptr;                  // [n_tokens, n_head, head_dim]
+  int64_t n_tokens = 0;
+  int64_t n_seqs = 0;
+  int64_t n_head = 0;
+  int64_t n_kv_head = 0;
+  int64_t head_dim = 0;
+  int64_t block_size = 0;
+  int64_t max_blocks = 0;
+  int64_t n_slots = 0;
+  float scale = 1.0f;
+};
+
+// All pointers passed to ops are backend memory (from alloc() or weights).
+// Results must not depend on which other rows share a call (batch invariance:
+// DESIGN.md section 10); every op here is row-local by contract.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Memory. alloc() is for set-up (weights, workspaces, KV), never inside a step.
+  virtual StatusOr<void*> alloc(size_t bytes) = 0;
+  virtual void release(void* ptr) = 0;
+  // Uploads (and converts) a weight once; release_weight() frees what it made.
+  virtual StatusOr<DeviceWeight> upload_weight(const TensorView& w) = 0;
+  virtual void release_weight(const DeviceWeight& w) = 0;
+  // Queues a host->device copy; src may be reused as soon as the call returns.
+  virtual Status copy_to_device(void* dst, const void* src, size_t bytes) = 0;
+  // Waits for all queued work, then copies device->host: the step's one sync.
+  virtual Status copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+
+  // out[i] = table[ids[i]]                       out: [n_tokens, table.cols]
+  virtual Status embed(const DeviceWeight& table, const int32_t* ids, float* out, int64_t n_tokens) = 0;
+  // out[r] = rows[r]-th row of x                  x: [n_src, dim], out: [n_rows, dim]
+  virtual Status gather_rows(const float* x, const int32_t* rows, float* out, int64_t n_rows, int64_t n_src,
+                             int64_t dim) = 0;
+  // RMSNorm of each row of width w.cols; out may alias x.  x, out: [n_rows, w.cols]
+  virtual Status rms_norm(const float* x, const DeviceWeight& w, float* out, int64_t n_rows, float eps) = 0;
+  // y = x * w^T (+ bias)             x: [n_rows, w.cols], y: [n_rows, w.rows], bias: [1, w.rows] or absent
+  virtual Status matmul(const float* x, const DeviceWeight& w, const DeviceWeight& bias, float* y,
+                        int64_t n_rows) = 0;
+  // In-place RoPE of every head: angle pos[t] * inv_freq[i]; cos/sin scaled by attn_factor.
+  //   x: [n_tokens, n_heads, head_dim], inv_freq: [head_dim / 2] (backend memory)
+  virtual Status rope(float* x, const int32_t* pos, const float* inv_freq, int64_t n_tokens, int64_t n_heads,
+                      int64_t head_dim, RopeStyle style, float attn_factor) = 0;
+  // Stores each token's K and V row at its cache slot.
+  //   k, v: [n_tokens, kv_dim], slots: [n_tokens], caches: [n_slots, kv_dim]
+  virtual Status kv_store(const float* k, const float* v, const int32_t* slots, float* k_cache, float* v_cache,
+                          int64_t n_tokens, int64_t kv_dim, int64_t n_slots) = 0;
+  virtual Status attention(const AttentionOp& op) = 0;
+  // out = silu(gate) * up; out may alias gate.
+  virtual Status silu_mul(const float* gate, const float* up, float* out, int64_t n) = 0;
+  // x += y
+  virtual Status add(float* x, const float* y, int64_t n) = 0;
+};
+
+}  // namespace sb

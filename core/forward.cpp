@@ -1,0 +1,290 @@
+#include "core/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <string>
+
+namespace sb {
+
+StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
+  const int hd = c.head_dim;
+  if (hd <= 0 || hd % 2 != 0) return invalid_argument("rope: head_dim must be even, got " + std::to_string(hd));
+  const RopeScaling& s = c.rope_scaling;
+  const double factor = s.factor;
+  const int orig = s.original_max_position > 0 ? s.original_max_position : c.max_ctx;
+  double base = c.rope_theta;
+  if (s.type == RopeScalingType::kDynamic && orig > 0 && max_ctx > orig)
+    base *= std::pow(factor * max_ctx / orig - (factor - 1), static_cast<double>(hd) / (hd - 2));
+  RopeTable t;
+  t.inv_freq.resize(static_cast<size_t>(hd / 2));
+  for (int i = 0; i < hd / 2; ++i) {
+    const double inv = 1.0 / std::pow(base, 2.0 * i / hd);
+    double out = inv;
+    switch (s.type) {
+      case RopeScalingType::kNone:
+      case RopeScalingType::kDynamic:
+        break;
+      case RopeScalingType::kLinear:
+        out = inv / factor;
+        break;
+      case RopeScalingType::kLlama3: {
+        if (orig <= 0) return invalid_argument("rope llama3 scaling needs original_max_position_embeddings");
+        const double low_wavelen = orig / s.low_freq_factor;
+        const double high_wavelen = orig / s.high_freq_factor;
+        const double wavelen = 2 * std::numbers::pi / inv;
+        if (wavelen > low_wavelen) {
+          out = inv / factor;
+        } else if (wavelen >= high_wavelen) {
+          const double smooth = (orig / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+          out = (1 - smooth) * inv / factor + smooth * inv;
+        }
+        break;
+      }
+      case RopeScalingType::kYarn: {
+        if (orig <= 0) return invalid_argument("rope yarn scaling needs original_max_position_embeddings");
+        // Dimensions rotating fewer than beta_slow times over orig are interpolated,
+        // more than beta_fast times extrapolated, a linear ramp in between.
+        auto correction_dim = [&](double n_rot) {
+          return hd * std::log(orig / (n_rot * 2 * std::numbers::pi)) / (2 * std::log(c.rope_theta));
+        };
+        const double low = std::max(0.0, std::floor(correction_dim(s.beta_fast)));
+        double high = std::min<double>(hd - 1, std::ceil(correction_dim(s.beta_slow)));
+        if (low == high) high += 0.001;
+        const double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
+        const double extrapolation = 1 - ramp;
+        out = inv / factor * (1 - extrapolation) + inv * extrapolation;
+        break;
+      }
+    }
+    t.inv_freq[static_cast<size_t>(i)] = static_cast<float>(out);
+  }
+  if (s.type == RopeScalingType::kYarn && factor > 1) t.attn_factor = static_cast<float>(0.1 * std::log(factor) + 1);
+  return t;
+}
+
+Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits)
+    : model_(model),
+      backend_(backend),
+      limits_(limits),
+      kv_block_size_(kv.block_size()),
+      kv_max_blocks_(kv.max_blocks_per_seq()),
+      n_slots_(static_cast<int64_t>(kv.n_blocks()) * kv.block_size()) {
+  const size_t mt = static_cast<size_t>(limits.max_tokens);
+  meta_host_.resize(4 * mt + static_cast<size_t>(limits.max_logit_rows) +
+                    static_cast<size_t>(limits.max_seqs) * static_cast<size_t>(kv_max_blocks_));
+  seq_row_.assign(static_cast<size_t>(kv.max_seqs()), -1);
+  row_seq_.resize(static_cast<size_t>(limits.max_seqs));
+}
+
+Forward::~Forward() {
+  for (const DeviceWeight& w : uploaded_) backend_.release_weight(w);
+  for (void* p : buffers_) backend_.release(p);
+}
+
+StatusOr<std::unique_ptr<Forward>> Forward::create(const Model& model, Backend& backend, const KvCache& kv,
+                                                   const ForwardLimits& limits) {
+  if (limits.max_tokens <= 0 || limits.max_seqs <= 0 || limits.max_logit_rows <= 0)
+    return invalid_argument("forward: limits must be positive");
+  std::unique_ptr<Forward> f(new Forward(model, backend, kv, limits));
+  SB_RETURN_IF_ERROR(f->init().with_context(model.path));
+  return f;
+}
+
+Status Forward::upload(const TensorView& view, DeviceWeight* out) {
+  SB_ASSIGN_OR_RETURN(*out, backend_.upload_weight(view));
+  if (out->present()) uploaded_.push_back(*out);
+  return ok_status();
+}
+
+StatusOr<float*> Forward::alloc_floats(size_t n) {
+  SB_ASSIGN_OR_RETURN(void* p, backend_.alloc(n * sizeof(float)));
+  buffers_.push_back(p);
+  return static_cast<float*>(p);
+}
+
+Status Forward::init() {
+  const ModelConfig& c = model_.config;
+  const ModelWeights& w = model_.weights;
+  if (c.n_head <= 0 || c.n_kv_head <= 0 || c.n_head % c.n_kv_head != 0)
+    return invalid_argument("n_head must be a positive multiple of n_kv_head");
+  if (static_cast<int>(w.layers.size()) != c.n_layer) return invalid_argument("layer count differs from config");
+  auto need = [](const TensorView& t, const char* what) {
+    return t.present() ? ok_status() : invalid_argument(std::string("missing tensor: ") + what);
+  };
+  SB_RETURN_IF_ERROR(upload(w.tok_embd, &tok_embd_));
+  SB_RETURN_IF_ERROR(upload(w.out_norm, &out_norm_));
+  if (w.lm_head.data == w.tok_embd.data) {
+    lm_head_ = tok_embd_;  // tied: one upload
+  } else {
+    SB_RETURN_IF_ERROR(upload(w.lm_head, &lm_head_));
+  }
+  if (!tok_embd_.present() || !out_norm_.present() || !lm_head_.present())
+    return invalid_argument("missing token embedding, output norm or lm_head");
+
+  const size_t mt = static_cast<size_t>(limits_.max_tokens);
+  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
+  const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * c.head_dim;
+  layers_.resize(w.layers.size());
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& lw = w.layers[l];
+    Layer& d = layers_[l];
+    for (auto [t, what] : {std::pair{&lw.attn_norm, "attn_norm"}, {&lw.wq, "wq"}, {&lw.wk, "wk"}, {&lw.wv, "wv"},
+                           {&lw.wo, "wo"}, {&lw.ffn_norm, "ffn_norm"}, {&lw.w_gate, "w_gate"}, {&lw.w_up, "w_up"},
+                           {&lw.w_down, "w_down"}})
+      SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
+    if (c.attn_bias)
+      for (auto [t, what] : {std::pair{&lw.bq, "bq"}, {&lw.bk, "bk"}, {&lw.bv, "bv"}})
+        SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
+    if (c.qk_norm)
+      for (auto [t, what] : {std::pair{&lw.q_norm, "q_norm"}, {&lw.k_norm, "k_norm"}})
+        SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
+    for (auto [t, dst] : {std::pair{&lw.attn_norm, &d.attn_norm}, {&lw.wq, &d.wq}, {&lw.wk, &d.wk}, {&lw.wv, &d.wv},
+                          {&lw.wo, &d.wo}, {&lw.bq, &d.bq}, {&lw.bk, &d.bk}, {&lw.bv, &d.bv},
+                          {&lw.q_norm, &d.q_norm}, {&lw.k_norm, &d.k_norm}, {&lw.ffn_norm, &d.ffn_norm},
+                          {&lw.w_gate, &d.w_gate}, {&lw.w_up, &d.w_up}, {&lw.w_down, &d.w_down}})
+      SB_RETURN_IF_ERROR(upload(*t, dst));
+    SB_ASSIGN_OR_RETURN(d.k_cache, alloc_floats(static_cast<size_t>(n_slots_) * kv_dim));
+    SB_ASSIGN_OR_RETURN(d.v_cache, alloc_floats(static_cast<size_t>(n_slots_) * kv_dim));
+  }
+
+  const size_t dim = static_cast<size_t>(c.dim), ffn = static_cast<size_t>(c.ffn_dim);
+  const size_t rows = static_cast<size_t>(limits_.max_logit_rows);
+  SB_ASSIGN_OR_RETURN(x_, alloc_floats(mt * dim));
+  SB_ASSIGN_OR_RETURN(xn_, alloc_floats(mt * dim));
+  SB_ASSIGN_OR_RETURN(q_, alloc_floats(mt * q_dim));
+  SB_ASSIGN_OR_RETURN(k_, alloc_floats(mt * kv_dim));
+  SB_ASSIGN_OR_RETURN(v_, alloc_floats(mt * kv_dim));
+  SB_ASSIGN_OR_RETURN(att_, alloc_floats(mt * q_dim));
+  SB_ASSIGN_OR_RETURN(gate_, alloc_floats(mt * ffn));
+  SB_ASSIGN_OR_RETURN(up_, alloc_floats(mt * ffn));
+  SB_ASSIGN_OR_RETURN(xl_, alloc_floats(rows * dim));
+  SB_ASSIGN_OR_RETURN(logits_, alloc_floats(rows * static_cast<size_t>(c.n_vocab)));
+  SB_ASSIGN_OR_RETURN(float* meta, alloc_floats(meta_host_.size()));
+  meta_ = reinterpret_cast<int32_t*>(meta);
+
+  SB_ASSIGN_OR_RETURN(RopeTable rope, rope_table(c, kv_max_blocks_ * kv_block_size_));
+  SB_ASSIGN_OR_RETURN(inv_freq_, alloc_floats(rope.inv_freq.size()));
+  SB_RETURN_IF_ERROR(backend_.copy_to_device(inv_freq_, rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float)));
+  attn_factor_ = rope.attn_factor;
+  return ok_status();
+}
+
+Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits) {
+  const ModelConfig& c = model_.config;
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  const int64_t n_logits = static_cast<int64_t>(batch.logit_rows.size());
+  if (n == 0 || n > limits_.max_tokens || batch.positions.size() != batch.tokens.size() ||
+      batch.seqs.size() != batch.tokens.size() || n_logits > limits_.max_logit_rows)
+    return invalid_argument("forward: batch of " + std::to_string(n) + " tokens / " + std::to_string(n_logits) +
+                            " logit rows does not fit the limits or its spans differ in length");
+  SB_CHECK(kv.block_size() == kv_block_size_ && kv.max_blocks_per_seq() == kv_max_blocks_);
+
+  // Plan: the step's metadata in one host buffer, one upload.
+  const size_t mt = static_cast<size_t>(limits_.max_tokens);
+  int32_t* ids = meta_host_.data();
+  int32_t* pos = ids + mt;
+  int32_t* slots = pos + mt;
+  int32_t* token_seq = slots + mt;
+  int32_t* rows = token_seq + mt;
+  int32_t* tables = rows + limits_.max_logit_rows;
+  int64_t n_seqs = 0;
+  Status plan = ok_status();
+  for (int64_t i = 0; i < n && plan.ok(); ++i) {
+    const int32_t seq = batch.seqs[static_cast<size_t>(i)];
+    const int32_t p = batch.positions[static_cast<size_t>(i)];
+    const int32_t id = batch.tokens[static_cast<size_t>(i)];
+    if (seq < 0 || seq >= kv.max_seqs() || p < 0 || p >= kv.seq_length(seq) || id < 0 || id >= c.n_vocab) {
+      plan = invalid_argument("forward: token " + std::to_string(i) + " (id " + std::to_string(id) + ", seq " +
+                              std::to_string(seq) + ", position " + std::to_string(p) +
+                              ") is outside the vocabulary or the sequence's reserved length");
+      break;
+    }
+    int32_t& row = seq_row_[static_cast<size_t>(seq)];
+    if (row < 0) {
+      if (n_seqs == limits_.max_seqs) {
+        plan = invalid_argument("forward: more than " + std::to_string(limits_.max_seqs) + " sequences in a step");
+        break;
+      }
+      row = static_cast<int32_t>(n_seqs);
+      row_seq_[static_cast<size_t>(n_seqs++)] = seq;
+    }
+    ids[i] = id;
+    pos[i] = p;
+    slots[i] = kv.seq_slot(seq, p);
+    token_seq[i] = row;
+  }
+  for (int64_t r = 0; r < n_seqs; ++r) {
+    const int32_t seq = row_seq_[static_cast<size_t>(r)];
+    const auto table = kv.seq_block_table(seq);
+    std::copy(table.begin(), table.end(), tables + r * kv_max_blocks_);
+    seq_row_[static_cast<size_t>(seq)] = -1;
+  }
+  SB_RETURN_IF_ERROR(plan);
+  for (int64_t r = 0; r < n_logits; ++r) {
+    rows[r] = batch.logit_rows[static_cast<size_t>(r)];
+    if (rows[r] < 0 || rows[r] >= n) return invalid_argument("forward: logit row out of the batch");
+  }
+  SB_RETURN_IF_ERROR(backend_.copy_to_device(meta_, meta_host_.data(), meta_host_.size() * sizeof(int32_t)));
+  const int32_t* d_ids = meta_;
+  const int32_t* d_pos = d_ids + mt;
+  const int32_t* d_slots = d_pos + mt;
+  const int32_t* d_token_seq = d_slots + mt;
+  const int32_t* d_rows = d_token_seq + mt;
+  const int32_t* d_tables = d_rows + limits_.max_logit_rows;
+
+  const int64_t dim = c.dim, hd = c.head_dim, ffn = c.ffn_dim;
+  const int64_t kv_dim = c.n_kv_head * hd;
+  AttentionOp att;
+  att.q = q_;
+  att.pos = d_pos;
+  att.token_seq = d_token_seq;
+  att.block_tables = d_tables;
+  att.out = att_;
+  att.n_tokens = n;
+  att.n_seqs = n_seqs;
+  att.n_head = c.n_head;
+  att.n_kv_head = c.n_kv_head;
+  att.head_dim = hd;
+  att.block_size = kv_block_size_;
+  att.max_blocks = kv_max_blocks_;
+  att.n_slots = n_slots_;
+  att.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  Backend& b = backend_;
+  SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
+  for (const Layer& L : layers_) {
+    // Attention block.
+    SB_RETURN_IF_ERROR(b.rms_norm(x_, L.attn_norm, xn_, n, c.rms_eps));
+    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wq, L.bq, q_, n));
+    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wk, L.bk, k_, n));
+    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wv, L.bv, v_, n));
+    if (c.qk_norm) {
+      SB_RETURN_IF_ERROR(b.rms_norm(q_, L.q_norm, q_, n * c.n_head, c.rms_eps));
+      SB_RETURN_IF_ERROR(b.rms_norm(k_, L.k_norm, k_, n * c.n_kv_head, c.rms_eps));
+    }
+    SB_RETURN_IF_ERROR(b.rope(q_, d_pos, inv_freq_, n, c.n_head, hd, c.rope_style, attn_factor_));
+    SB_RETURN_IF_ERROR(b.rope(k_, d_pos, inv_freq_, n, c.n_kv_head, hd, c.rope_style, attn_factor_));
+    SB_RETURN_IF_ERROR(b.kv_store(k_, v_, d_slots, L.k_cache, L.v_cache, n, kv_dim, n_slots_));
+    att.k_cache = L.k_cache;
+    att.v_cache = L.v_cache;
+    SB_RETURN_IF_ERROR(b.attention(att));
+    SB_RETURN_IF_ERROR(b.matmul(att_, L.wo, DeviceWeight{}, xn_, n));
+    SB_RETURN_IF_ERROR(b.add(x_, xn_, n * dim));
+    // SwiGLU MLP block.
+    SB_RETURN_IF_ERROR(b.rms_norm(x_, L.ffn_norm, xn_, n, c.rms_eps));
+    SB_RETURN_IF_ERROR(b.matmul(xn_, L.w_gate, DeviceWeight{}, gate_, n));
+    SB_RETURN_IF_ERROR(b.matmul(xn_, L.w_up, DeviceWeight{}, up_, n));
+    SB_RETURN_IF_ERROR(b.silu_mul(gate_, up_, gate_, n * ffn));
+    SB_RETURN_IF_ERROR(b.matmul(gate_, L.w_down, DeviceWeight{}, xn_, n));
+    SB_RETURN_IF_ERROR(b.add(x_, xn_, n * dim));
+  }
+  if (n_logits == 0) return ok_status();
+  SB_RETURN_IF_ERROR(b.gather_rows(x_, d_rows, xl_, n_logits, n, dim));
+  SB_RETURN_IF_ERROR(b.rms_norm(xl_, out_norm_, xl_, n_logits, c.rms_eps));
+  SB_RETURN_IF_ERROR(b.matmul(xl_, lm_head_, DeviceWeight{}, logits_, n_logits));
+  return b.copy_to_host(logits, logits_,
+                        static_cast<size_t>(n_logits) * static_cast<size_t>(c.n_vocab) * sizeof(float));
+}
+
+}  // namespace sb

@@ -1,0 +1,109 @@
+// One forward pass of a decoder-only transformer (Llama, Qwen2, Qwen3; the
+// differences are ModelConfig data) over a ragged batch: the new tokens of
+// several sequences, each at its own position, prompt chunks, decode tokens and
+// draft tokens alike. Weights are uploaded once at create(); workspaces are
+// sized by ForwardLimits; run() allocates nothing and syncs once (the logits).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/kv_cache.h"
+#include "core/model.h"
+#include "core/status.h"
+
+namespace sb {
+
+struct ForwardLimits {
+  int max_tokens = 512;     // tokens per step, all sequences together
+  int max_seqs = 64;        // distinct sequences per step
+  int max_logit_rows = 64;  // tokens per step whose logits are returned
+};
+
+// One step. Token i is tokens[i] at positions[i] of KvCache sequence seqs[i];
+// the caller has grown each sequence to cover its positions (seq_grow), and a
+// sequence's earlier positions are either in the cache or earlier in this batch.
+struct ForwardBatch {
+  std::span<const int32_t> tokens;      // [n_tokens]
+  std::span<const int32_t> positions;   // [n_tokens]
+  std::span<const int32_t> seqs;        // [n_tokens]
+  std::span<const int32_t> logit_rows;  // [n_logits] indices into tokens
+};
+
+// RoPE frequencies for the config's scaling variant, computed as Hugging Face
+// does: inv_freq [head_dim / 2] and the factor applied to cos and sin (YaRN).
+// Dynamic NTK uses one fixed base sized for max_ctx (as vLLM does).
+struct RopeTable {
+  std::vector<float> inv_freq;  // [head_dim / 2]
+  float attn_factor = 1.0f;
+};
+StatusOr<RopeTable> rope_table(const ModelConfig& config, int max_ctx);
+
+class Forward {
+ public:
+  // The KV storage covers kv's blocks; run() must be given a KvCache of the
+  // same geometry. Positions are bounded by kv.max_blocks_per_seq() * block_size.
+  static StatusOr<std::unique_ptr<Forward>> create(const Model& model, Backend& backend, const KvCache& kv,
+                                                   const ForwardLimits& limits);
+  ~Forward();
+  Forward(const Forward&) = delete;
+  Forward& operator=(const Forward&) = delete;
+
+  const ModelConfig& config() const { return model_.config; }
+  const ForwardLimits& limits() const { return limits_; }
+
+  // Computes the batch, appending every token's K/V to the cache, and writes
+  // the logits of batch.logit_rows to host memory logits [n_logits, n_vocab].
+  Status run(const ForwardBatch& batch, const KvCache& kv, float* logits);
+
+ private:
+  struct Layer {
+    DeviceWeight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
+    float* k_cache;  // [n_slots, n_kv_head * head_dim]
+    float* v_cache;  // [n_slots, n_kv_head * head_dim]
+  };
+
+  Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits);
+  Status init();
+  Status upload(const TensorView& view, DeviceWeight* out);
+  StatusOr<float*> alloc_floats(size_t n);
+
+  Model model_;  // keeps the mapped weights alive (F32 weights are used in place)
+  Backend& backend_;
+  ForwardLimits limits_;
+  int kv_block_size_;
+  int kv_max_blocks_;  // per sequence
+  int64_t n_slots_;
+
+  std::vector<DeviceWeight> uploaded_;  // to release
+  std::vector<void*> buffers_;          // to release
+  DeviceWeight tok_embd_, out_norm_, lm_head_;
+  std::vector<Layer> layers_;
+
+  // Device workspace.
+  float* x_ = nullptr;       // [max_tokens, dim] residual stream
+  float* xn_ = nullptr;      // [max_tokens, dim] normed input / block output
+  float* q_ = nullptr;       // [max_tokens, n_head * head_dim]
+  float* k_ = nullptr;       // [max_tokens, n_kv_head * head_dim]
+  float* v_ = nullptr;       // [max_tokens, n_kv_head * head_dim]
+  float* att_ = nullptr;     // [max_tokens, n_head * head_dim]
+  float* gate_ = nullptr;    // [max_tokens, ffn_dim]
+  float* up_ = nullptr;      // [max_tokens, ffn_dim]
+  float* xl_ = nullptr;      // [max_logit_rows, dim] rows that need logits
+  float* logits_ = nullptr;  // [max_logit_rows, n_vocab]
+  float* inv_freq_ = nullptr;// [head_dim / 2]
+  float attn_factor_ = 1.0f;
+  int32_t* meta_ = nullptr;  // device copy of meta_host_
+
+  // Host staging of the step plan, uploaded in one copy: ids, positions,
+  // slots, token_seq [max_tokens] each, logit rows [max_logit_rows],
+  // block tables [max_seqs, kv_max_blocks_].
+  std::vector<int32_t> meta_host_;
+  std::vector<int32_t> seq_row_;  // [kv.max_seqs()] batch row of a KvCache seq, -1 if absent
+  std::vector<int32_t> row_seq_;  // [max_seqs] KvCache seq of a batch row
+};
+
+}  // namespace sb

@@ -1,0 +1,86 @@
+#include "core/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/status.h"
+
+namespace sb {
+
+namespace {
+// Higher probability (here: scaled logit) first; the lower id on ties.
+bool before(const Sampler::Candidate& a, const Sampler::Candidate& b) {
+  return a.p > b.p || (a.p == b.p && a.id < b.id);
+}
+}  // namespace
+
+int32_t argmax(const float* logits, int n) {
+  int32_t best = 0;
+  for (int i = 1; i < n; ++i)
+    if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+Sampler::Sampler(int n_vocab) : n_vocab_(n_vocab) { cand_.resize(static_cast<size_t>(n_vocab)); }
+
+std::span<const Sampler::Candidate> Sampler::distribution(const float* logits, const SamplingParams& params) {
+  SB_CHECK(params.temperature > 0);
+  // Scaled logits, held in .p until the softmax.
+  const float inv_t = 1.0f / params.temperature;
+  for (int i = 0; i < n_vocab_; ++i) cand_[static_cast<size_t>(i)] = {i, logits[i] * inv_t};
+  size_t n = cand_.size();
+  bool sorted = false;
+  if (params.top_k > 0 && static_cast<size_t>(params.top_k) < n) {
+    std::nth_element(cand_.begin(), cand_.begin() + params.top_k - 1, cand_.begin() + static_cast<long>(n), before);
+    n = static_cast<size_t>(params.top_k);
+    std::sort(cand_.begin(), cand_.begin() + static_cast<long>(n), before);
+    sorted = true;
+  }
+  if (params.top_p < 1.0f && !sorted) {
+    std::sort(cand_.begin(), cand_.begin() + static_cast<long>(n), before);
+    sorted = true;
+  }
+  float z_max = cand_[0].p;
+  for (size_t i = 1; i < n; ++i) z_max = std::max(z_max, cand_[i].p);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    cand_[i].p = std::exp(cand_[i].p - z_max);
+    sum += cand_[i].p;
+  }
+  // Probabilities are now exp(z - z_max) / sum; p_max is 1 / sum.
+  if (params.top_p < 1.0f) {
+    const double target = static_cast<double>(params.top_p) * sum;
+    double cum = 0;
+    size_t keep = 0;
+    while (keep < n && cum < target) cum += cand_[keep++].p;
+    n = std::max<size_t>(keep, 1);
+  }
+  if (params.min_p > 0.0f) {
+    const float floor = params.min_p;  // relative to p_max == exp(0) == 1
+    size_t out = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (cand_[i].p >= floor) cand_[out++] = cand_[i];
+    n = out;  // the maximum always survives (1 >= min_p)
+  }
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += cand_[i].p;
+  for (size_t i = 0; i < n; ++i) cand_[i].p = static_cast<float>(cand_[i].p / total);
+  return std::span<const Candidate>(cand_.data(), n);
+}
+
+int32_t Sampler::sample(const float* logits, const SamplingParams& params, double u) {
+  if (params.temperature <= 0.0f) return argmax(logits, n_vocab_);
+  return sample_from(distribution(logits, params), u);
+}
+
+int32_t sample_from(std::span<const Sampler::Candidate> dist, double u) {
+  SB_CHECK(!dist.empty());
+  double cum = 0;
+  for (const auto& c : dist) {
+    cum += c.p;
+    if (u < cum) return c.id;
+  }
+  return dist.back().id;  // u beyond the rounded total
+}
+
+}  // namespace sb

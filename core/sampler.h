@@ -1,0 +1,50 @@
+// Turns a row of logits into a token id. temperature == 0 is greedy (argmax,
+// lowest id on ties). Otherwise, in this fixed order: divide by temperature;
+// top-k (keep the k highest); softmax; top-p (keep the shortest prefix, by
+// descending probability, whose mass reaches top_p); min-p (drop p < min_p * p_max);
+// renormalise; draw with a caller-supplied uniform u (see random.h).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace sb {
+
+struct SamplingParams {
+  float temperature = 1.0f;  // 0 = greedy
+  float top_p = 1.0f;        // (0, 1]
+  int top_k = 0;             // 0 = off
+  float min_p = 0.0f;        // [0, 1]
+  uint64_t seed = 0;
+};
+
+// Index of the largest logit; the lowest index among equal maxima.
+int32_t argmax(const float* logits, int n);
+
+class Sampler {
+ public:
+  struct Candidate {
+    int32_t id;
+    float p;
+  };
+
+  explicit Sampler(int n_vocab);  // sizes the workspace once
+
+  // The filtered distribution for temperature > 0: candidates with p summing
+  // to 1, in descending p (ties by id) when top-k or top-p sorted them, else
+  // in id order. Valid until the next call.
+  std::span<const Candidate> distribution(const float* logits, const SamplingParams& params);
+  // A token id: argmax when temperature == 0, else the candidate where the
+  // cumulative probability first exceeds u in [0, 1).
+  int32_t sample(const float* logits, const SamplingParams& params, double u);
+
+ private:
+  int n_vocab_;
+  std::vector<Candidate> cand_;  // [n_vocab]
+};
+
+// Draws from candidates (probabilities summing to ~1) with uniform u in [0, 1).
+int32_t sample_from(std::span<const Sampler::Candidate> dist, double u);
+
+}  // namespace sb
