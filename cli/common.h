@@ -1,0 +1,42 @@
+// Pieces shared by the subcommands: exit codes, error printing, whole-line
+// writes and the --device choice. Only cli/ picks exit codes and prints usage.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace sb {
+class Backend;
+}
+
+namespace sb::cli {
+
+// Exit status of every subcommand (documented in man/specbatch.1, EXIT STATUS).
+constexpr int kExitOk = 0;          // everything succeeded
+constexpr int kExitFatal = 1;       // the run could not go on (model, I/O, device)
+constexpr int kExitUsage = 2;       // bad command line
+constexpr int kExitSomeFailed = 3;  // finished, but some records became error records
+
+// "specbatch: error: <message>" on stderr.
+void print_error(std::string_view message);
+// "specbatch: <message>" on stderr.
+void print_note(std::string_view message);
+
+// Writes all of `bytes` (retrying short writes and EINTR); `what` names the target.
+Status write_all(int fd, std::string_view bytes, const std::string& what);
+
+// Reads a file descriptor to its end (stdin for `tokenize`).
+StatusOr<std::string> read_all(int fd, const std::string& what);
+
+// The backend for --device: "cpu" (n_threads 0 = all cores) or "cuda", which
+// reports clearly why it cannot be used (no nvcc at build time, no device, or
+// the CUDA backend not being implemented yet).
+StatusOr<std::unique_ptr<Backend>> make_backend(const std::string& device, int n_threads);
+
+// "specbatch 0.1.0 (CUDA: built|not built)".
+std::string version_string();
+
+}  // namespace sb::cli

@@ -1,0 +1,137 @@
+// `specbatch inspect`: what a model file holds — architecture, dimensions,
+// parameter count, tensor dtypes and the tokenizer — as "key: value" lines.
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/model.h"
+#include "core/tokenizer.h"
+
+namespace sb::cli {
+namespace {
+
+const char* rope_style_name(RopeStyle s) {
+  return s == RopeStyle::kInterleaved ? "interleaved" : "half (neox)";
+}
+
+const char* rope_scaling_name(RopeScalingType t) {
+  switch (t) {
+    case RopeScalingType::kNone: return "none";
+    case RopeScalingType::kLinear: return "linear";
+    case RopeScalingType::kDynamic: return "dynamic";
+    case RopeScalingType::kLlama3: return "llama3";
+    case RopeScalingType::kYarn: return "yarn";
+  }
+  return "?";
+}
+
+std::string human_count(uint64_t n) {
+  char buf[64];
+  if (n >= 1000000000ull) std::snprintf(buf, sizeof(buf), "%.2fB", n / 1e9);
+  else if (n >= 1000000ull) std::snprintf(buf, sizeof(buf), "%.2fM", n / 1e6);
+  else if (n >= 1000ull) std::snprintf(buf, sizeof(buf), "%.1fK", n / 1e3);
+  else std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(n));
+  return buf;
+}
+
+std::string human_bytes(uint64_t n) {
+  char buf[64];
+  if (n >= (1ull << 30)) std::snprintf(buf, sizeof(buf), "%.2f GiB", n / double(1ull << 30));
+  else if (n >= (1ull << 20)) std::snprintf(buf, sizeof(buf), "%.2f MiB", n / double(1ull << 20));
+  else std::snprintf(buf, sizeof(buf), "%.1f KiB", n / 1024.0);
+  return buf;
+}
+
+std::string join_ints(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s.empty() ? "none" : s;
+}
+
+}  // namespace
+
+CLI::App* add_inspect_command(CLI::App& app, InspectOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "inspect", "Print a model's architecture, dimensions, parameter count, tensor dtypes and tokenizer");
+  cmd->add_option("model", o.model, "GGUF file or Hugging Face model directory")->required()->type_name("MODEL");
+  return cmd;
+}
+
+int inspect_command(const InspectOptions& o) {
+  auto model = load_model(o.model);
+  if (!model.ok()) {
+    print_error(model.status().message());
+    return kExitFatal;
+  }
+  const ModelConfig& c = model->config;
+  std::string out;
+  auto line = [&out](const std::string& key, const std::string& value) {
+    out += key;
+    out += ": ";
+    out += value;
+    out += '\n';
+  };
+  line("model", model->path);
+  line("architecture", c.arch_name);
+  line("vocab", std::to_string(c.n_vocab));
+  line("dim", std::to_string(c.dim));
+  line("layers", std::to_string(c.n_layer));
+  line("heads", std::to_string(c.n_head) + " (kv heads " + std::to_string(c.n_kv_head) + ", head dim " +
+                    std::to_string(c.head_dim) + ")");
+  line("ffn dim", std::to_string(c.ffn_dim));
+  line("context", std::to_string(c.max_ctx));
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "theta %g, %s, scaling %s (factor %g)", c.rope_theta,
+                rope_style_name(c.rope_style), rope_scaling_name(c.rope_scaling.type), c.rope_scaling.factor);
+  line("rope", buf);
+  std::snprintf(buf, sizeof(buf), "%g", c.rms_eps);
+  line("rms norm eps", buf);
+  line("attention bias", c.attn_bias ? "yes" : "no");
+  line("q/k norm", c.qk_norm ? "yes" : "no");
+  line("tied embeddings", c.tied_embeddings ? "yes" : "no");
+  line("bos id", c.bos_id >= 0 ? std::to_string(c.bos_id) : "none");
+  line("eos ids", join_ints(c.eos_ids));
+  line("parameters", human_count(model->n_params) + " (" + std::to_string(model->n_params) + ")");
+
+  // Tensors per dtype (a tied lm_head is the embedding, counted once).
+  struct Tally {
+    int n = 0;
+    uint64_t bytes = 0;
+  };
+  std::map<std::string, Tally> by_dtype;
+  auto add = [&by_dtype](const TensorView& t) {
+    if (!t.present()) return;
+    Tally& tally = by_dtype[dtype_name(t.dtype)];
+    ++tally.n;
+    tally.bytes += t.n_bytes();
+  };
+  const ModelWeights& w = model->weights;
+  add(w.tok_embd);
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.q_norm,
+                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down})
+      add(*t);
+  }
+  add(w.out_norm);
+  if (w.lm_head.data != w.tok_embd.data) add(w.lm_head);
+  std::string dtypes;
+  for (const auto& [name, tally] : by_dtype) {
+    if (!dtypes.empty()) dtypes += ", ";
+    dtypes += name + " x" + std::to_string(tally.n) + " (" + human_bytes(tally.bytes) + ")";
+  }
+  line("tensors", dtypes.empty() ? "none" : dtypes);
+
+  auto tokenizer = Tokenizer::load(o.model);
+  line("tokenizer", tokenizer.ok() ? (*tokenizer)->summary() : "not loadable: " + tokenizer.status().message());
+  const Status s = write_all(STDOUT_FILENO, out, "stdout");
+  if (!s.ok()) {
+    print_error(s.message());
+    return kExitFatal;
+  }
+  return tokenizer.ok() ? kExitOk : kExitFatal;
+}
+
+}  // namespace sb::cli

@@ -1,0 +1,63 @@
+// Lazy line reader over JSONL inputs: files in order or stdin ("-"), plain or
+// zstd-compressed (detected by the zstd magic; a .zst name requires it). Reads in
+// chunks, never the whole input; blank lines are skipped and do not count.
+// I/O failures and corrupt or truncated zstd streams are a Status naming the file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace sb {
+
+struct JsonlLine {
+  uint64_t index = 0;        // 0-based position among the non-blank lines of the whole input
+  std::string_view text;     // without "\n" / "\r\n"; valid until the next call to next()
+  std::string_view source;   // the path it came from ("-" for stdin)
+  uint64_t line_no = 0;      // 1-based line number within that source, blank lines counted
+};
+
+struct JsonlReaderOptions {
+  size_t chunk_bytes = size_t{1} << 20;       // read / decompress granularity
+  size_t max_line_bytes = size_t{256} << 20;  // a longer line is a fatal error
+};
+
+class JsonlReader {
+ public:
+  // Checks up front that every path can be opened (so a typo in the last of
+  // many files fails before any work); files are then opened one at a time.
+  // An empty list reads stdin.
+  static StatusOr<std::unique_ptr<JsonlReader>> open(std::vector<std::string> paths,
+                                                     JsonlReaderOptions options = {});
+  ~JsonlReader();
+  JsonlReader(const JsonlReader&) = delete;
+  JsonlReader& operator=(const JsonlReader&) = delete;
+
+  // Fills *line with the next non-blank line; returns false at the end of all input.
+  StatusOr<bool> next(JsonlLine* line);
+
+ private:
+  struct Source;
+  JsonlReader(std::vector<std::string> paths, JsonlReaderOptions options);
+  Status open_source(size_t i);
+  void close_source();
+  Status fill();            // appends more bytes of the current source to buf_
+  Status read_raw(bool* eof);
+  Status line_too_long(const std::string& path, uint64_t line_no) const;
+
+  std::vector<std::string> paths_;
+  JsonlReaderOptions options_;
+  std::unique_ptr<Source> src_;   // the open source, or null between sources
+  size_t next_source_ = 0;
+  std::string buf_;               // decoded bytes; [pos_, size) not yet returned
+  size_t pos_ = 0;
+  size_t scan_ = 0;               // bytes from pos_ already searched for '\n'
+  uint64_t next_index_ = 0;
+};
+
+}  // namespace sb

@@ -1,0 +1,238 @@
+#include "formats/record.h"
+
+#include <simdjson.h>
+
+#include <cmath>
+#include <limits>
+
+namespace sb {
+
+const char* record_error_code_name(RecordErrorCode code) {
+  switch (code) {
+    case RecordErrorCode::kInvalidJson: return "invalid_json";
+    case RecordErrorCode::kMissingPrompt: return "missing_prompt";
+    case RecordErrorCode::kInvalidParam: return "invalid_param";
+    case RecordErrorCode::kInvalidUtf8: return "invalid_utf8";
+    case RecordErrorCode::kUnsupported: return "unsupported";
+    case RecordErrorCode::kPromptTooLong: return "prompt_too_long";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
+std::optional<RecordError> make_error(RecordErrorCode code, std::string message) {
+  return RecordError{code, std::move(message)};
+}
+
+const char* type_name(element_type t) {
+  switch (t) {
+    case element_type::ARRAY: return "an array";
+    case element_type::OBJECT: return "an object";
+    case element_type::INT64:
+    case element_type::UINT64: return "an integer";
+    case element_type::DOUBLE: return "a number";
+    case element_type::STRING: return "a string";
+    case element_type::BOOL: return "a boolean";
+    case element_type::NULL_VALUE: return "null";
+  }
+  return "a value";
+}
+
+// Looks up `key`; false when absent or JSON null (both mean "use the default").
+bool find_field(const object& obj, std::string_view key, element* out) {
+  element e;
+  if (obj.at_key(key).get(e) != simdjson::SUCCESS) return false;
+  if (e.type() == element_type::NULL_VALUE) return false;
+  *out = e;
+  return true;
+}
+
+std::optional<RecordError> wrong_type(std::string_view key, const char* want, const element& e) {
+  return make_error(RecordErrorCode::kInvalidParam,
+                    std::string(key) + " must be " + want + ", got " + type_name(e.type()));
+}
+
+// Integers may be written as 3 or 3.0, never 3.5.
+std::optional<RecordError> get_integer(const object& obj, std::string_view key, std::optional<int64_t>* out) {
+  element e;
+  if (!find_field(obj, key, &e)) return std::nullopt;
+  switch (e.type()) {
+    case element_type::INT64: *out = int64_t(e); return std::nullopt;
+    case element_type::UINT64:
+      return make_error(RecordErrorCode::kInvalidParam, std::string(key) + " is too large");
+    case element_type::DOUBLE: {
+      const double d = double(e);
+      if (std::floor(d) != d || std::fabs(d) > 9.0e15) return wrong_type(key, "an integer", e);
+      *out = static_cast<int64_t>(d);
+      return std::nullopt;
+    }
+    default: return wrong_type(key, "an integer", e);
+  }
+}
+
+std::optional<RecordError> get_number(const object& obj, std::string_view key, std::optional<double>* out) {
+  element e;
+  if (!find_field(obj, key, &e)) return std::nullopt;
+  double d = 0;
+  if (e.get_double().get(d) != simdjson::SUCCESS) return wrong_type(key, "a number", e);
+  *out = d;
+  return std::nullopt;
+}
+
+std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
+  std::optional<RecordError> err;
+  if ((err = get_integer(obj, "max_tokens", &p->max_tokens))) return err;
+  if (p->max_tokens && *p->max_tokens < 0)
+    return make_error(RecordErrorCode::kInvalidParam, "max_tokens must be >= 0, got " + std::to_string(*p->max_tokens));
+  if (p->max_tokens && *p->max_tokens > std::numeric_limits<int>::max())
+    return make_error(RecordErrorCode::kInvalidParam, "max_tokens is too large");
+
+  if ((err = get_number(obj, "temperature", &p->temperature))) return err;
+  if (p->temperature && !(*p->temperature >= 0))
+    return make_error(RecordErrorCode::kInvalidParam, "temperature must be >= 0");
+  if ((err = get_number(obj, "top_p", &p->top_p))) return err;
+  if (p->top_p && !(*p->top_p > 0 && *p->top_p <= 1))
+    return make_error(RecordErrorCode::kInvalidParam, "top_p must be in (0, 1]");
+  if ((err = get_integer(obj, "top_k", &p->top_k))) return err;
+  if (p->top_k && (*p->top_k < 0 || *p->top_k > std::numeric_limits<int>::max()))
+    return make_error(RecordErrorCode::kInvalidParam, "top_k must be >= 0 (0 = off)");
+  if ((err = get_number(obj, "min_p", &p->min_p))) return err;
+  if (p->min_p && !(*p->min_p >= 0 && *p->min_p <= 1))
+    return make_error(RecordErrorCode::kInvalidParam, "min_p must be in [0, 1]");
+
+  element e;
+  if (find_field(obj, "seed", &e)) {
+    if (e.type() == element_type::INT64 && int64_t(e) >= 0) {
+      p->seed = static_cast<uint64_t>(int64_t(e));
+    } else if (e.type() == element_type::UINT64) {
+      p->seed = uint64_t(e);
+    } else {
+      return make_error(RecordErrorCode::kInvalidParam, "seed must be a non-negative integer");
+    }
+  }
+  if (find_field(obj, "stop", &e)) {
+    std::vector<std::string> stops;
+    if (e.type() == element_type::STRING) {
+      stops.emplace_back(std::string_view(e));
+    } else if (e.type() == element_type::ARRAY) {
+      simdjson::dom::array arr;
+      if (e.get_array().get(arr) != simdjson::SUCCESS) return wrong_type("stop", "a list", e);
+      for (element s : arr) {
+        if (s.type() != element_type::STRING)
+          return make_error(RecordErrorCode::kInvalidParam, "stop must be a string or a list of strings");
+        stops.emplace_back(std::string_view(s));
+      }
+    } else {
+      return wrong_type("stop", "a string or a list of strings", e);
+    }
+    for (const std::string& s : stops) {
+      if (s.empty()) return make_error(RecordErrorCode::kInvalidParam, "stop strings must not be empty");
+    }
+    p->stop = std::move(stops);
+  }
+  if (find_field(obj, "ignore_eos", &e)) {
+    if (e.type() != element_type::BOOL) return wrong_type("ignore_eos", "true or false", e);
+    p->ignore_eos = bool(e);
+  }
+  return std::nullopt;
+}
+
+void parse_id(const object& obj, Record* r) {
+  element e;
+  if (!find_field(obj, "id", &e) && !find_field(obj, "custom_id", &e)) return;
+  switch (e.type()) {
+    case element_type::STRING:
+      r->has_id = true;
+      r->id = std::string(std::string_view(e));
+      break;
+    case element_type::INT64:
+    case element_type::UINT64:
+    case element_type::DOUBLE:
+      r->has_id = true;
+      r->id_is_number = true;
+      r->id = simdjson::minify(e);
+      break;
+    default:
+      // Objects, arrays and booleans are not ids; the record keeps id null.
+      break;
+  }
+}
+
+}  // namespace
+
+struct RecordParser::Impl {
+  simdjson::dom::parser parser;
+};
+
+RecordParser::RecordParser() : impl_(std::make_unique<Impl>()) {}
+RecordParser::~RecordParser() = default;
+
+ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
+  ParsedRecord out;
+  out.record.index = index;
+  element doc;
+  const auto err = impl_->parser.parse(line.data(), line.size(), true).get(doc);
+  if (err == simdjson::UTF8_ERROR) {
+    out.error = make_error(RecordErrorCode::kInvalidUtf8, "the line is not valid UTF-8");
+    return out;
+  }
+  if (err != simdjson::SUCCESS) {
+    out.error = make_error(RecordErrorCode::kInvalidJson,
+                           std::string("the line is not valid JSON (") + simdjson::error_message(err) + ")");
+    return out;
+  }
+  object obj;
+  if (doc.get_object().get(obj) != simdjson::SUCCESS) {
+    out.error = make_error(RecordErrorCode::kInvalidJson,
+                           std::string("the line must be a JSON object, got ") + type_name(doc.type()));
+    return out;
+  }
+  parse_id(obj, &out.record);
+
+  // OpenAI Batch lines carry the request in "body".
+  object fields = obj;
+  element body;
+  if (find_field(obj, "body", &body)) {
+    if (body.get_object().get(fields) != simdjson::SUCCESS) {
+      out.error = make_error(RecordErrorCode::kInvalidParam, "body must be an object");
+      return out;
+    }
+  }
+
+  element e;
+  if (find_field(fields, "messages", &e)) {
+    out.error = make_error(RecordErrorCode::kUnsupported,
+                           "\"messages\" (chat) needs the model's chat template, which specbatch does not "
+                           "apply yet; give a plain \"prompt\" string");
+    return out;
+  }
+  if (!find_field(fields, "prompt", &e)) {
+    out.error = make_error(RecordErrorCode::kMissingPrompt, "the record has no \"prompt\"");
+    return out;
+  }
+  if (e.type() == element_type::ARRAY) {
+    out.error = make_error(RecordErrorCode::kUnsupported, "prompt as a list (of strings or token ids) is not "
+                                                          "supported; give one string per record");
+    return out;
+  }
+  if (e.type() != element_type::STRING) {
+    out.error = wrong_type("prompt", "a string", e);
+    return out;
+  }
+  const std::string_view prompt(e);
+  // JSON escapes can spell lone surrogates; the unescaped text must be UTF-8.
+  if (!simdjson::validate_utf8(prompt.data(), prompt.size())) {
+    out.error = make_error(RecordErrorCode::kInvalidUtf8, "prompt is not valid UTF-8");
+    return out;
+  }
+  out.record.prompt = std::string(prompt);
+  out.error = parse_params(fields, &out.record.params);
+  return out;
+}
+
+}  // namespace sb

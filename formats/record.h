@@ -1,0 +1,78 @@
+// One input record: a JSONL line parsed into {index, id, prompt, per-record
+// parameters}. Malformed lines are not failures of the run: parse() returns a
+// RecordError with a stable code, and the caller writes an error record.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb {
+
+// Stable error codes written to output as error.code (see man/specbatch.1).
+enum class RecordErrorCode {
+  kInvalidJson,    // not a JSON object
+  kMissingPrompt,  // no "prompt"
+  kInvalidParam,   // a parameter has the wrong type or is out of range
+  kInvalidUtf8,    // the line or the prompt is not valid UTF-8
+  kUnsupported,    // valid but not implemented ("messages" before chat templates)
+  kPromptTooLong,  // set by the caller: prompt tokens do not fit the context
+};
+const char* record_error_code_name(RecordErrorCode code);  // "invalid_json", ...
+
+struct RecordError {
+  RecordErrorCode code = RecordErrorCode::kInvalidJson;
+  std::string message;
+};
+
+// Per-record generation parameters; absent (or JSON null) fields take the CLI defaults.
+struct RecordParams {
+  std::optional<int64_t> max_tokens;       // >= 0
+  std::optional<double> temperature;       // >= 0; 0 = greedy
+  std::optional<double> top_p;             // (0, 1]
+  std::optional<int64_t> top_k;            // >= 0; 0 = off
+  std::optional<double> min_p;             // [0, 1]
+  std::optional<uint64_t> seed;
+  std::optional<std::vector<std::string>> stop;  // a string becomes a list of one
+  std::optional<bool> ignore_eos;
+};
+
+struct Record {
+  uint64_t index = 0;       // 0-based position among the non-blank lines of the whole input
+  // `id`, else `custom_id`. A string keeps its value; a number keeps its JSON text
+  // (id_is_number = true) so the output writes it back unchanged.
+  bool has_id = false;
+  bool id_is_number = false;
+  std::string id;
+  std::string prompt;
+  RecordParams params;
+};
+
+// A parsed line: `record` always carries index and, when the line got that far, id.
+struct ParsedRecord {
+  Record record;
+  std::optional<RecordError> error;
+  bool ok() const { return !error.has_value(); }
+};
+
+// Reusable parser (keeps simdjson's buffers between lines). Not thread-safe.
+// Accepts plain lines ({"prompt": ..., params}) and OpenAI Batch lines
+// ({"custom_id", "method", "url", "body": {"prompt": ..., params}}).
+class RecordParser {
+ public:
+  RecordParser();
+  ~RecordParser();
+  RecordParser(const RecordParser&) = delete;
+  RecordParser& operator=(const RecordParser&) = delete;
+
+  ParsedRecord parse(std::string_view line, uint64_t index);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sb

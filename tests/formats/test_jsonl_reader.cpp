@@ -1,0 +1,166 @@
+// JSONL reader: blank lines, CRLF, a last line without newline, several files
+// with one running index, zstd (multi-frame, truncated, corrupt) and tiny chunk
+// sizes so that lines and frames straddle every buffer boundary.
+#include <doctest/doctest.h>
+#include <zstd.h>
+
+#include <string>
+#include <vector>
+
+#include "formats/jsonl_reader.h"
+#include "test_util.h"
+
+namespace {
+
+struct Line {
+  uint64_t index;
+  std::string text;
+  uint64_t line_no;
+};
+
+std::vector<Line> read_all(const std::vector<std::string>& paths, size_t chunk = size_t{1} << 20,
+                           sb::Status* status = nullptr) {
+  sb::JsonlReaderOptions opt;
+  opt.chunk_bytes = chunk;
+  auto reader = sb::JsonlReader::open(paths, opt);
+  REQUIRE(reader.ok());
+  std::vector<Line> out;
+  sb::JsonlLine line;
+  for (;;) {
+    auto more = (*reader)->next(&line);
+    if (!more.ok()) {
+      if (status != nullptr) *status = more.status();
+      return out;
+    }
+    if (!*more) break;
+    out.push_back({line.index, std::string(line.text), line.line_no});
+  }
+  if (status != nullptr) *status = sb::ok_status();
+  return out;
+}
+
+std::string zstd_frame(const std::string& data, int level = 3) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
+  REQUIRE_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("blank lines are skipped and do not count; CRLF and a missing final newline") {
+  const std::string dir = sb::test::scratch_dir("jsonl_basic");
+  const std::string path = dir + "/a.jsonl";
+  sb::test::write_file(path, "\xEF\xBB\xBF{\"a\":1}\n\n  \t\n{\"b\":2}\r\n\r\n{\"c\":3}");
+  for (size_t chunk : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{1} << 20}) {
+    CAPTURE(chunk);
+    const std::vector<Line> lines = read_all({path}, chunk);
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0].text == "{\"a\":1}");
+    CHECK(lines[1].text == "{\"b\":2}");
+    CHECK(lines[2].text == "{\"c\":3}");
+    CHECK(lines[0].index == 0);
+    CHECK(lines[2].index == 2);
+    CHECK(lines[0].line_no == 1);
+    CHECK(lines[1].line_no == 4);
+    CHECK(lines[2].line_no == 6);
+  }
+}
+
+TEST_CASE("several files: one running index, line numbers per file, empty files") {
+  const std::string dir = sb::test::scratch_dir("jsonl_multi");
+  sb::test::write_file(dir + "/1.jsonl", "one\ntwo\n");
+  sb::test::write_file(dir + "/2.jsonl", "");
+  sb::test::write_file(dir + "/3.jsonl", "\nthree\n\nfour");
+  const std::vector<Line> lines = read_all({dir + "/1.jsonl", dir + "/2.jsonl", dir + "/3.jsonl"}, 3);
+  REQUIRE(lines.size() == 4);
+  for (uint64_t i = 0; i < 4; ++i) CHECK(lines[i].index == i);
+  CHECK(lines[2].text == "three");
+  CHECK(lines[2].line_no == 2);
+  CHECK(lines[3].text == "four");
+}
+
+TEST_CASE("missing inputs and directories fail before reading") {
+  const std::string dir = sb::test::scratch_dir("jsonl_missing");
+  sb::test::write_file(dir + "/ok.jsonl", "x\n");
+  auto r = sb::JsonlReader::open({dir + "/ok.jsonl", dir + "/nope.jsonl"});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("nope.jsonl") != std::string::npos);
+  auto d = sb::JsonlReader::open({dir});
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.status().message().find("directory") != std::string::npos);
+}
+
+TEST_CASE("zstd input: several frames, lines across frame and chunk boundaries") {
+  const std::string dir = sb::test::scratch_dir("jsonl_zstd");
+  std::string plain;
+  for (int i = 0; i < 3001; ++i) {
+    plain += "{\"prompt\":\"record " + std::to_string(i) + "\"}\n";
+    if (i % 97 == 0) plain += "\n";  // blank lines in between
+  }
+  // Split at an odd place so a line straddles the two frames.
+  const size_t cut = plain.size() / 3 + 5;
+  const std::string zst = zstd_frame(plain.substr(0, cut)) + zstd_frame(plain.substr(cut), 19);
+  sb::test::write_file(dir + "/p.jsonl.zst", zst);
+  sb::test::write_file(dir + "/p.jsonl", plain);
+  const std::vector<Line> expect = read_all({dir + "/p.jsonl"});
+  REQUIRE(expect.size() == 3001);
+  for (size_t chunk : {size_t{13}, size_t{4096}, size_t{1} << 20}) {
+    CAPTURE(chunk);
+    sb::Status st;
+    const std::vector<Line> got = read_all({dir + "/p.jsonl.zst", dir + "/p.jsonl"}, chunk, &st);
+    REQUIRE(st.ok());
+    REQUIRE(got.size() == 6002);
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].index == i);
+      CHECK(got[i].text == expect[i % 3001].text);
+    }
+  }
+  // The magic number decides, not the name.
+  sb::test::write_file(dir + "/unnamed.jsonl", zst);
+  CHECK(read_all({dir + "/unnamed.jsonl"}).size() == 3001);
+}
+
+TEST_CASE("truncated and corrupt zstd streams are errors naming the file") {
+  const std::string dir = sb::test::scratch_dir("jsonl_zstd_bad");
+  std::string plain;
+  for (int i = 0; i < 500; ++i) plain += "{\"prompt\":\"line " + std::to_string(i * 7919) + "\"}\n";
+  const std::string zst = zstd_frame(plain);
+
+  sb::test::write_file(dir + "/cut.jsonl.zst", zst.substr(0, zst.size() - 5));
+  sb::Status st;
+  read_all({dir + "/cut.jsonl.zst"}, 64, &st);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.message().find("cut.jsonl.zst") != std::string::npos);
+  CHECK(st.message().find("zstd") != std::string::npos);
+
+  std::string bad = zst;
+  for (size_t i = 20; i < 60 && i < bad.size(); ++i) bad[i] = static_cast<char>(bad[i] ^ 0x5A);
+  sb::test::write_file(dir + "/bad.jsonl.zst", bad);
+  read_all({dir + "/bad.jsonl.zst"}, 64, &st);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.message().find("bad.jsonl.zst") != std::string::npos);
+
+  sb::test::write_file(dir + "/plain.jsonl.zst", plain);
+  read_all({dir + "/plain.jsonl.zst"}, 64, &st);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.message().find("not a zstd stream") != std::string::npos);
+}
+
+TEST_CASE("a line longer than max_line_bytes is an error, not unbounded memory") {
+  const std::string dir = sb::test::scratch_dir("jsonl_long");
+  sb::test::write_file(dir + "/long.jsonl", "short\n" + std::string(5000, 'x') + "\nafter\n");
+  sb::JsonlReaderOptions opt;
+  opt.chunk_bytes = 256;
+  opt.max_line_bytes = 1000;
+  auto reader = sb::JsonlReader::open({dir + "/long.jsonl"}, opt);
+  REQUIRE(reader.ok());
+  sb::JsonlLine line;
+  auto first = (*reader)->next(&line);
+  REQUIRE(first.ok());
+  CHECK(line.text == "short");
+  auto second = (*reader)->next(&line);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().message().find("long.jsonl:2") != std::string::npos);
+}

@@ -1,0 +1,187 @@
+// Record parsing: every field, both id kinds, OpenAI Batch bodies, and one test
+// per error code with the index and id still carried.
+#include <doctest/doctest.h>
+
+#include "formats/record.h"
+
+using sb::ParsedRecord;
+using sb::RecordErrorCode;
+using sb::RecordParser;
+
+namespace {
+
+RecordErrorCode code_of(const ParsedRecord& r) {
+  REQUIRE(r.error.has_value());
+  return r.error->code;
+}
+
+}  // namespace
+
+TEST_CASE("a plain record with every parameter") {
+  RecordParser p;
+  const ParsedRecord r = p.parse(
+      R"({"id":"r-1","prompt":"Once upon a time","max_tokens":17,"temperature":0.7,"top_p":0.9,)"
+      R"("top_k":40,"min_p":0.05,"seed":12345678901234,"stop":["\n\n","The end"],"ignore_eos":true})",
+      7);
+  REQUIRE(r.ok());
+  CHECK(r.record.index == 7);
+  CHECK(r.record.has_id);
+  CHECK_FALSE(r.record.id_is_number);
+  CHECK(r.record.id == "r-1");
+  CHECK(r.record.prompt == "Once upon a time");
+  const sb::RecordParams& q = r.record.params;
+  CHECK(*q.max_tokens == 17);
+  CHECK(*q.temperature == doctest::Approx(0.7));
+  CHECK(*q.top_p == doctest::Approx(0.9));
+  CHECK(*q.top_k == 40);
+  CHECK(*q.min_p == doctest::Approx(0.05));
+  CHECK(*q.seed == 12345678901234ull);
+  REQUIRE(q.stop.has_value());
+  CHECK(*q.stop == std::vector<std::string>{"\n\n", "The end"});
+  CHECK(*q.ignore_eos);
+}
+
+TEST_CASE("absent and null parameters stay unset; integers may be written as 3.0") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"prompt":"x","temperature":null,"max_tokens":3.0,"temperature":0})", 0);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.record.has_id);
+  CHECK(*r.record.params.max_tokens == 3);
+  CHECK_FALSE(r.record.params.top_p.has_value());
+  CHECK_FALSE(r.record.params.stop.has_value());
+  r = p.parse(R"({"prompt":"","stop":"END","temperature":1})", 1);
+  REQUIRE(r.ok());
+  CHECK(r.record.prompt.empty());
+  CHECK(*r.record.params.stop == std::vector<std::string>{"END"});
+  CHECK(*r.record.params.temperature == 1.0);
+}
+
+TEST_CASE("ids: strings, numbers kept as their JSON text, custom_id, other types ignored") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"id":42,"prompt":"x"})", 0);
+  CHECK(r.record.id_is_number);
+  CHECK(r.record.id == "42");
+  r = p.parse(R"({"id":-1.5,"prompt":"x"})", 0);
+  CHECK(r.record.id == "-1.5");
+  r = p.parse(R"({"custom_id":"req-9","prompt":"x"})", 0);
+  CHECK(r.record.id == "req-9");
+  CHECK_FALSE(r.record.id_is_number);
+  r = p.parse(R"({"id":"a","custom_id":"b","prompt":"x"})", 0);
+  CHECK(r.record.id == "a");
+  r = p.parse(R"({"id":{"nested":1},"prompt":"x"})", 0);
+  CHECK(r.ok());
+  CHECK_FALSE(r.record.has_id);
+  r = p.parse(R"({"id":"caf\u00e9 \ud83d\ude00","prompt":"x"})", 0);
+  CHECK(r.record.id == "caf\xC3\xA9 \xF0\x9F\x98\x80");
+}
+
+TEST_CASE("OpenAI Batch lines take prompt and parameters from body") {
+  RecordParser p;
+  const ParsedRecord r = p.parse(
+      R"({"custom_id":"c1","method":"POST","url":"/v1/completions","body":{"model":"m","prompt":"Hi","max_tokens":5}})",
+      3);
+  REQUIRE(r.ok());
+  CHECK(r.record.id == "c1");
+  CHECK(r.record.prompt == "Hi");
+  CHECK(*r.record.params.max_tokens == 5);
+  const ParsedRecord chat = p.parse(
+      R"({"custom_id":"c2","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"Hi"}]}})", 4);
+  CHECK(code_of(chat) == RecordErrorCode::kUnsupported);
+  CHECK(chat.record.id == "c2");
+}
+
+TEST_CASE("invalid_json: broken syntax, trailing garbage, not an object") {
+  RecordParser p;
+  for (const char* line : {R"({"prompt":"x")", R"({"prompt":"x"} extra)", R"(["prompt"])", R"("just a string")",
+                           "42", "{prompt: 'x'}", "{\"prompt\":\"a\nb\"}"}) {
+    CAPTURE(line);
+    const ParsedRecord r = p.parse(line, 5);
+    CHECK(code_of(r) == RecordErrorCode::kInvalidJson);
+    CHECK(r.record.index == 5);
+    CHECK_FALSE(r.record.has_id);
+  }
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kInvalidJson)) == "invalid_json");
+}
+
+TEST_CASE("missing_prompt and unsupported, with the id kept") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"id":"x1","text":"not a prompt"})", 2);
+  CHECK(code_of(r) == RecordErrorCode::kMissingPrompt);
+  CHECK(r.record.id == "x1");
+  r = p.parse(R"({"id":"x2","prompt":null})", 2);
+  CHECK(code_of(r) == RecordErrorCode::kMissingPrompt);
+  r = p.parse(R"({"id":"x3","messages":[{"role":"user","content":"hi"}]})", 2);
+  CHECK(code_of(r) == RecordErrorCode::kUnsupported);
+  CHECK(r.record.id == "x3");
+  r = p.parse(R"({"prompt":["a","b"]})", 2);
+  CHECK(code_of(r) == RecordErrorCode::kUnsupported);
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kMissingPrompt)) == "missing_prompt");
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kUnsupported)) == "unsupported");
+}
+
+TEST_CASE("invalid_param: out of range values and wrong types") {
+  RecordParser p;
+  const char* lines[] = {
+      R"({"prompt":"x","temperature":-0.1})",
+      R"({"prompt":"x","top_p":0})",
+      R"({"prompt":"x","top_p":1.5})",
+      R"({"prompt":"x","top_k":-1})",
+      R"({"prompt":"x","min_p":-0.5})",
+      R"({"prompt":"x","min_p":1.01})",
+      R"({"prompt":"x","max_tokens":-1})",
+      R"({"prompt":"x","max_tokens":2.5})",
+      R"({"prompt":"x","max_tokens":"10"})",
+      R"({"prompt":"x","max_tokens":99999999999})",
+      R"({"prompt":"x","temperature":"hot"})",
+      R"({"prompt":"x","seed":-3})",
+      R"({"prompt":"x","seed":1.5})",
+      R"({"prompt":"x","stop":7})",
+      R"({"prompt":"x","stop":["ok",7]})",
+      R"({"prompt":"x","stop":[""]})",
+      R"({"prompt":"x","ignore_eos":"yes"})",
+      R"({"prompt":42})",
+      R"({"prompt":"x","body":"not an object"})",
+  };
+  for (const char* line : lines) {
+    CAPTURE(line);
+    const ParsedRecord r = p.parse(line, 9);
+    CHECK(code_of(r) == RecordErrorCode::kInvalidParam);
+    CHECK(!r.error->message.empty());
+  }
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kInvalidParam)) == "invalid_param");
+  // The boundaries that are allowed.
+  const ParsedRecord ok = p.parse(R"({"prompt":"x","temperature":0,"top_p":1,"top_k":0,"min_p":0,"max_tokens":0})", 0);
+  CHECK(ok.ok());
+  const ParsedRecord ok2 = p.parse(R"({"prompt":"x","min_p":1,"seed":18446744073709551615})", 0);
+  CHECK(ok2.ok());
+  CHECK(*ok2.record.params.seed == 18446744073709551615ull);
+}
+
+TEST_CASE("invalid_utf8: raw bytes in the line and escaped lone surrogates") {
+  RecordParser p;
+  ParsedRecord r = p.parse("{\"prompt\":\"bad \xFF byte\"}", 1);
+  CHECK(code_of(r) == RecordErrorCode::kInvalidUtf8);
+  r = p.parse("{\"prompt\":\"cut \xE2\x82\"}", 1);
+  CHECK(code_of(r) == RecordErrorCode::kInvalidUtf8);
+  // A lone surrogate escape is not a character; simdjson may call it invalid JSON.
+  r = p.parse(R"({"prompt":"lone \ud800 surrogate"})", 1);
+  CHECK((code_of(r) == RecordErrorCode::kInvalidUtf8 || code_of(r) == RecordErrorCode::kInvalidJson));
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kInvalidUtf8)) == "invalid_utf8");
+  // Valid multi-byte text passes.
+  r = p.parse("{\"prompt\":\"caf\xC3\xA9 \xF0\x9F\x98\x80\"}", 1);
+  CHECK(r.ok());
+}
+
+TEST_CASE("one parser reused across many lines keeps no state between them") {
+  RecordParser p;
+  for (int i = 0; i < 100; ++i) {
+    const std::string line = i % 3 == 0 ? "{bad" : R"({"prompt":"p)" + std::to_string(i) + R"("})";
+    const ParsedRecord r = p.parse(line, static_cast<uint64_t>(i));
+    CHECK(r.record.index == static_cast<uint64_t>(i));
+    if (i % 3 == 0) {
+      CHECK_FALSE(r.ok());
+    } else {
+      CHECK(r.record.prompt == "p" + std::to_string(i));
+    }
+  }
+}

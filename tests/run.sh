@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): Release build into build/ (CUDA compiled
+# when nvcc exists) + every ctest test, then an ASan+UBSan build into
+# build-asan/ (no CUDA) running the unit tests again.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${SPECBATCH_BUILD_DIR:-$root/build}"            # override to keep builds apart
+build_asan="${SPECBATCH_ASAN_BUILD_DIR:-$root/build-asan}"
+jobs="$(nproc)"
+start=$(date +%s)
+
+echo "== Release build ($build)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSPECBATCH_TESTS=ON
+cmake --build "$build" -j"$jobs"
+echo "== ctest ($build)"
+(cd "$build" && ctest --output-on-failure -j"$jobs")
+
+echo "== ASan+UBSan build ($build_asan)"
+cmake -S "$root" -B "$build_asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPECBATCH_SANITIZE=ON \
+      -DSPECBATCH_CUDA=OFF -DSPECBATCH_TESTS=ON
+cmake --build "$build_asan" -j"$jobs"
+echo "== ctest -L unit ($build_asan)"
+(cd "$build_asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -L unit --output-on-failure -j"$jobs")
+
+echo "== all tests passed in $(( $(date +%s) - start )) s"
