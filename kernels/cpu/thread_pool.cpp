@@ -18,9 +18,18 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads
 
 ThreadPool::~ThreadPool() {
   stop_.store(true);
-  generation_.fetch_add(1);
-  generation_.notify_all();
+  publish();
   for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::publish() {
+  // seq_cst on both sides: either a worker about to sleep sees the new
+  // generation, or this sees its sleepers_ increment and wakes it.
+  generation_.fetch_add(1);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(wake_mutex_); }
+    wake_.notify_all();
+  }
 }
 
 void ThreadPool::drain() {
@@ -37,8 +46,7 @@ void ThreadPool::dispatch(int64_t n_tasks, TaskFn fn, void* ctx) {
   n_tasks_ = n_tasks;
   next_task_.store(0, std::memory_order_relaxed);
   busy_workers_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
-  generation_.notify_all();
+  publish();
   drain();
   while (busy_workers_.load(std::memory_order_acquire) != 0) _mm_pause();
 }
@@ -51,7 +59,10 @@ void ThreadPool::worker_loop(uint32_t seen) {
       if (++polls < kSpinPolls) {
         _mm_pause();
       } else {
-        generation_.wait(seen, std::memory_order_acquire);
+        std::unique_lock<std::mutex> lock(wake_mutex_);
+        sleepers_.fetch_add(1);
+        wake_.wait(lock, [&] { return generation_.load() != seen; });
+        sleepers_.fetch_sub(1);
       }
     }
     seen = now;

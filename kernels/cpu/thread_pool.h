@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -35,6 +37,7 @@ class ThreadPool {
   void dispatch(int64_t n_tasks, TaskFn fn, void* ctx);
   void worker_loop(uint32_t seen);
   void drain();
+  void publish();  // bumps generation_ and wakes sleeping workers
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -46,6 +49,12 @@ class ThreadPool {
   std::atomic<int> busy_workers_{0};
   std::atomic<uint32_t> generation_{0};
   std::atomic<bool> stop_{false};
+  // Workers that stopped spinning wait on wake_ (not atomic::wait: libstdc++ 12
+  // was seen to lose that wake-up at shutdown). sleepers_ lets publish() skip
+  // the mutex while every worker is still spinning.
+  std::atomic<int> sleepers_{0};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
 };
 
 }  // namespace sb::cpu
