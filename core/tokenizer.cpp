@@ -367,6 +367,11 @@ int Tokenizer::n_vocab() const { return static_cast<int>(impl_->d.tokens.size())
 int Tokenizer::bos_id() const { return impl_->d.bos_id; }
 const std::vector<int>& Tokenizer::eos_ids() const { return impl_->d.eos_ids; }
 bool Tokenizer::add_bos_default() const { return impl_->d.add_bos && impl_->d.bos_id >= 0; }
+const std::string& Tokenizer::chat_template() const { return impl_->d.chat_template; }
+const std::string& Tokenizer::bos_token() const { return token_piece(impl_->d.bos_id); }
+const std::string& Tokenizer::eos_token() const {
+  return token_piece(impl_->d.eos_ids.empty() ? -1 : impl_->d.eos_ids.front());
+}
 
 bool Tokenizer::is_eos(int32_t id) const {
   const auto& e = impl_->d.eos_ids;
@@ -447,14 +452,18 @@ std::string Tokenizer::summary() const {
 
 // ---------------------------------------------------------------- StreamDecoder
 
-StreamDecoder::StreamDecoder(const Tokenizer& tokenizer) : tok_(tokenizer) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t> context)
+    : tok_(tokenizer),
+      strip_space_(tokenizer.impl_->strip_first_space() &&
+                   std::all_of(context.begin(), context.end(),
+                               [&](int32_t id) { return tokenizer.token_bytes(id).empty(); })) {}
 
 std::string StreamDecoder::push(int32_t id) {
   std::string bytes = tok_.token_bytes(id);
   if (bytes.empty()) return std::string();
-  if (first_) {
-    first_ = false;
-    if (tok_.impl_->strip_first_space() && bytes[0] == ' ') bytes.erase(0, 1);
+  if (strip_space_) {
+    strip_space_ = false;
+    if (bytes[0] == ' ') bytes.erase(0, 1);
   }
   pending_ += bytes;
   const size_t hold = utf8_incomplete_tail(pending_);

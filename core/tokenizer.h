@@ -40,6 +40,11 @@ class Tokenizer {
   // the vocabulary and duplicates are ignored.
   void add_eos_ids(std::span<const int32_t> ids);
   bool add_bos_default() const;        // what the model's settings ask for
+  // The model's chat template source ("" when it has none), and the BOS / EOS
+  // token text a template sees as bos_token / eos_token ("" when none).
+  const std::string& chat_template() const;
+  const std::string& bos_token() const;
+  const std::string& eos_token() const;
   // One line for `specbatch inspect`, e.g.
   // "byte-level BPE, 151669 tokens, pre=qwen2, bos=none, eos=151645,151643".
   std::string summary() const;
@@ -68,10 +73,12 @@ class Tokenizer {
 // Incremental detokenizer for generated tokens: push() returns only complete
 // UTF-8 characters, holding back a partial sequence until it completes.
 // For SentencePiece vocabularies the leading space of the first piece is
-// dropped, as SentencePiece's decoder does.
+// dropped when that piece starts the text, as SentencePiece's decoder does:
+// `context` holds the tokens before the first pushed one (the prompt), and a
+// continuation of a prompt that has text keeps its space (" She" after "Lily.").
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tokenizer);
+  explicit StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t> context = {});
   std::string push(int32_t id);
   // Whatever is held back at the end (invalid bytes become U+FFFD).
   std::string finish();
@@ -79,7 +86,7 @@ class StreamDecoder {
  private:
   const Tokenizer& tok_;
   std::string pending_;
-  bool first_ = true;
+  bool strip_space_;  // until the first non-empty piece
 };
 
 }  // namespace sb

@@ -163,6 +163,27 @@ TEST_CASE("tokenizer: stories260K encode/decode") {
   MESSAGE(tok->summary());
 }
 
+TEST_CASE("tokenizer: a continuation keeps its SentencePiece space; the start of text drops it") {
+  auto tok = load("models/stories260K.gguf");
+  const auto prompt = tok->encode("Lily was happy.", true);
+  const auto cont = tok->encode("She smiled", false);  // "▁She▁smiled": dummy prefix included
+  REQUIRE(!cont.empty());
+  // The whole text decodes as prompt + " " + continuation: the generated part keeps the space.
+  std::vector<int32_t> all = prompt;
+  all.insert(all.end(), cont.begin(), cont.end());
+  CHECK(tok->decode(all) == "Lily was happy. She smiled");
+  sb::StreamDecoder after_prompt(*tok, prompt);
+  std::string text;
+  for (int32_t id : cont) text += after_prompt.push(id);
+  CHECK(text + after_prompt.finish() == " She smiled");
+  // After BOS alone (only control tokens before it) the continuation is the start of the text.
+  const int32_t bos[] = {tok->bos_id()};
+  sb::StreamDecoder after_bos(*tok, bos);
+  text.clear();
+  for (int32_t id : cont) text += after_bos.push(id);
+  CHECK(text + after_bos.finish() == "She smiled");
+}
+
 TEST_CASE("tokenizer: StreamDecoder never splits a UTF-8 character") {
   auto tok = load("vectors/ggml-vocab-gpt-2.gguf");
   // A 4-byte emoji in GPT-2 is several byte-level tokens.
