@@ -24,14 +24,50 @@ struct RunOptions {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  // Chat records ("messages"): template file overriding the model's, extra template variables (JSON object).
+  std::string chat_template;
+  std::string chat_template_kwargs;
   // Engine.
   int threads = 0;  // 0 = all cores
   std::string device = "cpu";
   int ctx = 0;      // 0 = the model's trained context
+  int max_batch_tokens = 512;
+  int max_seqs = 64;
+  int kv_cache_mb = 0;  // 0 = sized for max_seqs full contexts, capped by memory
+  // Output order, reporting.
+  std::string order = "input";  // input | completion
+  int reorder_window = 0;       // records held for ordering; 0 = max(1024, 4 * max_seqs)
+  std::string errors;           // error records to this file instead of the output
+  std::string progress = "auto";  // auto | log | none
+  double progress_interval = 10;
+  std::string stats_json;
   bool quiet = false;
 };
 CLI::App* add_run_command(CLI::App& app, RunOptions& opts);
 int run_command(const RunOptions& opts);
+
+struct BenchOptions {
+  std::string model;
+  std::string random_model;  // "110m" or "260k": write a random model of that shape to `model` first
+  std::vector<int> batch = {1, 8, 32, 64};
+  int prompt_len = 128;
+  int gen_len = 128;
+  int max_batch_tokens = 512;
+  int threads = 0;
+  std::string device = "cpu";
+  bool json = false;
+};
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);
+int bench_command(const BenchOptions& opts);
+
+struct MergeOptions {
+  std::vector<std::string> inputs;  // shard outputs, plain or .zst, any order
+  std::string output;               // empty or "-" = stdout; .zst = zstd frames
+  uint64_t expect = 0;              // total records; 0 = from the inputs' manifests
+  bool overwrite = false;
+};
+CLI::App* add_merge_command(CLI::App& app, MergeOptions& opts);
+int merge_command(const MergeOptions& opts);
 
 struct TokenizeOptions {
   std::string model;

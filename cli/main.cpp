@@ -24,7 +24,11 @@ int main(int argc, char** argv) {
   RunOptions run_opts;
   TokenizeOptions tokenize_opts;
   InspectOptions inspect_opts;
+  BenchOptions bench_opts;
+  MergeOptions merge_opts;
   CLI::App* run = add_run_command(app, run_opts);
+  CLI::App* bench = add_bench_command(app, bench_opts);
+  CLI::App* merge = add_merge_command(app, merge_opts);
   CLI::App* tokenize = add_tokenize_command(app, tokenize_opts);
   CLI::App* inspect = add_inspect_command(app, inspect_opts);
 
@@ -41,6 +45,8 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) return run_command(run_opts);
+    if (bench->parsed()) return bench_command(bench_opts);
+    if (merge->parsed()) return merge_command(merge_opts);
     if (tokenize->parsed()) return tokenize_command(tokenize_opts);
     if (inspect->parsed()) return inspect_command(inspect_opts);
   } catch (const std::exception& e) {

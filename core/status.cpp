@@ -15,6 +15,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kIoError: return "I/O error";
     case StatusCode::kCorrupt: return "corrupt";
     case StatusCode::kUnsupported: return "unsupported";
+    case StatusCode::kOutOfRange: return "out of range";
     case StatusCode::kInternal: return "internal error";
   }
   return "unknown";

@@ -16,6 +16,7 @@ enum class StatusCode {
   kIoError,          // the operating system refused (open, read, write, mmap)
   kCorrupt,          // a file's bytes contradict its own format
   kUnsupported,      // valid, but not something specbatch implements
+  kOutOfRange,       // a request exceeds a configured limit (context length, KV cache size)
   kInternal,         // a library or device reported a failure
 };
 
@@ -46,6 +47,7 @@ inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::mov
 inline Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
 inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
+inline Status out_of_range(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 // An io_error whose message ends with strerror(errno).
 Status errno_error(const std::string& what);

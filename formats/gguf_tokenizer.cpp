@@ -157,6 +157,12 @@ StatusOr<TokenizerData> tokenizer_data_from_gguf(const gguf::File& f) {
   for (int32_t id : {eos, eot, eom}) {
     if (id >= 0 && std::find(d.eos_ids.begin(), d.eos_ids.end(), id) == d.eos_ids.end()) d.eos_ids.push_back(id);
   }
+  auto chat_template = f.get_string("tokenizer.chat_template");
+  if (chat_template.ok()) {
+    d.chat_template = std::move(chat_template).value();
+  } else if (chat_template.status().code() != StatusCode::kNotFound) {
+    return chat_template.status();
+  }
   add_end_of_generation_ids(d);
   return d;
 }

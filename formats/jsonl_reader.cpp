@@ -60,6 +60,7 @@ StatusOr<std::unique_ptr<JsonlReader>> JsonlReader::open(std::vector<std::string
   if (paths.empty()) paths.push_back("-");
   if (options.chunk_bytes == 0 || options.max_line_bytes == 0)
     return invalid_argument("JsonlReader: chunk_bytes and max_line_bytes must be positive");
+  SB_CHECK(options.shard.count > 0 && options.shard.index < options.shard.count);
   for (const std::string& p : paths) {
     if (p == "-") continue;
     struct stat st {};
@@ -223,7 +224,9 @@ StatusOr<bool> JsonlReader::next(JsonlLine* line) {
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     if (is_blank(text)) continue;
     if (text.size() > options_.max_line_bytes) return line_too_long(s.path, s.line_no);
-    line->index = next_index_++;
+    const uint64_t index = next_index_++;
+    if (!options_.shard.keeps(index)) continue;
+    line->index = index;
     line->text = text;
     line->source = s.path;
     line->line_no = s.line_no;

@@ -2,6 +2,7 @@
 // zstd-compressed (detected by the zstd magic; a .zst name requires it). Reads in
 // chunks, never the whole input; blank lines are skipped and do not count.
 // I/O failures and corrupt or truncated zstd streams are a Status naming the file.
+// With a shard, lines of other shards are skipped here (their index still counts).
 #pragma once
 
 #include <cstddef>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "formats/shard.h"
 
 namespace sb {
 
@@ -25,6 +27,7 @@ struct JsonlLine {
 struct JsonlReaderOptions {
   size_t chunk_bytes = size_t{1} << 20;       // read / decompress granularity
   size_t max_line_bytes = size_t{256} << 20;  // a longer line is a fatal error
+  Shard shard;                                // only lines with shard.keeps(index) are returned
 };
 
 class JsonlReader {
@@ -40,6 +43,8 @@ class JsonlReader {
 
   // Fills *line with the next non-blank line; returns false at the end of all input.
   StatusOr<bool> next(JsonlLine* line);
+  // Non-blank lines read so far, all shards counted: the input's record count at the end.
+  uint64_t n_lines_seen() const { return next_index_; }
 
  private:
   struct Source;

@@ -15,6 +15,7 @@ const char* record_error_code_name(RecordErrorCode code) {
     case RecordErrorCode::kInvalidUtf8: return "invalid_utf8";
     case RecordErrorCode::kUnsupported: return "unsupported";
     case RecordErrorCode::kPromptTooLong: return "prompt_too_long";
+    case RecordErrorCode::kTemplateError: return "template_error";
   }
   return "unknown";
 }
@@ -205,10 +206,26 @@ ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
   }
 
   element e;
-  if (find_field(fields, "messages", &e)) {
-    out.error = make_error(RecordErrorCode::kUnsupported,
-                           "\"messages\" (chat) needs the model's chat template, which specbatch does not "
-                           "apply yet; give a plain \"prompt\" string");
+  element messages;
+  if (find_field(fields, "messages", &messages)) {
+    if (find_field(fields, "prompt", &e)) {
+      out.error = make_error(RecordErrorCode::kInvalidParam, "give either \"prompt\" or \"messages\", not both");
+      return out;
+    }
+    if (messages.type() != element_type::ARRAY) {
+      out.error = wrong_type("messages", "an array of message objects", messages);
+      return out;
+    }
+    out.record.chat = true;
+    out.record.messages_json = simdjson::minify(messages);
+    if (find_field(fields, "tools", &e)) {
+      if (e.type() != element_type::ARRAY) {
+        out.error = wrong_type("tools", "an array", e);
+        return out;
+      }
+      out.record.tools_json = simdjson::minify(e);
+    }
+    out.error = parse_params(fields, &out.record.params);
     return out;
   }
   if (!find_field(fields, "prompt", &e)) {

@@ -1,5 +1,5 @@
-// One input record: a JSONL line parsed into {index, id, prompt, per-record
-// parameters}. Malformed lines are not failures of the run: parse() returns a
+// One input record: a JSONL line parsed into {index, id, prompt or chat
+// messages, per-record parameters}. Malformed lines are not failures of the run: parse() returns a
 // RecordError with a stable code, and the caller writes an error record.
 #pragma once
 
@@ -18,8 +18,9 @@ enum class RecordErrorCode {
   kMissingPrompt,  // no "prompt"
   kInvalidParam,   // a parameter has the wrong type or is out of range
   kInvalidUtf8,    // the line or the prompt is not valid UTF-8
-  kUnsupported,    // valid but not implemented ("messages" before chat templates)
+  kUnsupported,    // valid but not implemented (e.g. "messages" for a model without a chat template)
   kPromptTooLong,  // set by the caller: prompt tokens do not fit the context
+  kTemplateError,  // set by the caller: the chat template failed on this record's messages
 };
 const char* record_error_code_name(RecordErrorCode code);  // "invalid_json", ...
 
@@ -48,6 +49,12 @@ struct Record {
   bool id_is_number = false;
   std::string id;
   std::string prompt;
+  // Chat records ("messages" instead of "prompt"): the messages array and the
+  // optional "tools" array as JSON text, for the caller's chat template; empty
+  // otherwise. `chat` stays set once the caller has dropped the texts (output shape).
+  bool chat = false;
+  std::string messages_json;
+  std::string tools_json;
   RecordParams params;
 };
 
@@ -59,8 +66,8 @@ struct ParsedRecord {
 };
 
 // Reusable parser (keeps simdjson's buffers between lines). Not thread-safe.
-// Accepts plain lines ({"prompt": ..., params}) and OpenAI Batch lines
-// ({"custom_id", "method", "url", "body": {"prompt": ..., params}}).
+// Accepts plain lines ({"prompt": ..., params} or {"messages": [...], params})
+// and OpenAI Batch lines ({"custom_id", "method", "url", "body": {...}}).
 class RecordParser {
  public:
   RecordParser();

@@ -88,6 +88,10 @@ struct TokenizerData {
   int32_t pad_id = -1;
   bool add_bos = false;
   bool add_eos = false;
+
+  // The model's Jinja2 chat template (tokenizer_config.json `chat_template` or
+  // chat_template.jinja beside it; GGUF tokenizer.chat_template); "" when none.
+  std::string chat_template;
 };
 
 }  // namespace sb

@@ -325,6 +325,30 @@ Status config_token(const Reader& r, const object& cfg, const char* k, const std
   return ok_status();
 }
 
+// tokenizer_config.json chat_template: a string, or a list of {"name", "template"}
+// of which "default" (else the first) is the model's template.
+Status read_chat_template(const Reader& r, const object& cfg) {
+  element e;
+  if (cfg["chat_template"].get(e) || e.is_null()) return ok_status();
+  std::string_view text;
+  if (!e.get_string().get(text)) {
+    r.d.chat_template = std::string(text);
+    return ok_status();
+  }
+  array list;
+  if (e.get(list)) return r.bad("tokenizer_config.json chat_template", "is neither a string nor a list");
+  bool found_default = false;
+  for (element item : list) {
+    std::string_view name, body;
+    if (item["name"].get_string().get(name) || item["template"].get_string().get(body)) {
+      return r.bad("tokenizer_config.json chat_template", "entries need string 'name' and 'template'");
+    }
+    if (name == "default" || (r.d.chat_template.empty() && !found_default)) r.d.chat_template = std::string(body);
+    found_default = found_default || name == "default";
+  }
+  return ok_status();
+}
+
 std::string read_whole(const std::string& path, bool* ok) {
   std::ifstream in(path, std::ios::binary);
   *ok = static_cast<bool>(in);
@@ -439,6 +463,7 @@ StatusOr<TokenizerData> parse_tokenizer_json(std::string_view json, std::string_
     SB_RETURN_IF_ERROR(config_token(r, cfg, "pad_token", ids, &d.pad_id, false));
     SB_RETURN_IF_ERROR(opt_bool(r, cfg, "tokenizer_config.json", "add_bos_token", &d.add_bos));
     SB_RETURN_IF_ERROR(opt_bool(r, cfg, "tokenizer_config.json", "add_eos_token", &d.add_eos));
+    SB_RETURN_IF_ERROR(read_chat_template(r, cfg));
   }
   if (d.byte_level) d.byte_fallback = false;
   add_end_of_generation_ids(d);
@@ -456,7 +481,14 @@ StatusOr<TokenizerData> load_tokenizer_json(const std::string& path) {
     cfg = read_whole(cfg_path, &ok);
     if (!ok) return io_error(cfg_path + ": cannot be read");
   }
-  return parse_tokenizer_json(json, cfg, path);
+  SB_ASSIGN_OR_RETURN(TokenizerData d, parse_tokenizer_json(json, cfg, path));
+  // Newer Hugging Face directories keep the template in its own file.
+  const std::string jinja_path = (std::filesystem::path(path).parent_path() / "chat_template.jinja").string();
+  if (d.chat_template.empty() && std::filesystem::exists(jinja_path, ec)) {
+    d.chat_template = read_whole(jinja_path, &ok);
+    if (!ok) return io_error(jinja_path + ": cannot be read");
+  }
+  return d;
 }
 
 }  // namespace sb

@@ -13,7 +13,8 @@
 
 namespace sb {
 
-// Reads `path` and, when present, tokenizer_config.json in the same directory.
+// Reads `path` and, when present, tokenizer_config.json (and chat_template.jinja)
+// in the same directory.
 StatusOr<TokenizerData> load_tokenizer_json(const std::string& path);
 
 // The same from bytes; `config_json` may be empty. `source` names the file in messages.

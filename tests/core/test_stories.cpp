@@ -1,14 +1,14 @@
 // stories260K.gguf, greedy from BOS with no prompt, reproduces the published
 // greedy text (../shared/models/stories260K.greedy.txt: llama2.c-style 256 steps,
 // i.e. 256 tokens after BOS, stopping early if the model emits BOS, then a newline).
-// Also the Generator's stop strings, limits and seeding.
+// Also the single-sequence generation speed through the Engine.
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <vector>
 
 #include "core/forward.h"
-#include "core/generate.h"
+#include "core/engine.h"
 #include "core/kv_cache.h"
 #include "core/model.h"
 #include "core/sampler.h"
@@ -57,56 +57,6 @@ TEST_CASE("stories260K greedy from BOS reproduces the reference text") {
   CHECK(text == want);
 }
 
-TEST_CASE("generator: stop strings, max_tokens, usage, and seeded sampling") {
-  auto model = sb::load_model(kModel);
-  REQUIRE(model.ok());
-  auto tok = sb::Tokenizer::load(kModel);
-  REQUIRE(tok.ok());
-  auto backend = sb::make_cpu_backend(2);
-  auto gen = sb::Generator::create(*model, **tok, *backend);
-  REQUIRE(gen.ok());
-  const std::string want = sb::test::read_file(kGreedy);
-
-  sb::GenerationRequest req;
-  req.prompt = {1};
-  req.sampling.temperature = 0;
-  req.max_tokens = 20;
-  auto r = (*gen)->generate(req);
-  REQUIRE(r.ok());
-  CHECK(r->finish_reason == sb::FinishReason::kLength);
-  CHECK(r->completion_tokens == 20);
-  CHECK(r->prompt_tokens == 1);
-  CHECK(want.rfind(r->text, 0) == 0);  // a prefix of the greedy text
-
-  // "park" first appears in the first line; the text stops right before it.
-  req.max_tokens = 200;
-  req.stop = {"nothing-like-this", "park"};
-  r = (*gen)->generate(req);
-  REQUIRE(r.ok());
-  CHECK(r->finish_reason == sb::FinishReason::kStop);
-  CHECK(r->text == want.substr(0, want.find("park")));
-  // A stop string spanning token boundaries ("girl named" is several tokens).
-  req.stop = {"girl named"};
-  r = (*gen)->generate(req);
-  REQUIRE(r.ok());
-  CHECK(r->text == want.substr(0, want.find("girl named")));
-
-  // Seeded sampling is reproducible; a different record index changes the draw.
-  req.stop.clear();
-  req.sampling = sb::SamplingParams{1.0f, 0.9f, 40, 0.05f, 123};
-  req.max_tokens = 40;
-  auto a = (*gen)->generate(req);
-  auto b = (*gen)->generate(req);
-  req.index = 1;
-  auto c = (*gen)->generate(req);
-  REQUIRE((a.ok() && b.ok() && c.ok()));
-  CHECK(a->tokens == b->tokens);
-  CHECK(a->tokens != c->tokens);
-
-  req.prompt.clear();
-  CHECK((*gen)->generate(req).status().code() == sb::StatusCode::kInvalidArgument);
-}
-
 TEST_CASE("stories260K greedy throughput (informational)") {
   auto model = sb::load_model(kModel);
   REQUIRE(model.ok());
@@ -114,18 +64,22 @@ TEST_CASE("stories260K greedy throughput (informational)") {
   REQUIRE(tok.ok());
   for (int threads : {1, 2}) {
     auto backend = sb::make_cpu_backend(threads);
-    auto gen = sb::Generator::create(*model, **tok, *backend);
-    REQUIRE(gen.ok());
+    sb::EngineOptions options;
+    options.max_seqs = 1;
+    auto engine = sb::Engine::create(*model, **tok, *backend, options);
+    REQUIRE(engine.ok());
     sb::GenerationRequest req;
     req.prompt = {1};
     req.sampling.temperature = 0;
     req.max_tokens = 256;
     req.ignore_eos = true;
     const auto t0 = std::chrono::steady_clock::now();
-    auto r = (*gen)->generate(req);
+    REQUIRE((*engine)->add(req).ok());
+    std::vector<sb::FinishedRequest> done;
+    while ((*engine)->has_work()) REQUIRE((*engine)->step(&done).ok());
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    REQUIRE(r.ok());
-    MESSAGE(threads << " thread(s): " << r->completion_tokens << " tokens in " << s * 1e3 << " ms = "
-                    << r->completion_tokens / s << " tok/s");
+    REQUIRE(done.size() == 1);
+    const int n = done[0].result.completion_tokens;
+    MESSAGE(threads << " thread(s): " << n << " tokens in " << s * 1e3 << " ms = " << n / s << " tok/s");
   }
 }

@@ -86,8 +86,10 @@ TEST_CASE("OpenAI Batch lines take prompt and parameters from body") {
   CHECK(*r.record.params.max_tokens == 5);
   const ParsedRecord chat = p.parse(
       R"({"custom_id":"c2","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"Hi"}]}})", 4);
-  CHECK(code_of(chat) == RecordErrorCode::kUnsupported);
+  REQUIRE(chat.ok());
   CHECK(chat.record.id == "c2");
+  CHECK(chat.record.prompt.empty());
+  CHECK(chat.record.messages_json == R"([{"role":"user","content":"Hi"}])");
 }
 
 TEST_CASE("invalid_json: broken syntax, trailing garbage, not an object") {
@@ -110,9 +112,6 @@ TEST_CASE("missing_prompt and unsupported, with the id kept") {
   CHECK(r.record.id == "x1");
   r = p.parse(R"({"id":"x2","prompt":null})", 2);
   CHECK(code_of(r) == RecordErrorCode::kMissingPrompt);
-  r = p.parse(R"({"id":"x3","messages":[{"role":"user","content":"hi"}]})", 2);
-  CHECK(code_of(r) == RecordErrorCode::kUnsupported);
-  CHECK(r.record.id == "x3");
   r = p.parse(R"({"prompt":["a","b"]})", 2);
   CHECK(code_of(r) == RecordErrorCode::kUnsupported);
   CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kMissingPrompt)) == "missing_prompt");
@@ -184,4 +183,21 @@ TEST_CASE("one parser reused across many lines keeps no state between them") {
       CHECK(r.record.prompt == "p" + std::to_string(i));
     }
   }
+}
+
+TEST_CASE("chat records: messages and tools kept as JSON text; bad shapes are invalid_param") {
+  RecordParser p;
+  ParsedRecord r = p.parse(
+      R"({"id":"c","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function"}],"max_tokens":3})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.chat);
+  CHECK(r.record.messages_json == R"([{"role":"user","content":"hi"}])");
+  CHECK(r.record.tools_json == R"([{"type":"function"}])");
+  CHECK(*r.record.params.max_tokens == 3);
+  for (const char* line : {R"({"messages":"hi"})", R"({"messages":[],"prompt":"x"})",
+                           R"({"messages":[],"tools":{}})", R"({"messages":[],"temperature":-1})"}) {
+    CAPTURE(line);
+    CHECK(code_of(p.parse(line, 1)) == RecordErrorCode::kInvalidParam);
+  }
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kTemplateError)) == "template_error");
 }

@@ -1,0 +1,69 @@
+// ChatPrompter: template selection, rendering and tokenizing of chat records.
+#include "cli/chat.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "cli/common.h"
+
+namespace sb::cli {
+
+StatusOr<ChatPrompter> ChatPrompter::create(const Tokenizer& tok, const std::string& template_file,
+                                            const std::string& kwargs_json) {
+  ChatPrompter p(tok);
+  if (!kwargs_json.empty()) {
+    auto kwargs = parse_chat_kwargs(kwargs_json);
+    if (!kwargs.ok()) return kwargs.status().with_context("--chat-template-kwargs");
+    p.kwargs_ = std::move(kwargs).value();
+  }
+  if (!template_file.empty()) {
+    const int fd = ::open(template_file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_error("--chat-template: cannot open " + template_file);
+    auto source = read_all(fd, template_file);
+    ::close(fd);
+    if (!source.ok()) return source.status();
+    auto parsed = ChatTemplate::parse(*source);
+    if (!parsed.ok()) return parsed.status().with_context(template_file);
+    p.template_ = std::move(parsed).value();
+    return p;
+  }
+  if (tok.chat_template().empty()) {
+    p.template_status_ = unsupported("the model has no chat template; give a plain \"prompt\" or pass --chat-template FILE");
+    return p;
+  }
+  auto parsed = ChatTemplate::parse(tok.chat_template());
+  if (parsed.ok()) {
+    p.template_ = std::move(parsed).value();
+  } else {
+    p.template_status_ = parsed.status().with_context("the model's");
+  }
+  return p;
+}
+
+std::optional<RecordError> ChatPrompter::encode(const Record& rec, bool add_bos, std::vector<int32_t>* ids) const {
+  if (!template_) {
+    const bool no_template = template_status_.code() == StatusCode::kUnsupported;
+    return RecordError{no_template ? RecordErrorCode::kUnsupported : RecordErrorCode::kTemplateError,
+                       template_status_.message()};
+  }
+  ChatRequest req;
+  auto messages = parse_chat_messages(rec.messages_json);
+  if (!messages.ok()) return RecordError{RecordErrorCode::kInvalidParam, messages.status().message()};
+  req.messages = std::move(messages).value();
+  if (!rec.tools_json.empty()) {
+    auto tools = jinja::parse_json(rec.tools_json);
+    if (!tools.ok()) return RecordError{RecordErrorCode::kInvalidParam, tools.status().with_context("tools").message()};
+    req.tools = std::move(tools).value();
+  }
+  req.bos_token = tok_->bos_token();
+  req.eos_token = tok_->eos_token();
+  req.kwargs = kwargs_;
+  auto text = template_->render(req);
+  if (!text.ok()) return RecordError{RecordErrorCode::kTemplateError, text.status().message()};
+  // Templates that write bos_token themselves (Llama-3, Mistral, Gemma) must not get a second one.
+  const bool writes_bos = !req.bos_token.empty() && text->starts_with(req.bos_token);
+  *ids = tok_->encode(*text, add_bos && !writes_bos, /*parse_special=*/true);
+  return std::nullopt;
+}
+
+}  // namespace sb::cli

@@ -1,0 +1,49 @@
+// Progress and the final account of a run on stderr: on a terminal one line
+// rewritten in place (records done / total once known, tokens/s, ETA), else a
+// plain log line every interval (for Slurm logs); the summary line and the
+// --stats-json document carry the same numbers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace sb::cli {
+
+struct RunCounters {
+  uint64_t ok = 0;
+  uint64_t failed = 0;
+  uint64_t prompt_tokens = 0;     // of records written ok
+  uint64_t generated_tokens = 0;  // of records written ok
+  uint64_t sampled_tokens = 0;    // generated so far, records in flight included
+  uint64_t total = 0;             // records in the input; 0 until it has been read to the end
+  uint64_t preemptions = 0;
+  uint64_t steps = 0;
+};
+
+enum class ProgressMode { kTerminal, kLog, kNone };
+
+class Progress {
+ public:
+  Progress(ProgressMode mode, double interval_s);
+  // Prints when due (terminal: twice a second; log: every interval).
+  void update(const RunCounters& c);
+  // Clears the terminal line before the summary.
+  void finish();
+  double elapsed_s() const;
+
+ private:
+  std::string line(const RunCounters& c) const;
+
+  ProgressMode mode_;
+  double interval_s_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+  bool drawn_ = false;
+};
+
+// "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s".
+std::string summary_line(const RunCounters& c, double load_s, double run_s);
+std::string stats_json(const RunCounters& c, double load_s, double run_s);
+
+}  // namespace sb::cli

@@ -1,0 +1,56 @@
+// The output side of `specbatch run`: decides between a new output, --overwrite and
+// --resume; on resume repairs the file's tail (resume_scan), checks the manifest and
+// collects the indices already done. prepare() creates nothing, so a bad model or
+// setting leaves no empty file behind; open() creates the sinks and the manifest.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "formats/index_set.h"
+#include "formats/manifest.h"
+#include "formats/output_sink.h"
+
+namespace sb::cli {
+
+struct RunOutputConfig {
+  std::string path;         // "" or "-" = stdout; stdout, devices, FIFOs: no resume, no manifest
+  std::string errors_path;  // --errors FILE, or ""
+  bool resume = false;      // continue an existing output (a missing one is started)
+  bool overwrite = false;   // replace an existing output
+  OutputSinkOptions sink;   // compression is set from each path's name
+};
+
+class RunOutput {
+ public:
+  // Refuses an existing output without resume/overwrite. With resume: compares
+  // `manifest` with the stored one (listing every difference), cuts damaged tails of
+  // the output and the errors file, and notes what it kept and cut on stderr.
+  static StatusOr<std::unique_ptr<RunOutput>> prepare(const RunOutputConfig& config, Manifest manifest);
+
+  // Opens (creates, truncates or appends to) the sinks and writes the manifest.
+  Status open();
+
+  OutputSink& out() { return *out_; }
+  OutputSink* errors() { return errors_.get(); }  // null without --errors
+  // Records already in the output (or the errors file) when resuming.
+  const IndexSet& done() const { return done_; }
+  // Flush points due by time, for both sinks.
+  Status poll(OutputSink::Clock::time_point now);
+  // Flushes and closes the sinks; with `input_records` (the input was read to its
+  // end and every record of this shard is in the output) marks the manifest complete.
+  Status close(std::optional<uint64_t> input_records);
+
+ private:
+  RunOutputConfig config_;
+  Manifest manifest_;
+  bool to_file_ = false;    // a regular file: manifest, resume
+  bool append_ = false;  // resuming a file that exists
+  IndexSet done_;
+  std::unique_ptr<OutputSink> out_;
+  std::unique_ptr<OutputSink> errors_;
+};
+
+}  // namespace sb::cli

@@ -1,0 +1,112 @@
+// The batch generation engine: requests (prompt ids + parameters) go in, each
+// step() runs the scheduler, ONE ragged forward over every scheduled token and
+// the sampling of every request whose known tokens are all computed, and hands
+// back the requests that finished. Randomness is keyed by (seed, index,
+// position), so a request's output does not depend on its batch-mates, chunking
+// or preemption. The caller bounds the queue: add() never blocks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "core/generate.h"
+#include "core/kv_cache.h"
+#include "core/sampler.h"
+#include "core/scheduler.h"
+#include "core/status.h"
+
+namespace sb {
+
+class Backend;
+class Forward;
+struct Model;
+struct ModelConfig;
+class Tokenizer;
+
+struct EngineOptions {
+  int max_batch_tokens = 512;   // tokens per forward step, all requests together
+  int max_seqs = 64;            // requests running at once
+  int max_ctx = 0;              // tokens per request (prompt + generated); 0 = the model's
+  int64_t kv_cache_tokens = 0;  // KV pool size in tokens; 0 = default_kv_cache_tokens()
+  int kv_block_size = 16;       // tokens per KV block
+};
+
+// K and V bytes one token occupies over all layers (F32 cache).
+int64_t kv_bytes_per_token(const ModelConfig& config);
+// Enough for max_seqs full contexts, capped at a quarter of physical memory
+// (never under one context).
+int64_t default_kv_cache_tokens(const ModelConfig& config, int max_seqs, int max_ctx);
+
+struct FinishedRequest {
+  uint64_t id = 0;  // as returned by add()
+  GenerationResult result;
+};
+
+struct EngineStats {
+  uint64_t steps = 0;             // forward passes
+  uint64_t preemptions = 0;       // requests evicted and recomputed later
+  uint64_t computed_tokens = 0;   // tokens through the forward, recomputation included
+  uint64_t prompt_tokens = 0;     // of accepted requests
+  uint64_t generated_tokens = 0;  // sampled so far, finished or not
+};
+
+class Engine {
+ public:
+  // Sizes every workspace (options.max_batch_tokens, max_seqs) and the KV pool up front.
+  static StatusOr<std::unique_ptr<Engine>> create(const Model& model, const Tokenizer& tokenizer, Backend& backend,
+                                                  const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  int max_ctx() const { return max_ctx_; }
+  int64_t kv_cache_tokens() const { return static_cast<int64_t>(kv_.n_blocks()) * kv_.block_size(); }
+  const EngineOptions& options() const { return options_; }
+
+  // Queues a request and returns its id. Errors, for this request only:
+  // kInvalidArgument (empty prompt, token outside the vocabulary, sampling
+  // parameter out of range), kOutOfRange (the prompt exceeds the context, or
+  // prompt + max_tokens needs more KV than the whole pool holds).
+  StatusOr<uint64_t> add(GenerationRequest request);
+  // Requests added and not yet returned by step().
+  int n_pending() const { return static_cast<int>(requests_.size()); }
+  int n_running() const { return scheduler_.n_running(); }
+  bool has_work() const { return !requests_.empty(); }
+
+  // Runs one step and appends the requests that finished to *finished (in no
+  // particular order). Errors are backend failures: fatal for the engine.
+  Status step(std::vector<FinishedRequest>* finished);
+
+  EngineStats stats() const;
+
+ private:
+  struct Request;
+  Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptions& options, int max_ctx, int64_t kv_tokens);
+  void complete(Request* r, std::vector<FinishedRequest>* finished);
+
+  const Tokenizer& tokenizer_;
+  EngineOptions options_;
+  int max_ctx_;
+  int n_vocab_;
+  std::vector<int> eos_ids_;
+  KvCache kv_;
+  Scheduler scheduler_;
+  Sampler sampler_;
+  std::unique_ptr<Forward> forward_;
+  uint64_t next_id_ = 0;
+  std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;
+  std::vector<Request*> done_at_add_;  // max_tokens == 0: finished without a step
+  EngineStats stats_;
+
+  // Step workspace, sized at creation.
+  std::vector<int32_t> tokens_;      // [max_batch_tokens]
+  std::vector<int32_t> positions_;   // [max_batch_tokens]
+  std::vector<int32_t> seqs_;        // [max_batch_tokens]
+  std::vector<int32_t> rows_;        // [max_seqs] batch rows whose logits are sampled
+  std::vector<Request*> sampled_;    // [max_seqs] the request of each logit row
+  std::vector<float> logits_;        // [max_seqs, n_vocab]
+};
+
+}  // namespace sb

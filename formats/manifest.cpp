@@ -1,0 +1,184 @@
+#include "formats/manifest.h"
+
+#include <fcntl.h>
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "formats/fingerprint.h"
+#include "formats/json_writer.h"
+
+namespace sb {
+
+void Manifest::put(Entries* e, const std::string& key, std::string value) {
+  for (auto& [k, v] : *e) {
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  }
+  e->emplace_back(key, std::move(value));
+}
+
+std::optional<std::string> Manifest::find(const Entries& e, const std::string& key) {
+  for (const auto& [k, v] : e) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+Status Manifest::add_inputs(const std::vector<std::string>& paths) {
+  const std::vector<std::string> list = paths.empty() ? std::vector<std::string>{"-"} : paths;
+  set("input.count", std::to_string(list.size()));
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string key = "input." + std::to_string(i);
+    if (list[i] == "-") {
+      set(key + ".hash", "stdin");
+      set_info(key + ".path", "-");
+      continue;
+    }
+    SB_ASSIGN_OR_RETURN(FileFingerprint fp, fingerprint_path(list[i]));
+    set(key + ".size", std::to_string(fp.size));
+    set(key + ".hash", fp.hex());
+    set_info(key + ".path", list[i]);
+  }
+  return ok_status();
+}
+
+Status Manifest::add_model(const std::string& path) {
+  SB_ASSIGN_OR_RETURN(FileFingerprint fp, fingerprint_path(path));
+  set("model.size", std::to_string(fp.size));
+  set("model.hash", fp.hex());
+  set_info("model.path", path);
+  return ok_status();
+}
+
+std::string Manifest::to_json() const {
+  JsonWriter w;
+  w.begin_object().key("specbatch_manifest").value(1);
+  for (const auto* part : {&fingerprint_, &info_}) {
+    w.key(part == &fingerprint_ ? "fingerprint" : "info").begin_object();
+    for (const auto& [k, v] : *part) w.key(k).value(v);
+    w.end_object();
+  }
+  w.end_object();
+  return w.take() + "\n";
+}
+
+StatusOr<Manifest> Manifest::parse(std::string_view json, const std::string& what) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size(), true).get(doc) != simdjson::SUCCESS)
+    return corrupt(what + ": not valid JSON; delete it together with the output to start over");
+  int64_t version = 0;
+  if (doc["specbatch_manifest"].get_int64().get(version) != simdjson::SUCCESS || version != 1)
+    return corrupt(what + ": not a specbatch manifest (version 1)");
+  Manifest m;
+  for (const char* part : {"fingerprint", "info"}) {
+    simdjson::dom::object obj;
+    if (doc[part].get_object().get(obj) != simdjson::SUCCESS)
+      return corrupt(what + ": \"" + part + "\" must be an object");
+    for (auto field : obj) {
+      std::string_view value;
+      if (field.value.get_string().get(value) != simdjson::SUCCESS)
+        return corrupt(what + ": " + part + "." + std::string(field.key) + " must be a string");
+      if (part[0] == 'f') {
+        m.set(std::string(field.key), std::string(value));
+      } else {
+        m.set_info(std::string(field.key), std::string(value));
+      }
+    }
+  }
+  return m;
+}
+
+std::string manifest_path_for(const std::string& output_path) { return output_path + ".manifest.json"; }
+
+StatusOr<Manifest> read_manifest(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error("cannot open " + path);
+  std::string bytes;
+  char buf[1 << 14];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const Status st = errno_error("cannot read " + path);
+      ::close(fd);
+      return st;
+    }
+    if (n == 0) break;
+    bytes.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return Manifest::parse(bytes, path);
+}
+
+Status write_manifest(const std::string& path, const Manifest& manifest) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_error("cannot create " + tmp);
+  const std::string json = manifest.to_json();
+  std::string_view rest = json;
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const Status st = errno_error("cannot write " + tmp);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return st;
+    }
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const Status st = errno_error("cannot write " + tmp);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const Status st = errno_error("cannot rename " + tmp + " to " + path);
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return ok_status();
+}
+
+std::vector<std::string> manifest_differences(const Manifest& before, const Manifest& now,
+                                              const std::vector<std::string>& ignore) {
+  std::vector<std::string> keys;
+  for (const auto* m : {&before, &now}) {
+    for (const auto& [k, v] : m->fingerprint()) {
+      if (std::find(keys.begin(), keys.end(), k) == keys.end() &&
+          std::find(ignore.begin(), ignore.end(), k) == ignore.end())
+        keys.push_back(k);
+    }
+  }
+  std::vector<std::string> out;
+  for (const std::string& k : keys) {
+    const std::optional<std::string> a = before.get(k), b = now.get(k);
+    if (a == b) continue;
+    std::string line = k;
+    // "input.1.hash" -> name the file from info "input.1.path".
+    const size_t dot = k.rfind('.');
+    if (dot != std::string::npos) {
+      const std::optional<std::string> path = now.get_info(k.substr(0, dot) + ".path");
+      const std::optional<std::string> old_path = before.get_info(k.substr(0, dot) + ".path");
+      if (path || old_path) line += " (" + path.value_or(*old_path) + ")";
+    }
+    line += ": " + (a ? *a : std::string("not set")) + " before, " + (b ? *b : std::string("not set")) + " now";
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+}  // namespace sb

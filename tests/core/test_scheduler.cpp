@@ -1,0 +1,129 @@
+// The scheduler alone, over a real KvCache and simulated requests: the token
+// budget, max_seqs, chunking of long prompts, oldest-first service, and
+// preemption of the most recently admitted request when blocks run out.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "core/scheduler.h"
+
+namespace {
+
+// A simulated request: known tokens grow by one whenever all are computed
+// (a sampled token), until `final_tokens`.
+struct SimSeq {
+  sb::SeqState state;
+  int final_tokens = 0;
+  bool done = false;
+};
+
+struct StepLog {
+  int tokens = 0;
+  int running = 0;
+};
+
+// Runs the scheduler until every request is done; checks the per-step invariants.
+std::vector<StepLog> simulate(sb::KvCache& kv, sb::Scheduler& sched, std::vector<SimSeq>& seqs, int budget,
+                              int max_seqs) {
+  for (SimSeq& s : seqs) sched.add(&s.state);
+  std::vector<StepLog> log;
+  for (int step = 0; step < 10000; ++step) {
+    const auto chunks = sched.schedule();
+    if (chunks.empty()) break;
+    StepLog l;
+    for (const sb::ScheduledChunk& c : chunks) {
+      REQUIRE(c.count > 0);
+      CHECK(c.start == c.seq->n_computed);
+      CHECK(kv.seq_length(c.seq->kv_seq) == c.start + c.count);
+      l.tokens += c.count;
+    }
+    l.running = sched.n_running();
+    CHECK(l.tokens <= budget);
+    CHECK(l.running <= max_seqs);
+    log.push_back(l);
+    for (const sb::ScheduledChunk& c : chunks) {
+      c.seq->n_computed = c.start + c.count;
+      if (c.seq->n_computed == c.seq->n_tokens) ++c.seq->n_tokens;  // "sampled"
+    }
+    for (SimSeq& s : seqs) {
+      if (!s.done && s.state.kv_seq >= 0 && s.state.n_tokens == s.final_tokens) {
+        sched.finish(&s.state);
+        s.done = true;
+      }
+    }
+  }
+  for (const SimSeq& s : seqs) CHECK(s.done);
+  CHECK(sched.n_running() == 0);
+  CHECK(sched.n_waiting() == 0);
+  CHECK(kv.n_free_blocks() == kv.n_blocks());
+  return log;
+}
+
+std::vector<SimSeq> make_seqs(const std::vector<std::pair<int, int>>& prompt_final) {
+  std::vector<SimSeq> seqs(prompt_final.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    seqs[i].state.n_tokens = prompt_final[i].first;
+    seqs[i].final_tokens = prompt_final[i].second;
+  }
+  return seqs;
+}
+
+}  // namespace
+
+TEST_CASE("scheduler: a long prompt runs in chunks within the budget, then one token per step") {
+  sb::KvCache kv(64, 4, 4, 128);
+  sb::Scheduler sched(kv, 8, 4);
+  auto seqs = make_seqs({{29, 33}});
+  const auto log = simulate(kv, sched, seqs, 8, 4);
+  // 29 prompt tokens: 8 + 8 + 8 + 5 (sampling the 30th), then 3 single tokens.
+  REQUIRE(log.size() == 7);
+  const int want[] = {8, 8, 8, 5, 1, 1, 1};
+  for (size_t i = 0; i < log.size(); ++i) CHECK(log[i].tokens == want[i]);
+}
+
+TEST_CASE("scheduler: max_seqs caps running requests; finished ones make room for the queue") {
+  sb::KvCache kv(256, 4, 3, 64);
+  sb::Scheduler sched(kv, 17, 3);
+  auto seqs = make_seqs({{5, 9}, {3, 20}, {11, 12}, {1, 4}, {7, 30}, {2, 3}, {13, 14}});
+  const auto log = simulate(kv, sched, seqs, 17, 3);
+  int max_running = 0;
+  for (const StepLog& l : log) max_running = std::max(max_running, l.running);
+  CHECK(max_running == 3);
+  CHECK(sched.stats().preemptions == 0);
+}
+
+TEST_CASE("scheduler: running requests are served oldest first before admissions") {
+  sb::KvCache kv(256, 4, 8, 64);
+  sb::Scheduler sched(kv, 6, 8);
+  auto seqs = make_seqs({{4, 10}, {9, 12}});
+  sched.add(&seqs[0].state);
+  auto chunks = sched.schedule();
+  REQUIRE(chunks.size() == 1);
+  CHECK(chunks[0].count == 4);
+  chunks[0].seq->n_computed = 4;
+  seqs[0].state.n_tokens = 5;
+  sched.add(&seqs[1].state);
+  chunks = sched.schedule();
+  REQUIRE(chunks.size() == 2);
+  CHECK(chunks[0].seq == &seqs[0].state);
+  CHECK(chunks[0].count == 1);
+  CHECK(chunks[1].seq == &seqs[1].state);
+  CHECK(chunks[1].count == 5);  // the rest of the budget: a chunk of the 9-token prompt
+}
+
+TEST_CASE("scheduler: KV exhaustion preempts the newest request, which is recomputed later") {
+  // 6 blocks of 4 tokens = 24 slots; three requests growing to 11 tokens (10
+  // cached) need 3 blocks each, 9 in all: they cannot all run to the end together.
+  sb::KvCache kv(6, 4, 3, 16);
+  sb::Scheduler sched(kv, 64, 3);
+  auto seqs = make_seqs({{3, 11}, {3, 11}, {3, 11}});
+  simulate(kv, sched, seqs, 64, 3);
+  CHECK(sched.stats().preemptions > 0);
+}
+
+TEST_CASE("scheduler: a request that fills the whole pool alone still completes among others") {
+  sb::KvCache kv(5, 4, 4, 32);
+  sb::Scheduler sched(kv, 7, 4);
+  auto seqs = make_seqs({{2, 6}, {17, 21}, {5, 9}, {1, 2}});
+  simulate(kv, sched, seqs, 7, 4);
+}
