@@ -3,12 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string>
 
+#include "core/drafter.h"
 #include "core/forward.h"
 #include "core/model.h"
-#include "core/random.h"
 #include "core/stop_matcher.h"
 #include "core/tokenizer.h"
 
@@ -22,6 +23,8 @@ struct Engine::Request : SeqState {
   GenerationRequest req;
   std::vector<int32_t> tokens;  // [prompt + generated], reserved for the request's maximum
   StopMatcher stop;             // refers to req
+  Draft draft;                  // this step's proposal, reserved for spec_max tokens
+  SpecCounts spec;
 };
 
 int64_t kv_bytes_per_token(const ModelConfig& c) {
@@ -38,6 +41,14 @@ int64_t default_kv_cache_tokens(const ModelConfig& config, int max_seqs, int max
 
 namespace {
 int blocks_for(int64_t tokens, int block_size) { return static_cast<int>((tokens + block_size - 1) / block_size); }
+
+bool speculates(const EngineOptions& o) { return !o.draft.empty() && o.spec_policy != SpecPolicy::kOff; }
+
+// Logit rows per step: one per request, plus one per draft token.
+int max_logit_rows(const EngineOptions& o) {
+  if (!speculates(o)) return o.max_seqs;
+  return static_cast<int>(std::min<int64_t>(o.max_batch_tokens, int64_t{o.max_seqs} * (o.spec_max + 1)));
+}
 }  // namespace
 
 Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptions& options, int max_ctx,
@@ -48,7 +59,9 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
       n_vocab_(model.config.n_vocab),
       kv_(blocks_for(kv_tokens, options.kv_block_size), options.kv_block_size, options.max_seqs, max_ctx),
       scheduler_(kv_, options.max_batch_tokens, options.max_seqs),
-      sampler_(model.config.n_vocab) {
+      verifier_(model.config.n_vocab),
+      calibrator_(options.spec_max),
+      admission_(options.max_seqs) {
   eos_ids_ = model.config.eos_ids;
   for (int id : tokenizer.eos_ids())
     if (std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) eos_ids_.push_back(id);
@@ -56,9 +69,14 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
   tokens_.reserve(mt);
   positions_.reserve(mt);
   seqs_.reserve(mt);
-  rows_.reserve(ms);
+  const size_t rows = static_cast<size_t>(max_logit_rows(options));
+  rows_.reserve(rows);
   sampled_.reserve(ms);
-  logits_.resize(ms * static_cast<size_t>(n_vocab_));
+  logits_.resize(rows * static_cast<size_t>(n_vocab_));
+  drafted_.reserve(ms);
+  confidence_.resize(ms * static_cast<size_t>(options.spec_max));
+  confidence_rows_.reserve(ms);
+  n_admitted_.resize(ms);
 }
 
 Engine::~Engine() = default;
@@ -68,6 +86,8 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
   if (options.max_batch_tokens <= 0 || options.max_seqs <= 0 || options.kv_block_size <= 0 ||
       options.max_ctx < 0 || options.kv_cache_tokens < 0)
     return invalid_argument("engine: max_batch_tokens, max_seqs and kv_block_size must be positive");
+  if (options.spec_max < 1 || options.spec_max > 64)
+    return invalid_argument("engine: spec_max must be in [1, 64]");
   if (tokenizer.n_vocab() > model.config.n_vocab)
     return invalid_argument(model.path + ": the tokenizer has " + std::to_string(tokenizer.n_vocab()) +
                             " tokens but the model's vocabulary " + std::to_string(model.config.n_vocab));
@@ -79,8 +99,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
   if (blocks_for(kv_tokens, options.kv_block_size) >= (1 << 30) / options.kv_block_size)
     return invalid_argument("engine: a KV cache of " + std::to_string(kv_tokens) + " tokens is too large");
   std::unique_ptr<Engine> e(new Engine(model, tokenizer, options, max_ctx, kv_tokens));
-  const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, options.max_seqs};
+  if (speculates(options)) {
+    SB_ASSIGN_OR_RETURN(e->drafter_, make_drafter(options.draft, options.spec_max));
+  }
+  const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, max_logit_rows(options)};
   SB_ASSIGN_OR_RETURN(e->forward_, Forward::create(model, backend, e->kv_, limits));
+  if (e->drafter_ && options.spec_policy == SpecPolicy::kConfidence) {
+    SB_ASSIGN_OR_RETURN(e->step_cost_, e->profile_step_cost());
+  }
   return e;
 }
 
@@ -109,6 +135,7 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
   r->tokens.reserve(static_cast<size_t>(kv_need) + 1);
   r->tokens = r->req.prompt;
   r->n_tokens = n_prompt;
+  if (drafter_) r->draft.reserve_one_hot(options_.spec_max);
   Request* raw = r.get();
   stats_.prompt_tokens += static_cast<uint64_t>(n_prompt);
   requests_.emplace(id, std::move(r));
@@ -130,18 +157,113 @@ void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   g.tokens.assign(r->tokens.begin() + g.prompt_tokens, r->tokens.end());
   g.text = r->stop.text();
   g.finish_reason = r->stop.finish_reason();
+  g.spec = r->spec;
   finished->push_back(std::move(f));
   requests_.erase(r->id);
+}
+
+void Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
+  drafted_.clear();
+  int base_tokens = 0, base_emitted = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ScheduledChunk& c = chunks[i];
+    Request* r = static_cast<Request*>(c.seq);
+    base_tokens += c.count;
+    if (c.start + c.count != r->n_tokens) continue;  // drafts follow the last known token
+    ++base_emitted;
+    // Emitted tokens stay within max_tokens; draft K/V within the context.
+    const int generated = r->n_tokens - static_cast<int>(r->req.prompt.size());
+    const int k = std::min({options_.spec_max, r->req.max_tokens - generated - 1, max_ctx_ - r->n_tokens});
+    if (k <= 0) continue;
+    drafter_->propose(std::span<const int32_t>(r->tokens.data(), static_cast<size_t>(r->n_tokens)), k, &r->draft);
+    if (r->draft.size() > 0) drafted_.push_back(static_cast<int32_t>(i));
+  }
+  if (drafted_.empty()) return;
+  if (options_.spec_policy == SpecPolicy::kFixed) {
+    for (int32_t i : drafted_) {
+      const size_t c = static_cast<size_t>(i);
+      scheduler_.extend(c, static_cast<Request*>(chunks[c].seq)->draft.size());
+    }
+    return;
+  }
+  confidence_rows_.clear();
+  for (size_t m = 0; m < drafted_.size(); ++m) {
+    const Draft& d = static_cast<Request*>(chunks[static_cast<size_t>(drafted_[m])].seq)->draft;
+    float* conf = confidence_.data() + m * static_cast<size_t>(options_.spec_max);
+    for (int j = 0; j < d.size(); ++j) conf[j] = calibrator_.calibrated(j, d.confidence[static_cast<size_t>(j)]);
+    confidence_rows_.emplace_back(conf, static_cast<size_t>(d.size()));
+  }
+  const std::span<int> n_admitted(n_admitted_.data(), drafted_.size());
+  admission_.admit(confidence_rows_, base_tokens, base_emitted, scheduler_.budget_left(), *step_cost_, n_admitted);
+  for (size_t m = 0; m < drafted_.size(); ++m)
+    if (n_admitted[m] > 0) scheduler_.extend(static_cast<size_t>(drafted_[m]), n_admitted[m]);
+}
+
+StatusOr<std::unique_ptr<StepCost>> Engine::profile_step_cost() {
+  std::vector<std::pair<int, double>> points;
+  for (int b = 1;; b = std::min(2 * b, options_.max_batch_tokens)) {
+    const int n_seqs = std::min(b, options_.max_seqs);
+    tokens_.clear();
+    positions_.clear();
+    seqs_.clear();
+    rows_.clear();
+    bool room = true;
+    std::vector<int> created;
+    for (int s = 0; s < n_seqs && room; ++s) {
+      const int len = b / n_seqs + (s < b % n_seqs);
+      const int seq = kv_.seq_create();
+      if (seq >= 0) created.push_back(seq);
+      room = seq >= 0 && kv_.seq_grow(seq, len);
+      for (int p = 0; p < len && room; ++p) {
+        if (static_cast<int>(rows_.size()) < static_cast<int>(rows_.capacity()))
+          rows_.push_back(static_cast<int32_t>(tokens_.size()));
+        tokens_.push_back(1 % n_vocab_);
+        positions_.push_back(p);
+        seqs_.push_back(seq);
+      }
+    }
+    double best = 0;
+    if (room) {
+      const ForwardBatch batch{tokens_, positions_, seqs_, rows_};
+      for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        SB_RETURN_IF_ERROR(forward_->run(batch, kv_, logits_.data()));
+        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        best = rep == 0 ? sec : std::min(best, sec);
+      }
+    }
+    for (int seq : created) kv_.seq_free(seq);
+    if (!room) break;
+    points.emplace_back(b, std::max(best, 1e-9));
+    if (b == options_.max_batch_tokens) break;
+  }
+  if (points.empty()) return internal_error("engine: the KV cache has no room to profile a one-token step");
+  return std::make_unique<StepCost>(std::move(points));
+}
+
+bool Engine::emit(Request* r, int32_t id) {
+  r->tokens.push_back(id);
+  ++r->n_tokens;
+  ++stats_.generated_tokens;
+  if (r->stop.push(id)) return true;
+  if (r->n_tokens - 1 >= max_ctx_) {  // the context is full
+    r->stop.end();
+    return true;
+  }
+  return false;
 }
 
 Status Engine::step(std::vector<FinishedRequest>* finished) {
   for (Request* r : done_at_add_) complete(r, finished);
   done_at_add_.clear();
-  const std::span<const ScheduledChunk> chunks = scheduler_.schedule();
+  const std::span<const ScheduledChunk> running = scheduler_.plan_running();
+  if (drafter_) add_drafts(running);  // drafts before admissions
+  const std::span<const ScheduledChunk> chunks = scheduler_.admit();
   if (chunks.empty()) return ok_status();
 
-  // The batch: every chunk's tokens; a logit row where a chunk reaches the
-  // request's last known token (the next one is sampled from it).
+  // The batch: every chunk's tokens, known ones then draft ones; logit rows
+  // from where a chunk reaches the request's last known token (the next one is
+  // sampled from it) through its draft tokens.
   tokens_.clear();
   positions_.clear();
   seqs_.clear();
@@ -149,14 +271,17 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   sampled_.clear();
   for (const ScheduledChunk& c : chunks) {
     Request* r = static_cast<Request*>(c.seq);
-    for (int p = c.start; p < c.start + c.count; ++p) {
-      tokens_.push_back(r->tokens[static_cast<size_t>(p)]);
+    const int end = c.start + c.count;
+    for (int p = c.start; p < end; ++p) {
+      tokens_.push_back(p < r->n_tokens ? r->tokens[static_cast<size_t>(p)]
+                                        : r->draft.tokens[static_cast<size_t>(p - r->n_tokens)]);
       positions_.push_back(p);
       seqs_.push_back(r->kv_seq);
+      if (p >= r->n_tokens - 1) rows_.push_back(static_cast<int32_t>(tokens_.size() - 1));
     }
-    if (c.start + c.count == r->n_tokens) {
-      rows_.push_back(static_cast<int32_t>(tokens_.size() - 1));
-      sampled_.push_back(r);
+    if (end >= r->n_tokens) {
+      const int n_draft = end - r->n_tokens;
+      sampled_.push_back({r, static_cast<int>(rows_.size()) - 1 - n_draft, n_draft});
     }
   }
   const ForwardBatch batch{tokens_, positions_, seqs_, rows_};
@@ -165,21 +290,31 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   stats_.computed_tokens += tokens_.size();
   for (const ScheduledChunk& c : chunks) c.seq->n_computed = c.start + c.count;
 
-  for (size_t i = 0; i < sampled_.size(); ++i) {
-    Request* r = sampled_[i];
-    const SamplingParams& sp = r->req.sampling;
-    const uint64_t position = static_cast<uint64_t>(r->n_tokens);
-    const double u = sp.temperature > 0 ? random_uniform(sp.seed, r->req.index, position, RandomPurpose::kSample) : 0;
-    const int32_t id = sampler_.sample(logits_.data() + i * static_cast<size_t>(n_vocab_), sp, u);
-    r->tokens.push_back(id);
-    ++r->n_tokens;
-    ++stats_.generated_tokens;
-    bool done = r->stop.push(id);
-    if (!done && r->n_tokens - 1 >= max_ctx_) {  // the context is full
-      r->stop.end();
-      done = true;
+  for (const Sampled& s : sampled_) {
+    Request* r = s.r;
+    const int known = r->n_tokens;
+    const Verdict v = verifier_.verify(logits_.data() + static_cast<size_t>(s.row) * static_cast<size_t>(n_vocab_),
+                                       &r->draft, s.n_draft, r->req.sampling, r->req.index,
+                                       static_cast<uint64_t>(known));
+    ++r->spec.steps;
+    if (s.n_draft > 0) {
+      calibrator_.observe(r->draft.confidence, s.n_draft, v.n_accepted);
+      r->spec.drafted += s.n_draft;
+      r->spec.accepted += v.n_accepted;
+      stats_.drafted_tokens += static_cast<uint64_t>(s.n_draft);
+      stats_.accepted_tokens += static_cast<uint64_t>(v.n_accepted);
+      ++stats_.spec_verifications;
     }
-    if (done) complete(r, finished);
+    bool done = false;
+    for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, r->draft.tokens[static_cast<size_t>(j)]);
+    if (!done) done = emit(r, v.next);
+    if (done) {
+      complete(r, finished);
+      continue;
+    }
+    // The cache keeps the last known token and the accepted draft tokens.
+    r->n_computed = known + v.n_accepted;
+    if (s.n_draft > v.n_accepted) kv_.seq_truncate(r->kv_seq, r->n_computed);
   }
   return ok_status();
 }

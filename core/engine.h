@@ -3,11 +3,16 @@
 // the sampling of every request whose known tokens are all computed, and hands
 // back the requests that finished. Randomness is keyed by (seed, index,
 // position), so a request's output does not depend on its batch-mates, chunking
-// or preemption. The caller bounds the queue: add() never blocks.
+// or preemption. With a drafter, each decoding request's draft tokens are
+// verified in that same forward (core/speculative.h): greedy output is unchanged
+// token for token, sampled output keeps its distribution (its draws then depend
+// on how many draft tokens the budget let through). The caller bounds the
+// queue: add() never blocks.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -15,6 +20,8 @@
 #include "core/kv_cache.h"
 #include "core/sampler.h"
 #include "core/scheduler.h"
+#include "core/spec_policy.h"
+#include "core/speculative.h"
 #include "core/status.h"
 
 namespace sb {
@@ -25,12 +32,22 @@ struct Model;
 struct ModelConfig;
 class Tokenizer;
 
+// How many draft tokens a decoding request verifies per step.
+enum class SpecPolicy {
+  kOff,         // none: the drafter is not run
+  kFixed,       // spec_max (fewer near max_tokens, the context end or the budget)
+  kConfidence,  // as DraftAdmission decides (core/spec_policy.h), at most spec_max
+};
+
 struct EngineOptions {
   int max_batch_tokens = 512;   // tokens per forward step, all requests together
   int max_seqs = 64;            // requests running at once
   int max_ctx = 0;              // tokens per request (prompt + generated); 0 = the model's
   int64_t kv_cache_tokens = 0;  // KV pool size in tokens; 0 = default_kv_cache_tokens()
   int kv_block_size = 16;       // tokens per KV block
+  std::string draft;            // drafter for make_drafter() (core/drafter.h); "" = none
+  SpecPolicy spec_policy = SpecPolicy::kConfidence;  // with a drafter
+  int spec_max = 8;             // draft tokens per request and step, >= 1
 };
 
 // K and V bytes one token occupies over all layers (F32 cache).
@@ -50,6 +67,9 @@ struct EngineStats {
   uint64_t computed_tokens = 0;   // tokens through the forward, recomputation included
   uint64_t prompt_tokens = 0;     // of accepted requests
   uint64_t generated_tokens = 0;  // sampled so far, finished or not
+  uint64_t drafted_tokens = 0;    // draft tokens verified
+  uint64_t accepted_tokens = 0;   // of them accepted
+  uint64_t spec_verifications = 0;  // request-steps that verified >= 1 draft token
 };
 
 class Engine {
@@ -85,6 +105,14 @@ class Engine {
   struct Request;
   Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptions& options, int max_ctx, int64_t kv_tokens);
   void complete(Request* r, std::vector<FinishedRequest>* finished);
+  // Proposes draft tokens for the planned chunks that reach their request's
+  // last known token and adds those the policy admits to the plan.
+  void add_drafts(std::span<const ScheduledChunk> chunks);
+  // Times one forward step over a grid of token counts up to max_batch_tokens
+  // on the still-empty cache (the fastest of three runs each).
+  StatusOr<std::unique_ptr<StepCost>> profile_step_cost();
+  // Appends one emitted token to r; true when it ends r's generation.
+  bool emit(Request* r, int32_t id);
 
   const Tokenizer& tokenizer_;
   EngineOptions options_;
@@ -93,7 +121,11 @@ class Engine {
   std::vector<int> eos_ids_;
   KvCache kv_;
   Scheduler scheduler_;
-  Sampler sampler_;
+  Verifier verifier_;
+  std::unique_ptr<Drafter> drafter_;  // null without speculation
+  ConfidenceCalibrator calibrator_;
+  std::unique_ptr<StepCost> step_cost_;  // kConfidence: profiled at creation
+  DraftAdmission admission_;
   std::unique_ptr<Forward> forward_;
   uint64_t next_id_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;
@@ -104,9 +136,20 @@ class Engine {
   std::vector<int32_t> tokens_;      // [max_batch_tokens]
   std::vector<int32_t> positions_;   // [max_batch_tokens]
   std::vector<int32_t> seqs_;        // [max_batch_tokens]
-  std::vector<int32_t> rows_;        // [max_seqs] batch rows whose logits are sampled
-  std::vector<Request*> sampled_;    // [max_seqs] the request of each logit row
-  std::vector<float> logits_;        // [max_seqs, n_vocab]
+  // A request whose next tokens come from this step: its logit rows start at
+  // `row`, n_draft + 1 of them (the last known token, then each draft token).
+  struct Sampled {
+    Request* r;
+    int row;
+    int n_draft;
+  };
+  std::vector<int32_t> rows_;        // [max_logit_rows] batch rows whose logits are returned
+  std::vector<Sampled> sampled_;     // [max_seqs]
+  std::vector<float> logits_;        // [max_logit_rows, n_vocab]
+  std::vector<int32_t> drafted_;     // [max_seqs] chunks that have a proposal
+  std::vector<float> confidence_;    // [max_seqs, spec_max] calibrated, per drafted_ entry
+  std::vector<std::span<const float>> confidence_rows_;  // [max_seqs]
+  std::vector<int> n_admitted_;      // [max_seqs]
 };
 
 }  // namespace sb

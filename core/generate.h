@@ -25,12 +25,20 @@ struct GenerationRequest {
 enum class FinishReason { kStop, kLength };
 const char* finish_reason_name(FinishReason reason);  // "stop" / "length"
 
+// Speculative decoding of one request (all zero without a drafter).
+struct SpecCounts {
+  int drafted = 0;   // draft tokens verified by the target
+  int accepted = 0;  // of them accepted
+  int steps = 0;     // target forward steps that emitted tokens for the request
+};
+
 struct GenerationResult {
   std::string text;
   std::vector<int32_t> tokens;   // generated ids (EOS, stop tokens and a matched stop string's tokens included)
   FinishReason finish_reason = FinishReason::kLength;
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  SpecCounts spec;
 };
 
 }  // namespace sb

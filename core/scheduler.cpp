@@ -65,6 +65,11 @@ bool Scheduler::admit_next(int budget) {
 }
 
 std::span<const ScheduledChunk> Scheduler::schedule() {
+  plan_running();
+  return admit();
+}
+
+std::span<const ScheduledChunk> Scheduler::plan_running() {
   chunks_.clear();
   int budget = max_batch_tokens_;
   bool preempted = false;
@@ -87,11 +92,30 @@ std::span<const ScheduledChunk> Scheduler::schedule() {
     budget -= count;
     ++i;
   }
-  // Admission; not in a step that had to preempt (the cache is full).
-  while (!preempted && budget > 0 && static_cast<int>(running_.size()) < max_seqs_ && admit_next(budget))
-    budget -= chunks_.back().count;
+  budget_ = budget;
+  preempted_this_step_ = preempted;
+  return chunks_;
+}
+
+std::span<const ScheduledChunk> Scheduler::admit() {
+  // Not in a step that had to preempt (the cache is full).
+  while (!preempted_this_step_ && budget_ > 0 && static_cast<int>(running_.size()) < max_seqs_ &&
+         admit_next(budget_))
+    budget_ -= chunks_.back().count;
   if (!chunks_.empty()) ++stats_.steps;
   return chunks_;
+}
+
+int Scheduler::extend(size_t i, int n_draft) {
+  SB_CHECK(i < chunks_.size());
+  ScheduledChunk& c = chunks_[i];
+  SB_CHECK(c.start + c.count == c.seq->n_tokens);
+  const int extra = std::min(n_draft, budget_);
+  if (extra <= 0 || !kv_.seq_grow(c.seq->kv_seq, c.seq->n_tokens + extra)) return 0;
+  c.count += extra;
+  stats_.scheduled_tokens += static_cast<uint64_t>(extra);
+  budget_ -= extra;
+  return extra;
 }
 
 }  // namespace sb

@@ -6,7 +6,10 @@
 // no room the most recently admitted request is preempted: its blocks are
 // freed and it waits to be recomputed from its tokens. Never fails; the caller
 // guarantees that any one request fits the cache alone (then the oldest always
-// progresses). Allocates nothing per step.
+// progresses). With speculation a step is planned in three calls: the running
+// requests' known tokens (plan_running), draft tokens added to chunks that reach
+// their request's last known token (extend: from the budget left, never
+// preempting), then admissions (admit). Allocates nothing per step.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +28,8 @@ struct SeqState {
   int kv_seq = -1;     // KvCache sequence while running, else -1
 };
 
-// Tokens [start, start + count) of seq are computed this step.
+// Tokens [start, start + count) of seq are computed this step; those at
+// n_tokens and beyond are draft tokens (see Scheduler::extend).
 struct ScheduledChunk {
   SeqState* seq;
   int start;
@@ -49,13 +53,27 @@ class Scheduler {
   void add(SeqState* seq);
   // Plans one step: grows every scheduled sequence's KV to start + count.
   // Valid until the next call. Empty only when nothing is queued or running.
+  // Same as plan_running() then admit().
   std::span<const ScheduledChunk> schedule();
+  // The running requests' part of the plan (the span grows in admit()).
+  std::span<const ScheduledChunk> plan_running();
+  // Adds up to n_draft draft tokens to chunk i of the plan, which must reach its
+  // request's last known token, within the budget left and the KV room (grows the
+  // KV; never preempts). Returns how many were added.
+  int extend(size_t i, int n_draft);
+  int budget_left() const { return budget_; }
+  // Admits waiting requests with the budget left (not in a step that had to
+  // preempt) and returns the whole plan.
+  std::span<const ScheduledChunk> admit();
   // Releases a running request's KV and forgets it.
   void finish(SeqState* seq);
 
   int n_running() const { return static_cast<int>(running_.size()); }
   int n_waiting() const { return static_cast<int>(waiting_.size() + preempted_.size()); }
   const SchedulerStats& stats() const { return stats_; }
+
+  // The currently running requests, oldest first.
+  std::span<SeqState* const> running() const { return running_; }
 
  private:
   // Frees the most recently admitted running request; it is readmitted first.
@@ -71,6 +89,8 @@ class Scheduler {
   std::vector<SeqState*> preempted_;      // [<= max_seqs] readmitted first, from the back (oldest)
   std::vector<SeqState*> running_;        // [<= max_seqs] in admission order
   std::vector<ScheduledChunk> chunks_;    // [<= max_seqs] this step's plan
+  int budget_ = 0;                        // tokens the plan leaves
+  bool preempted_this_step_ = false;
   SchedulerStats stats_;
 };
 

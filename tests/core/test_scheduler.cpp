@@ -127,3 +127,47 @@ TEST_CASE("scheduler: a request that fills the whole pool alone still completes 
   auto seqs = make_seqs({{2, 6}, {17, 21}, {5, 9}, {1, 2}});
   simulate(kv, sched, seqs, 7, 4);
 }
+
+TEST_CASE("scheduler: extend() adds draft tokens from the budget left, before admissions, within KV room") {
+  sb::KvCache kv(6, 4, 4, 32);  // 24 token slots
+  sb::Scheduler sched(kv, 10, 4);
+  sb::SeqState a, b, c;
+  a.n_tokens = 5;
+  b.n_tokens = 3;
+  c.n_tokens = 2;
+  sched.add(&a);
+  sched.add(&b);
+  auto chunks = sched.schedule();  // admits a (5) and b (3): 8 of 10
+  REQUIRE(chunks.size() == 2);
+  CHECK(sched.budget_left() == 2);
+  CHECK(sched.extend(0, 5) == 2);  // prompt chunks that reach the last token take drafts too
+  CHECK(chunks[0].count == 7);
+  CHECK(kv.seq_length(a.kv_seq) == 7);
+  CHECK(sched.extend(1, 1) == 0);  // no budget left
+  a.n_computed = 6, a.n_tokens = 7;  // one draft accepted
+  kv.seq_truncate(a.kv_seq, 6);
+  b.n_computed = 3, b.n_tokens = 4;
+  sched.add(&c);
+  chunks = sched.plan_running();  // a 1, b 1: 8 left; drafts come before admissions
+  REQUIRE(chunks.size() == 2);
+  CHECK(sched.budget_left() == 8);
+  CHECK(sched.extend(0, 1) == 1);  // a: 8 tokens, still 2 blocks
+  CHECK(chunks[0].count == 2);
+  chunks = sched.admit();  // c: 2 of the 7 left
+  REQUIRE(chunks.size() == 3);
+  CHECK(chunks[2].seq == &c);
+  CHECK(sched.budget_left() == 5);
+  CHECK(sched.stats().preemptions == 0);
+
+  // KV room: a lone request of 5 tokens in 8 slots takes at most 3 drafts.
+  sb::KvCache small(2, 4, 1, 32);
+  sb::Scheduler one(small, 16, 1);
+  sb::SeqState d;
+  d.n_tokens = 5;
+  one.add(&d);
+  REQUIRE(one.schedule().size() == 1);
+  CHECK(one.extend(0, 5) == 0);
+  CHECK(small.seq_length(d.kv_seq) == 5);
+  CHECK(one.extend(0, 3) == 3);
+  CHECK(small.seq_length(d.kv_seq) == 8);
+}

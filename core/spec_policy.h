@@ -1,0 +1,70 @@
+// Confidence scheduling of draft tokens (DESIGN.md section 7). Raw drafter
+// confidences are calibrated online, per draft position, against the accept /
+// reject outcomes the engine observes; the step's cost is a measured table
+// seconds(B) over batch token counts (SPS(B) = 1 / seconds(B), interpolated);
+// admission takes candidates in decreasing survival probability a_rj and stops
+// at the first that lowers Theta = expected emitted tokens x SPS(B). Nothing
+// here allocates after construction.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace sb {
+
+class ConfidenceCalibrator {
+ public:
+  explicit ConfidenceCalibrator(int max_k);
+  // Estimated probability that draft token j is accepted given that the ones
+  // before it were, for raw confidence `raw` in [0, 1]: the observed rate in
+  // raw's bin, shrunk towards raw while the bin has few observations.
+  float calibrated(int j, float raw) const;
+  // One verification of n_verified draft tokens with these raw confidences:
+  // [0, n_accepted) accepted, token n_accepted rejected when n_accepted < n_verified.
+  void observe(std::span<const float> raw, int n_verified, int n_accepted);
+
+ private:
+  static constexpr int kBins = 10;
+  static constexpr float kPriorWeight = 4.0f;  // observations the raw value counts as
+  int bin(float raw) const;
+  int max_k_;
+  std::vector<uint32_t> seen_;      // [max_k, kBins]
+  std::vector<uint32_t> accepted_;  // [max_k, kBins]
+};
+
+// Seconds of one target step by its token count, from measured points.
+class StepCost {
+ public:
+  // points: (tokens, seconds), tokens strictly increasing from >= 1, seconds > 0.
+  explicit StepCost(std::vector<std::pair<int, double>> points);
+  // Linear between points; the first point's value below it; the last two
+  // points' slope (never below 0) beyond the last; one point: constant.
+  double seconds(int n_tokens) const;
+  std::span<const std::pair<int, double>> points() const { return points_; }
+
+ private:
+  std::vector<std::pair<int, double>> points_;
+};
+
+class DraftAdmission {
+ public:
+  explicit DraftAdmission(int max_requests);
+  // confidence[r]: request r's calibrated conditional confidences c_r0, c_r1, ...
+  // (each in [0, 1]). base_tokens: the step's tokens without drafts (>= 1);
+  // base_emitted: tokens the step emits without drafts (one per sampling request);
+  // budget: draft tokens the step can still take. Writes the admitted count of
+  // each request to n_admitted [confidence.size()].
+  void admit(std::span<const std::span<const float>> confidence, int base_tokens, int base_emitted, int budget,
+             const StepCost& cost, std::span<int> n_admitted);
+
+ private:
+  struct Candidate {
+    double a;  // survival probability of the request's next draft token
+    int r;
+  };
+  std::vector<Candidate> heap_;  // [max_requests]
+};
+
+}  // namespace sb

@@ -1,0 +1,79 @@
+// Confidence scheduling with synthetic confidences and cost tables: the
+// admitted set is what the early-stop rule of DESIGN.md section 7 says, a flat
+// cost table admits everything the budget allows, near-zero confidence gets
+// nothing; the step-cost interpolation; the online calibration.
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "core/spec_policy.h"
+
+namespace {
+
+std::vector<int> admit(const std::vector<std::vector<float>>& conf, int base_tokens, int base_emitted, int budget,
+                       const sb::StepCost& cost) {
+  std::vector<std::span<const float>> rows;
+  for (const auto& c : conf) rows.emplace_back(c);
+  std::vector<int> n(conf.size(), -1);
+  sb::DraftAdmission a(static_cast<int>(conf.size()));
+  a.admit(rows, base_tokens, base_emitted, budget, cost, n);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("step cost: linear between points, flat below, the last slope beyond") {
+  const sb::StepCost c({{1, 1.0}, {4, 2.5}, {8, 4.5}});
+  CHECK(c.seconds(1) == doctest::Approx(1.0));
+  CHECK(c.seconds(0) == doctest::Approx(1.0));
+  CHECK(c.seconds(2) == doctest::Approx(1.5));
+  CHECK(c.seconds(4) == doctest::Approx(2.5));
+  CHECK(c.seconds(6) == doctest::Approx(3.5));
+  CHECK(c.seconds(10) == doctest::Approx(5.5));
+  const sb::StepCost one({{1, 2.0}});
+  CHECK(one.seconds(50) == doctest::Approx(2.0));
+}
+
+TEST_CASE("admission: decreasing survival probability, early stop at the first candidate that lowers Theta") {
+  // seconds(B) = 2 + B. Base: 2 tokens, 2 emitted. Candidates by a: 0.9 (r0), 0.6 (r1), 0.45 (r0's second).
+  // 0.9: 2.9 / 5 > 2 / 4; 0.6: 3.5 / 6 > 2.9 / 5; 0.45: 3.95 / 7 < 3.5 / 6 -> stop.
+  std::vector<std::pair<int, double>> pts;
+  for (int b = 1; b <= 64; ++b) pts.emplace_back(b, 2.0 + b);
+  const sb::StepCost linear(pts);
+  CHECK(admit({{0.9f, 0.5f}, {0.6f}}, 2, 2, 100, linear) == std::vector<int>{1, 1});
+  // A request's token j only after j - 1, even when c_j is higher than a rival's c_0.
+  CHECK(admit({{0.5f, 1.0f}, {0.45f}}, 2, 2, 100, sb::StepCost({{1, 1.0}})) == std::vector<int>{2, 1});
+  // The budget bounds the total.
+  CHECK(admit({{0.9f, 0.9f, 0.9f}, {0.8f, 0.8f}}, 2, 2, 3, sb::StepCost({{1, 1.0}})) == std::vector<int>{2, 1});
+  // Empty rows get nothing.
+  CHECK(admit({{}, {0.7f}}, 1, 1, 10, linear) == std::vector<int>{0, 1});
+}
+
+TEST_CASE("admission: a flat cost table admits every draft token; near-zero confidence gets nothing") {
+  const sb::StepCost flat({{1, 0.01}, {512, 0.01}});
+  const std::vector<std::vector<float>> conf = {{0.9f, 0.8f, 0.7f, 0.6f}, {0.1f, 0.1f}, {0.5f}};
+  CHECK(admit(conf, 3, 3, 512, flat) == std::vector<int>{4, 2, 1});
+  std::vector<std::pair<int, double>> pts;
+  for (int b = 1; b <= 512; b *= 2) pts.emplace_back(b, 0.01 + 0.001 * b);
+  const sb::StepCost rising(pts);
+  CHECK(admit({{0.001f, 0.001f}, {0.0f}}, 2, 2, 512, rising) == std::vector<int>{0, 0});
+  // Saturated load, cost proportional to tokens: a draft token pays only when its a
+  // beats the step's emitted tokens per token (60 / 500).
+  std::vector<std::pair<int, double>> prop;
+  for (int b = 1; b <= 1024; b *= 2) prop.emplace_back(b, 0.001 * b);
+  CHECK(admit({{0.1f, 0.1f}, {0.1f}}, 500, 60, 12, sb::StepCost(prop)) == std::vector<int>{0, 0});
+  CHECK(admit({{0.9f, 0.9f}, {0.1f}}, 500, 60, 12, sb::StepCost(prop)) == std::vector<int>{2, 0});
+}
+
+TEST_CASE("calibration: starts at the raw value and moves to the observed acceptance rate") {
+  sb::ConfidenceCalibrator cal(4);
+  CHECK(cal.calibrated(0, 0.75f) == doctest::Approx(0.75));
+  // Raw 0.75 at position 0 is accepted 1 time in 4; position 1 is seen only after position 0 is accepted.
+  const std::vector<float> raw = {0.75f, 0.75f, 0.75f};
+  for (int i = 0; i < 400; ++i) cal.observe(raw, 3, i % 4 == 0 ? 3 : 0);
+  CHECK(cal.calibrated(0, 0.75f) == doctest::Approx(0.25).epsilon(0.02));
+  CHECK(cal.calibrated(1, 0.75f) == doctest::Approx(1.0).epsilon(0.05));
+  CHECK(cal.calibrated(0, 0.15f) == doctest::Approx(0.15));  // another bin: untouched
+  cal.observe(raw, 1, 0);  // one verified, rejected: only position 0 observed
+  CHECK(cal.calibrated(2, 0.75f) == doctest::Approx(1.0).epsilon(0.05));
+}

@@ -1,0 +1,431 @@
+// Speculative decoding: the n-gram drafter, the lossless verification rule on
+// hand-made p and q (greedy exact, sampled by chi-square), and the engine with
+// `ngram` drafting: greedy output token for token equal to plain greedy output
+// (alone, batch of 17, tiny KV pool with preemption, stop strings; stories260K
+// and a random model), and the first two sampled tokens following the target's
+// exact distribution.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/drafter.h"
+#include "core/drafter_ngram.h"
+#include "core/engine.h"
+#include "core/forward.h"
+#include "core/model.h"
+#include "core/random.h"
+#include "core/speculative.h"
+#include "core/tokenizer.h"
+#include "formats/random_model.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "test_util.h"
+
+namespace {
+
+const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
+// Repeats itself, so the n-gram drafter proposes; the target accepts only some.
+const char* const kSampledPrompt = "Tom had a big dog. The dog was happy. Tom had a big";
+
+// Upper chi-square quantile for false-failure rate 1e-4 (Wilson-Hilferty; z = 3.719).
+double chi2_critical(int dof) {
+  const double k = dof, z = 3.719;
+  const double t = 1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k));
+  return k * t * t * t;
+}
+
+// Pearson's statistic of counts against expected probabilities; cells expected
+// under 5 samples are pooled. Counts in cells of probability 0 fail at once.
+bool fits(const std::map<int, int>& counts, const std::map<int, double>& expected, int n, double* stat_out) {
+  double stat = 0, pooled_exp = 0, pooled_obs = 0;
+  int cells = 0;
+  for (const auto& [key, c] : counts)
+    if (!expected.count(key)) return false;
+  for (const auto& [key, p] : expected) {
+    const double e = p * n;
+    const double o = counts.count(key) ? counts.at(key) : 0;
+    if (e < 5) {
+      pooled_exp += e;
+      pooled_obs += o;
+      continue;
+    }
+    stat += (o - e) * (o - e) / e;
+    ++cells;
+  }
+  if (pooled_exp > 0) {
+    stat += (pooled_obs - pooled_exp) * (pooled_obs - pooled_exp) / std::max(pooled_exp, 1e-9);
+    ++cells;
+  }
+  *stat_out = stat;
+  return cells < 2 || stat < chi2_critical(cells - 1);
+}
+
+std::vector<float> logits_of(const std::vector<double>& p) {
+  std::vector<float> l;
+  for (double x : p) l.push_back(x > 0 ? static_cast<float>(std::log(x)) : -1e30f);
+  return l;
+}
+
+struct Loaded {
+  sb::Model model;
+  std::unique_ptr<sb::Tokenizer> tok;
+  std::unique_ptr<sb::Backend> backend = sb::make_cpu_backend(2);
+};
+
+Loaded load(const std::string& path) {
+  Loaded l;
+  auto m = sb::load_model(path);
+  REQUIRE_MESSAGE(m.ok(), m.status().to_string());
+  l.model = std::move(m).value();
+  auto t = sb::Tokenizer::load(path);
+  REQUIRE_MESSAGE(t.ok(), t.status().to_string());
+  l.tok = std::move(t).value();
+  return l;
+}
+
+struct Run {
+  std::vector<sb::GenerationResult> results;  // in request order
+  sb::EngineStats stats;
+};
+
+Run run_engine(Loaded& l, const sb::EngineOptions& options, const std::vector<sb::GenerationRequest>& reqs) {
+  auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options);
+  REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
+  std::map<uint64_t, size_t> order;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto id = (*engine)->add(reqs[i]);
+    REQUIRE_MESSAGE(id.ok(), id.status().to_string());
+    order[*id] = i;
+  }
+  Run out;
+  out.results.resize(reqs.size());
+  std::vector<sb::FinishedRequest> finished;
+  while ((*engine)->has_work()) {
+    REQUIRE((*engine)->step(&finished).ok());
+    for (sb::FinishedRequest& f : finished) out.results[order.at(f.id)] = std::move(f.result);
+    finished.clear();
+  }
+  out.stats = (*engine)->stats();
+  return out;
+}
+
+void check_same(const std::vector<sb::GenerationResult>& got, const std::vector<sb::GenerationResult>& want) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("request " << i);
+    CHECK(got[i].tokens == want[i].tokens);
+    CHECK(got[i].text == want[i].text);
+    CHECK(got[i].finish_reason == want[i].finish_reason);
+    CHECK(got[i].completion_tokens == want[i].completion_tokens);
+  }
+}
+
+sb::EngineOptions with_ngram(sb::EngineOptions o, sb::SpecPolicy policy, int spec_max = 8) {
+  o.draft = "ngram";
+  o.spec_policy = policy;
+  o.spec_max = spec_max;
+  return o;
+}
+
+const sb::SpecPolicy kPolicies[] = {sb::SpecPolicy::kFixed, sb::SpecPolicy::kConfidence};
+
+// Greedy stories requests with repetitive prompts (so the n-gram drafter hits),
+// some with a stop string, various lengths.
+std::vector<sb::GenerationRequest> greedy_stories(const sb::Tokenizer& tok, int n) {
+  const char* starts[] = {"Once upon a time, there was a little girl. Once upon a time, there was a little",
+                          "The dog ran. The dog ran. The dog", "Lily wanted to play", "Tom and Sue went to the park",
+                          "The sun was big. The sun was"};
+  std::vector<sb::GenerationRequest> reqs;
+  for (int i = 0; i < n; ++i) {
+    sb::GenerationRequest r;
+    r.index = static_cast<uint64_t>(i);
+    r.prompt = tok.encode(starts[i % 5], true);
+    r.max_tokens = 5 + (i * 13) % 60;
+    r.sampling.temperature = 0;
+    r.ignore_eos = i % 4 == 1;
+    if (i % 6 == 3) r.stop = {"." , "park"};
+    reqs.push_back(std::move(r));
+  }
+  return reqs;
+}
+
+}  // namespace
+
+TEST_CASE("ngram drafter: the most recent match's continuation, longest n first, running into itself") {
+  sb::NgramDrafter d(2, 3, 8);
+  sb::Draft out;
+  out.reserve_one_hot(8);
+  // ... 1 2 3 [7 8] ... 1 2 3 [9] ... 1 2 3: the latest occurrence of 1 2 3 wins.
+  const std::vector<int32_t> t = {1, 2, 3, 7, 8, 5, 1, 2, 3, 9, 4, 1, 2, 3};
+  d.propose(t, 3, &out);
+  REQUIRE(out.size() == 3);
+  CHECK(out.tokens == std::vector<int32_t>{9, 4, 1});
+  CHECK(out.q_of(0).size() == 1);
+  CHECK(out.q_of(0)[0].id == 9);
+  CHECK(out.q_of(0)[0].p == 1.0f);
+  // One older occurrence disagrees with 9: confidence (0 + 1) / (1 + 2).
+  CHECK(out.confidence[0] == doctest::Approx(1.0 / 3));
+  // No 3-gram match, a 2-gram one: 5 6 | 5 6 -> proposes 5 6 5 6 (a loop).
+  d.propose(std::vector<int32_t>{5, 6, 5, 6}, 4, &out);
+  CHECK(out.tokens == std::vector<int32_t>{5, 6, 5, 6});
+  // Nothing repeats: an empty draft.
+  d.propose(std::vector<int32_t>{1, 2, 3, 4}, 4, &out);
+  CHECK(out.size() == 0);
+  CHECK(!sb::make_drafter("ngram:0", 8).ok());
+  CHECK(!sb::make_drafter("bogus", 8).ok());
+  CHECK(sb::make_drafter("ngram:4", 8).ok());
+}
+
+TEST_CASE("verify, greedy: accept while the draft is the argmax, then the target or a bonus token") {
+  const int n_vocab = 5;
+  // Rows' argmaxes: 2, 4, 1, 3.
+  std::vector<float> logits(4 * n_vocab, 0.0f);
+  const int argmaxes[] = {2, 4, 1, 3};
+  for (int r = 0; r < 4; ++r) logits[static_cast<size_t>(r * n_vocab + argmaxes[r])] = 1.0f;
+  sb::Verifier v(n_vocab);
+  sb::SamplingParams greedy;
+  greedy.temperature = 0;
+  sb::Draft d;
+  d.reserve_one_hot(3);
+  for (int32_t t : {2, 4, 0}) d.push_one_hot(t, 0.5f);
+  sb::Verdict x = v.verify(logits.data(), &d, 3, greedy, 0, 10);
+  CHECK(x.n_accepted == 2);
+  CHECK(x.next == 1);
+  x = v.verify(logits.data(), &d, 2, greedy, 0, 10);  // both accepted: bonus from row 2
+  CHECK(x.n_accepted == 2);
+  CHECK(x.next == 1);
+  d.clear();
+  for (int32_t t : {2, 4, 1}) d.push_one_hot(t, 0.5f);
+  x = v.verify(logits.data(), &d, 3, greedy, 0, 10);
+  CHECK(x.n_accepted == 3);
+  CHECK(x.next == 3);
+  x = v.verify(logits.data(), nullptr, 0, greedy, 0, 10);
+  CHECK(x.n_accepted == 0);
+  CHECK(x.next == 2);
+}
+
+TEST_CASE("verify, sampling: no draft is exactly the plain sampler's draw; p(x) = 0 always rejects") {
+  const int n_vocab = 4;
+  const std::vector<float> logits = logits_of({0.5, 0.0, 0.3, 0.2});
+  sb::Verifier v(n_vocab);
+  sb::Sampler s(n_vocab);
+  sb::SamplingParams sp{1.0f, 1.0f, 0, 0.0f, 7};
+  sb::Draft d;
+  d.reserve_one_hot(1);
+  d.push_one_hot(1, 0.9f);
+  for (uint64_t i = 0; i < 200; ++i) {
+    const double u = sb::random_uniform(7, i, 3, sb::RandomPurpose::kSample);
+    CHECK(v.verify(logits.data(), nullptr, 0, sp, i, 3).next == s.sample(logits.data(), sp, u));
+    const sb::Verdict x = v.verify(logits.data(), &d, 1, sp, i, 3);
+    CHECK(x.n_accepted == 0);
+    CHECK(x.next != 1);
+  }
+}
+
+// The emitted first token, with x drawn from q and verified against p, must follow p.
+void check_first_token_follows_p(const std::vector<double>& p, const std::vector<sb::Sampler::Candidate>& q,
+                                 const sb::SamplingParams& sp, const std::map<int, double>& p_filtered) {
+  const int n_vocab = static_cast<int>(p.size());
+  const std::vector<float> logits = logits_of(p);  // one row; a bonus row is never needed below
+  std::vector<float> rows(logits);
+  rows.insert(rows.end(), logits.begin(), logits.end());
+  sb::Verifier v(n_vocab);
+  sb::Draft d;
+  d.tokens.reserve(1);
+  std::map<int, int> counts;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    const double u = sb::random_uniform(99, static_cast<uint64_t>(i), 0, sb::RandomPurpose::kDraft);
+    const int32_t x = sb::sample_from(q, u);
+    d.clear();
+    d.tokens.push_back(x);
+    d.confidence.push_back(0.5f);
+    d.q.assign(q.begin(), q.end());
+    d.q_begin.push_back(static_cast<int32_t>(q.size()));
+    const sb::Verdict r = v.verify(rows.data(), &d, 1, sp, static_cast<uint64_t>(i), 5);
+    ++counts[r.n_accepted == 1 ? x : r.next];
+  }
+  double stat = 0;
+  CHECK_MESSAGE(fits(counts, p_filtered, n, &stat), "chi-square " << stat);
+}
+
+TEST_CASE("verify, sampling: the emitted token follows p for a general q and for one-hot q (chi-square)") {
+  const std::vector<double> p = {0.1, 0.4, 0.05, 0.25, 0.2, 0.0};
+  sb::SamplingParams sp{1.0f, 1.0f, 0, 0.0f, 3};
+  const std::map<int, double> want = {{0, 0.1}, {1, 0.4}, {2, 0.05}, {3, 0.25}, {4, 0.2}};
+  // q overlaps p partly and puts mass on a token p never emits.
+  check_first_token_follows_p(p, {{0, 0.3f}, {1, 0.1f}, {3, 0.4f}, {5, 0.2f}}, sp, want);
+  // One-hot q: accepted with probability p(x), else a draw from p without x.
+  check_first_token_follows_p(p, {{1, 1.0f}}, sp, want);
+  check_first_token_follows_p(p, {{4, 1.0f}}, sp, want);
+  // q equal to p: always accepted; and p filtered by top-k 2 (p becomes {1: 0.4, 3: 0.25} renormalised).
+  check_first_token_follows_p(p, {{0, 0.1f}, {1, 0.4f}, {2, 0.05f}, {3, 0.25f}, {4, 0.2f}}, sp, want);
+  sb::SamplingParams topk = sp;
+  topk.top_k = 2;
+  check_first_token_follows_p(p, {{1, 0.2f}, {4, 0.8f}}, topk, {{1, 0.4 / 0.65}, {3, 0.25 / 0.65}});
+}
+
+TEST_CASE("engine, greedy: ngram drafting gives the plain output on stories260K alone, in 17, preempted, with stops") {
+  Loaded l = load(kStories);
+  const auto reqs = greedy_stories(*l.tok, 17);
+  sb::EngineOptions alone;
+  alone.max_seqs = 1;
+  const Run plain = run_engine(l, alone, reqs);
+  for (int spec_max : {1, 3, 8}) {
+    INFO("spec_max " << spec_max);
+    const Run spec_alone = run_engine(l, with_ngram(alone, sb::SpecPolicy::kFixed, spec_max), reqs);
+    check_same(spec_alone.results, plain.results);
+    CHECK(spec_alone.stats.accepted_tokens > 0);
+    CHECK(spec_alone.stats.drafted_tokens > spec_alone.stats.accepted_tokens);
+    CHECK(spec_alone.stats.steps < plain.stats.steps);
+  }
+  check_same(run_engine(l, with_ngram(alone, sb::SpecPolicy::kConfidence), reqs).results, plain.results);
+  for (sb::SpecPolicy policy : kPolicies) {
+  INFO("policy " << static_cast<int>(policy));
+  sb::EngineOptions batch;
+  batch.max_seqs = 17;
+  batch.max_batch_tokens = 40;  // drafts compete for the budget with prompts
+  const Run spec_batch = run_engine(l, with_ngram(batch, policy), reqs);
+  check_same(spec_batch.results, plain.results);
+  int with_stop = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const sb::SpecCounts& s = spec_batch.results[i].spec;
+    CHECK(s.accepted <= s.drafted);
+    CHECK(s.steps >= 1);
+    CHECK(s.steps + s.accepted >= spec_batch.results[i].completion_tokens);
+    with_stop += !reqs[i].stop.empty() && spec_batch.results[i].finish_reason == sb::FinishReason::kStop;
+  }
+  CHECK(with_stop > 0);
+  sb::EngineOptions tiny = batch;
+  tiny.kv_cache_tokens = 96;
+  const Run spec_tiny = run_engine(l, with_ngram(tiny, policy), reqs);
+  check_same(spec_tiny.results, plain.results);
+  CHECK(spec_tiny.stats.preemptions > 0);
+  if (policy == sb::SpecPolicy::kFixed) CHECK(spec_tiny.stats.accepted_tokens > 0);
+  }
+}
+
+TEST_CASE("engine, greedy: ngram drafting on a random GQA model, 17 requests, block size 4, preemption") {
+  const std::string path = sb::test::scratch_dir("speculative_random") + "/random.gguf";
+  sb::RandomModelShape shape;
+  shape.n_vocab = 300;
+  shape.dim = 32;
+  shape.n_head = 4;
+  shape.n_kv_head = 2;
+  shape.ffn_dim = 48;
+  REQUIRE(sb::write_random_model(path, shape, 7).ok());
+  Loaded l = load(path);
+  std::vector<sb::GenerationRequest> reqs(17);
+  for (int i = 0; i < 17; ++i) {
+    sb::GenerationRequest& r = reqs[static_cast<size_t>(i)];
+    r.index = static_cast<uint64_t>(i);
+    const int period = 2 + i % 4;  // repeating prompts give the drafter matches
+    for (int t = 0; t < 3 + (i * 7) % 17; ++t) r.prompt.push_back(3 + (i * 31 + (t % period) * 17) % 297);
+    r.max_tokens = 3 + (i * 5) % 29;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+  }
+  sb::EngineOptions alone;
+  alone.max_seqs = 1;
+  const Run plain = run_engine(l, alone, reqs);
+  for (sb::SpecPolicy policy : kPolicies) {
+    INFO("policy " << static_cast<int>(policy));
+    check_same(run_engine(l, with_ngram(alone, policy), reqs).results, plain.results);
+    sb::EngineOptions o;
+    o.max_seqs = 5;
+    o.max_batch_tokens = 9;
+    o.kv_block_size = 4;
+    o.kv_cache_tokens = 48;
+    const Run spec = run_engine(l, with_ngram(o, policy, 4), reqs);
+    check_same(spec.results, plain.results);
+    CHECK(spec.stats.preemptions > 0);
+    if (policy == sb::SpecPolicy::kFixed) CHECK(spec.stats.drafted_tokens > 0);
+    MESSAGE("random model: " << spec.stats.accepted_tokens << " of " << spec.stats.drafted_tokens
+                             << " draft tokens accepted");
+  }
+}
+
+namespace {
+
+// The target's next-token logits after `tokens`, computed on a fresh sequence.
+std::vector<float> target_logits(Loaded& l, const std::vector<int32_t>& tokens) {
+  sb::KvCache kv(8, 16, 1, 128);
+  auto fwd = sb::Forward::create(l.model, *l.backend, kv, sb::ForwardLimits{128, 1, 1});
+  REQUIRE(fwd.ok());
+  const int seq = kv.seq_create();
+  REQUIRE(kv.seq_grow(seq, static_cast<int>(tokens.size())));
+  std::vector<int32_t> pos, seqs;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    pos.push_back(static_cast<int32_t>(i));
+    seqs.push_back(seq);
+  }
+  const std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
+  std::vector<float> logits(static_cast<size_t>(l.model.config.n_vocab));
+  REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seqs, rows}, kv, logits.data()).ok());
+  return logits;
+}
+
+// Key of a (first, second) token pair; first tokens too rare to matter are one cell.
+int pair_key(int t1, int t2, int n_vocab, const std::map<int, double>& p1, int n) {
+  return p1.at(t1) * n >= 1 ? t1 * n_vocab + t2 : -1 - t1;
+}
+
+}  // namespace
+
+TEST_CASE("engine, sampling: with ngram drafts the first two tokens follow the target's exact distribution") {
+  Loaded l = load(kStories);
+  const int n_vocab = l.model.config.n_vocab;
+  const std::vector<int32_t> prompt =
+      l.tok->encode(kSampledPrompt, true);
+  const int n = 3000;
+  for (float top_p : {1.0f, 0.9f}) {
+    INFO("top_p " << top_p);
+    const sb::SamplingParams sp{1.0f, top_p, 0, 0.0f, 11};
+    // Exact joint distribution of the first two tokens.
+    sb::Sampler sampler(n_vocab);
+    std::map<int, double> p1;
+    for (const auto& c : sampler.distribution(target_logits(l, prompt).data(), sp)) p1[c.id] = c.p;
+    std::map<int, double> joint;
+    for (const auto& [t1, pr1] : p1) {
+      if (pr1 * n < 1) {
+        joint[pair_key(t1, 0, n_vocab, p1, n)] = pr1;
+        continue;
+      }
+      std::vector<int32_t> next = prompt;
+      next.push_back(t1);
+      for (const auto& c : sampler.distribution(target_logits(l, next).data(), sp))
+        joint[pair_key(t1, c.id, n_vocab, p1, n)] += pr1 * c.p;
+    }
+    std::vector<sb::GenerationRequest> reqs(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      reqs[static_cast<size_t>(i)].index = static_cast<uint64_t>(i);
+      reqs[static_cast<size_t>(i)].prompt = prompt;
+      reqs[static_cast<size_t>(i)].sampling = sp;
+      reqs[static_cast<size_t>(i)].max_tokens = 3;  // up to two draft tokens when the prompt ends
+      reqs[static_cast<size_t>(i)].ignore_eos = true;
+    }
+    sb::EngineOptions o;
+    o.max_seqs = 64;
+    o.max_batch_tokens = 16;  // prompts end in a running request's chunk, which takes drafts
+    for (int variant = 0; variant < 3; ++variant) {  // plain, fixed, confidence
+      INFO("variant " << variant);
+      const bool speculative = variant > 0;
+      const Run run = run_engine(l, speculative ? with_ngram(o, kPolicies[variant - 1]) : o, reqs);
+      std::map<int, int> counts;
+      for (const auto& r : run.results) {
+        REQUIRE(r.tokens.size() == 3);
+        ++counts[pair_key(r.tokens[0], r.tokens[1], n_vocab, p1, n)];
+      }
+      double stat = 0;
+      CHECK_MESSAGE(fits(counts, joint, n, &stat), "chi-square " << stat);
+      MESSAGE("chi-square " << stat << "; " << run.stats.accepted_tokens << " of " << run.stats.drafted_tokens
+                            << " draft tokens accepted");
+      if (variant == 1) {
+        CHECK(run.stats.accepted_tokens > 0);
+        CHECK(run.stats.accepted_tokens < run.stats.drafted_tokens);
+      }
+    }
+  }
+}
