@@ -1,7 +1,9 @@
 // `specbatch bench`: synthetic prompts through the same Engine as `run`, at
 // several concurrencies, reporting prompt and generated tokens/s and the ratio
-// to concurrency 1 measured in the same run. Can first write a random-weight
-// model of a known shape (--random-model 110m) so no checkpoint is needed.
+// to concurrency 1 measured in the same run; with --draft, generation again with
+// speculative decoding, its ratio to the plain run and the draft acceptance.
+// Can first write a random-weight model of a known shape (--random-model 110m)
+// so no checkpoint is needed.
 #include <sys/stat.h>
 
 #include <chrono>
@@ -29,15 +31,26 @@ struct BenchRow {
   double prompt_tps = 0;     // prompt tokens/s with max_tokens 1
   double generated_tps = 0;  // generated tokens/s after the prompts
   uint64_t preemptions = 0;
+  double spec_generated_tps = 0;  // with --draft
+  uint64_t drafted = 0;           // draft tokens verified, accepted (with --draft)
+  uint64_t accepted = 0;
 };
 
-// Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS.
+// Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS;
+// with o.draft when `speculative`. Adds the engine's counts to *stats.
 StatusOr<double> timed_run(const Model& model, const Tokenizer& tok, Backend& backend, const BenchOptions& o, int n,
-                           int max_tokens, uint64_t* preemptions) {
+                           int max_tokens, bool speculative, EngineStats* stats) {
   EngineOptions eo;
   eo.max_seqs = n;
   eo.max_batch_tokens = o.max_batch_tokens;
   eo.max_ctx = o.prompt_len + o.gen_len;
+  if (speculative) {
+    eo.draft = o.draft;
+    eo.spec_policy = o.spec_policy == "off"     ? SpecPolicy::kOff
+                     : o.spec_policy == "fixed" ? SpecPolicy::kFixed
+                                                : SpecPolicy::kConfidence;
+    eo.spec_max = o.spec_max;
+  }
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(model, tok, backend, eo));
   const int n_vocab = model.config.n_vocab;
   const int first = std::min(n_vocab - 1, 3);  // past the usual control tokens
@@ -58,7 +71,10 @@ StatusOr<double> timed_run(const Model& model, const Tokenizer& tok, Backend& ba
   while (engine->has_work()) SB_RETURN_IF_ERROR(engine->step(&done));
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (done.size() != static_cast<size_t>(n)) return internal_error("bench: not every request finished");
-  *preemptions += engine->stats().preemptions;
+  const EngineStats es = engine->stats();
+  stats->preemptions += es.preemptions;
+  stats->drafted_tokens += es.drafted_tokens;
+  stats->accepted_tokens += es.accepted_tokens;
   return s;
 }
 
@@ -98,6 +114,11 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--draft", o.draft, "Also measure generation with this drafter: ngram or ngram:N");
+  cmd->add_option("--spec-policy", o.spec_policy, "Draft tokens verified per step with --draft: confidence, fixed or off")
+      ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str();
+  cmd->add_option("--spec-max", o.spec_max, "Draft tokens per request and step")
+      ->check(CLI::Range(1, 64))->capture_default_str();
   cmd->add_flag("--json", o.json, "Print the results as one JSON object");
   return cmd;
 }
@@ -131,14 +152,22 @@ int bench_command(const BenchOptions& o) {
     row.concurrency = c;
     // Prompts alone (one sampled token each), then the full generation; the
     // difference is the generation time.
-    auto prefill = timed_run(*model, **tok, **backend, o, c, 1, &row.preemptions);
-    auto full = prefill.ok() ? timed_run(*model, **tok, **backend, o, c, o.gen_len, &row.preemptions) : prefill;
-    if (!full.ok()) {
-      print_error(full.status().message());
+    EngineStats plain, spec;
+    auto prefill = timed_run(*model, **tok, **backend, o, c, 1, false, &plain);
+    auto full = prefill.ok() ? timed_run(*model, **tok, **backend, o, c, o.gen_len, false, &plain) : prefill;
+    auto full_spec = full.ok() && !o.draft.empty()
+                         ? timed_run(*model, **tok, **backend, o, c, o.gen_len, true, &spec)
+                         : full;
+    if (!full_spec.ok()) {
+      print_error(full_spec.status().message());
       return kExitFatal;
     }
     row.prompt_tps = static_cast<double>(c) * o.prompt_len / *prefill;
     row.generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, *full - *prefill);
+    row.preemptions = plain.preemptions;
+    row.spec_generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, *full_spec - *prefill);
+    row.drafted = spec.drafted_tokens;
+    row.accepted = spec.accepted_tokens;
     rows.push_back(row);
     if (!o.json)
       std::fprintf(stderr, "specbatch: concurrency %d: %.1f prompt tokens/s, %.1f generated tokens/s\n", c,
@@ -154,7 +183,13 @@ int bench_command(const BenchOptions& o) {
       w.key("prompt_tokens_per_second").value(r.prompt_tps).key("generated_tokens_per_second").value(r.generated_tps);
       w.key("prompt_ratio").value(r.prompt_tps / base.prompt_tps);
       w.key("generated_ratio").value(r.generated_tps / base.generated_tps);
-      w.key("preemptions").value(r.preemptions).end_object();
+      w.key("preemptions").value(r.preemptions);
+      if (!o.draft.empty()) {
+        w.key("spec_generated_tokens_per_second").value(r.spec_generated_tps);
+        w.key("spec_ratio").value(r.spec_generated_tps / r.generated_tps);
+        w.key("draft_tokens").value(r.drafted).key("accepted_draft_tokens").value(r.accepted);
+      }
+      w.end_object();
     }
     w.end_array().end_object();
     std::printf("%s\n", w.take().c_str());
@@ -163,10 +198,17 @@ int bench_command(const BenchOptions& o) {
   std::printf("%s: %llu parameters, prompt %d, generate %d tokens per request (ratios vs concurrency %d)\n",
               o.model.c_str(), static_cast<unsigned long long>(model->n_params), o.prompt_len, o.gen_len,
               base.concurrency);
-  std::printf("%11s %14s %7s %17s %7s\n", "concurrency", "prompt tok/s", "ratio", "generated tok/s", "ratio");
-  for (const BenchRow& r : rows)
-    std::printf("%11d %14.1f %7.2f %17.1f %7.2f\n", r.concurrency, r.prompt_tps, r.prompt_tps / base.prompt_tps,
+  std::printf("%11s %14s %7s %17s %7s", "concurrency", "prompt tok/s", "ratio", "generated tok/s", "ratio");
+  if (!o.draft.empty()) std::printf(" %17s %9s %9s", "spec gen tok/s", "vs plain", "accepted");
+  std::printf("\n");
+  for (const BenchRow& r : rows) {
+    std::printf("%11d %14.1f %7.2f %17.1f %7.2f", r.concurrency, r.prompt_tps, r.prompt_tps / base.prompt_tps,
                 r.generated_tps, r.generated_tps / base.generated_tps);
+    if (!o.draft.empty())
+      std::printf(" %17.1f %9.2f %8.1f%%", r.spec_generated_tps, r.spec_generated_tps / r.generated_tps,
+                  r.drafted > 0 ? 100.0 * static_cast<double>(r.accepted) / static_cast<double>(r.drafted) : 0.0);
+    std::printf("\n");
+  }
   return kExitOk;
 }
 

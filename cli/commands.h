@@ -15,6 +15,14 @@ struct RunOptions {
   std::vector<std::string> inputs;  // empty or "-" = stdin
   std::string output;               // empty or "-" = stdout
   bool overwrite = false;
+  // Resume, durability, sharding, output shape (man/specbatch.1, RESUME and SIGNALS).
+  bool resume = false;
+  uint64_t flush_records = 1000;            // a flush point (zstd: frame close) every N records
+  double flush_seconds = 10;                // ... or when the oldest unflushed record is this old
+  std::string sync = "frame";               // none | frame | record
+  std::string shard;                        // "K/N" or "auto"; empty = every record
+  std::string output_format = "specbatch";  // specbatch | openai
+  double grace_seconds = 30;                // after SIGINT/SIGTERM, for records in flight
   // Defaults for records that do not set their own.
   int max_tokens = 256;
   double temperature = 1.0;
@@ -34,6 +42,10 @@ struct RunOptions {
   int max_batch_tokens = 512;
   int max_seqs = 64;
   int kv_cache_mb = 0;  // 0 = sized for max_seqs full contexts, capped by memory
+  // Speculative decoding (man/specbatch.1, SPECULATIVE DECODING).
+  std::string draft;                  // "" = none; ngram[:N]
+  std::string spec_policy = "confidence";  // confidence | fixed | off
+  int spec_max = 8;                   // draft tokens per record and step
   // Output order, reporting.
   std::string order = "input";  // input | completion
   int reorder_window = 0;       // records held for ordering; 0 = max(1024, 4 * max_seqs)
@@ -56,6 +68,9 @@ struct BenchOptions {
   int threads = 0;
   std::string device = "cpu";
   bool json = false;
+  std::string draft;                  // "" = none; ngram[:N]
+  std::string spec_policy = "confidence";  // confidence | fixed | off
+  int spec_max = 8;
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);
 int bench_command(const BenchOptions& opts);

@@ -73,7 +73,14 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
                 static_cast<unsigned long long>(c.ok + c.failed), static_cast<unsigned long long>(c.ok),
                 static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.prompt_tokens),
                 static_cast<unsigned long long>(c.generated_tokens), run_s, load_s, tps);
-  return buf;
+  std::string line = buf;
+  if (c.drafted_tokens > 0) {
+    std::snprintf(buf, sizeof(buf), ", %.1f%% of %llu draft tokens accepted",
+                  100.0 * static_cast<double>(c.accepted_tokens) / static_cast<double>(c.drafted_tokens),
+                  static_cast<unsigned long long>(c.drafted_tokens));
+    line += buf;
+  }
+  return line;
 }
 
 std::string stats_json(const RunCounters& c, double load_s, double run_s) {
@@ -84,6 +91,13 @@ std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   w.key("wall_seconds").value(run_s).key("load_seconds").value(load_s);
   w.key("generated_tokens_per_second").value(run_s > 0 ? static_cast<double>(c.generated_tokens) / run_s : 0.0);
   w.key("engine_steps").value(c.steps).key("preemptions").value(c.preemptions);
+  w.key("draft_tokens").value(c.drafted_tokens).key("accepted_draft_tokens").value(c.accepted_tokens);
+  w.key("draft_acceptance_rate")
+      .value(c.drafted_tokens > 0 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.drafted_tokens) : 0.0);
+  w.key("mean_accepted_length")
+      .value(c.spec_verifications > 0
+                 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.spec_verifications)
+                 : 0.0);
   w.end_object();
   return w.take();
 }

@@ -19,6 +19,9 @@ struct RunCounters {
   uint64_t total = 0;             // records in the input; 0 until it has been read to the end
   uint64_t preemptions = 0;
   uint64_t steps = 0;
+  uint64_t drafted_tokens = 0;   // speculative draft tokens verified
+  uint64_t accepted_tokens = 0;  // of them accepted
+  uint64_t spec_verifications = 0;  // record-steps that verified draft tokens
 };
 
 enum class ProgressMode { kTerminal, kLog, kNone };
@@ -42,7 +45,8 @@ class Progress {
   bool drawn_ = false;
 };
 
-// "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s".
+// "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s",
+// and the draft acceptance rate when drafts were verified.
 std::string summary_line(const RunCounters& c, double load_s, double run_s);
 std::string stats_json(const RunCounters& c, double load_s, double run_s);
 

@@ -2,14 +2,16 @@
 // through the continuous-batching Engine. Input is read lazily: admission
 // pauses while the engine's queue or the output reorder window is full, so
 // memory does not grow with the input. Per-record problems become error records.
-#include <fcntl.h>
-#include <sys/stat.h>
+// Output is append-only and resumable (cli/run_output.h); SIGINT/SIGTERM stop
+// admission, let records in flight finish within --grace-seconds, and exit 130/143.
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <optional>
 #include <unordered_map>
 
@@ -18,13 +20,18 @@
 #include "cli/common.h"
 #include "cli/progress.h"
 #include "cli/reorder_window.h"
+#include "cli/run_output.h"
+#include "cli/stop_signal.h"
 #include "core/backend.h"
 #include "core/engine.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
 #include "formats/json_writer.h"
 #include "formats/jsonl_reader.h"
+#include "formats/openai_batch.h"
+#include "formats/output_sink.h"
 #include "formats/record.h"
+#include "formats/shard.h"
 
 namespace sb::cli {
 namespace {
@@ -34,49 +41,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-
-// Where output lines go: stdout, or a file created by this run.
-class OutputSink {
- public:
-  // Refuses an existing file unless `overwrite` (resume comes with a later issue).
-  static StatusOr<OutputSink> open(const std::string& path, bool overwrite) {
-    OutputSink sink;
-    if (path.empty() || path == "-") return sink;
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (overwrite ? O_TRUNC : O_EXCL);
-    const int fd = ::open(path.c_str(), flags, 0644);
-    if (fd < 0) {
-      if (errno == EEXIST)
-        return invalid_argument(path + ": output file exists; specbatch never overwrites an output "
-                                       "silently (pass --overwrite to replace it)");
-      return errno_error("cannot create " + path);
-    }
-    sink.fd_ = fd;
-    sink.name_ = path;
-    return sink;
-  }
-  OutputSink() = default;
-  OutputSink(OutputSink&& o) noexcept : fd_(o.fd_), name_(std::move(o.name_)) { o.fd_ = STDOUT_FILENO; }
-  OutputSink& operator=(OutputSink&&) = delete;
-  ~OutputSink() {
-    if (fd_ != STDOUT_FILENO) ::close(fd_);
-  }
-  // One whole line, one write.
-  Status write_line(std::string line) {
-    line.push_back('\n');
-    return write_all(fd_, line, name_);
-  }
-  Status close() {
-    if (fd_ == STDOUT_FILENO) return ok_status();
-    const int fd = fd_;
-    fd_ = STDOUT_FILENO;
-    if (::close(fd) != 0) return errno_error("cannot close " + name_);
-    return ok_status();
-  }
-
- private:
-  int fd_ = STDOUT_FILENO;
-  std::string name_ = "stdout";
-};
 
 void write_id(JsonWriter& w, const Record& r) {
   w.key("id");
@@ -98,7 +62,8 @@ std::string error_line(const Record& r, RecordErrorCode code, const std::string&
   return w.take();
 }
 
-std::string result_line(const Record& r, const GenerationResult& g) {
+// spec: the record's speculative counts are written (a drafter is in use).
+std::string result_line(const Record& r, const GenerationResult& g, bool spec) {
   JsonWriter w;
   w.begin_object().key("index").value(r.index);
   write_id(w, r);
@@ -106,9 +71,39 @@ std::string result_line(const Record& r, const GenerationResult& g) {
   w.key("finish_reason").value(finish_reason_name(g.finish_reason));
   w.key("usage").begin_object();
   w.key("prompt_tokens").value(g.prompt_tokens).key("completion_tokens").value(g.completion_tokens);
-  w.end_object().end_object();
+  w.end_object();
+  if (spec) {
+    w.key("spec").begin_object().key("drafted").value(g.spec.drafted).key("accepted").value(g.spec.accepted);
+    w.key("steps").value(g.spec.steps).end_object();
+  }
+  w.end_object();
   return w.take();
 }
+
+// Output lines in the --output-format's shape: specbatch's own, or OpenAI Batch.
+class LineFormatter {
+ public:
+  explicit LineFormatter(const RunOptions& o)
+      : openai_(o.output_format == "openai"), spec_(!o.draft.empty() && o.spec_policy != "off") {
+    std::string model = o.model;
+    while (model.size() > 1 && model.back() == '/') model.pop_back();
+    ctx_.model = model.substr(model.rfind('/') == std::string::npos ? 0 : model.rfind('/') + 1);
+    ctx_.created = static_cast<int64_t>(std::time(nullptr));
+  }
+  std::string error(const Record& r, RecordErrorCode code, const std::string& message) const {
+    return openai_ ? openai_error_line(r, record_error_code_name(code), message) : error_line(r, code, message);
+  }
+  std::string result(const Record& r, const GenerationResult& g) const {
+    if (!openai_) return result_line(r, g, spec_);
+    const CompletionOutput out{g.text, finish_reason_name(g.finish_reason), g.prompt_tokens, g.completion_tokens};
+    return openai_result_line(r, r.chat ? OpenAiEndpoint::kChatCompletions : OpenAiEndpoint::kCompletions, out, ctx_);
+  }
+
+ private:
+  bool openai_;
+  bool spec_;
+  OpenAiBatchContext ctx_;
+};
 
 GenerationRequest make_request(const RunOptions& o, const Record& r) {
   const RecordParams& p = r.params;
@@ -136,6 +131,11 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->type_name("INPUT");
   cmd->add_option("-o,--output", o.output, "Output file (default: stdout)")->type_name("OUT");
   cmd->add_flag("--overwrite", o.overwrite, "Replace an existing output file");
+  cmd->add_flag("--resume", o.resume,
+                "Continue an existing output: cut a damaged tail, check its manifest, skip records already done");
+  cmd->add_option("--shard", o.shard,
+                  "Only records with index % N == K: K/N, or auto (from SLURM_ARRAY_TASK_ID/_COUNT)")
+      ->type_name("K/N|auto");
   auto* g = "Defaults for records that do not set their own";
   cmd->add_option("--max-tokens", o.max_tokens, "Maximum generated tokens per record")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
@@ -174,6 +174,12 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
                   "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+  cmd->add_option("--draft", o.draft, "Speculative drafter: ngram or ngram:N (longest n-gram looked up)")->group(e);
+  cmd->add_option("--spec-policy", o.spec_policy,
+                  "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
+      ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);
+  cmd->add_option("--spec-max", o.spec_max, "Draft tokens per record and step")
+      ->check(CLI::Range(1, 64))->capture_default_str()->group(e);
   auto* out = "Output and reporting";
   cmd->add_option("--order", o.order, "Output order: input (restored through a bounded window) or completion")
       ->check(CLI::IsMember({"input", "completion"}))->capture_default_str()->group(out);
@@ -189,6 +195,17 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
   cmd->add_option("--stats-json", o.stats_json, "Write the final statistics as JSON to this file")
       ->type_name("FILE")->group(out);
+  cmd->add_option("--output-format", o.output_format, "Output lines: specbatch, or openai (OpenAI Batch output shape)")
+      ->check(CLI::IsMember({"specbatch", "openai"}))->capture_default_str()->group(out);
+  cmd->add_option("--flush-records", o.flush_records, "Flush point (zstd: close the frame) every N records")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+  cmd->add_option("--flush-seconds", o.flush_seconds, "Flush point when the oldest unflushed record is this old")
+      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+  cmd->add_option("--sync", o.sync, "fdatasync the output: none, frame (at each flush point) or record")
+      ->check(CLI::IsMember({"none", "frame", "record"}))->capture_default_str()->group(out);
+  cmd->add_option("--grace-seconds", o.grace_seconds,
+                  "After SIGINT/SIGTERM, time for records in flight to finish before they are abandoned")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(out);
   cmd->add_flag("-q,--quiet", o.quiet, "No progress and no summary on stderr")->group(out);
   return cmd;
 }
@@ -211,25 +228,49 @@ ProgressMode progress_mode(const RunOptions& o) {
 
 int run_command(const RunOptions& o) {
   const auto t_start = Clock::now();
-  const bool to_file = !o.output.empty() && o.output != "-";
-  if (to_file && o.output.size() >= 4 && o.output.substr(o.output.size() - 4) == ".zst") {
-    print_error(o.output + ": zstd output is not implemented yet; write plain JSONL (or pipe through zstd)");
-    return kExitUsage;
+  install_stop_signal_handlers();
+  Shard shard;
+  if (!o.shard.empty()) {
+    auto env = [](const char* name) -> std::optional<std::string> {
+      const char* v = std::getenv(name);
+      return v == nullptr ? std::nullopt : std::optional<std::string>(v);
+    };
+    auto parsed = parse_shard(o.shard, SlurmArrayEnv{env("SLURM_ARRAY_TASK_ID"), env("SLURM_ARRAY_TASK_COUNT"),
+                                                     env("SLURM_ARRAY_TASK_MIN"), env("SLURM_ARRAY_TASK_MAX"),
+                                                     env("SLURM_ARRAY_TASK_STEP")});
+    if (!parsed.ok()) {
+      print_error(parsed.status().message());
+      return kExitUsage;
+    }
+    shard = *parsed;
   }
-  // Fail fast, before loading anything: missing inputs, outputs that exist.
-  auto reader = JsonlReader::open(o.inputs);
+  // Fail fast, before loading anything: missing inputs, outputs that exist or do not match.
+  JsonlReaderOptions reader_options;
+  reader_options.shard = shard;
+  auto reader = JsonlReader::open(o.inputs, reader_options);
   if (!reader.ok()) {
     print_error(reader.status().message());
     return kExitFatal;
   }
-  for (const std::string& path : {to_file ? o.output : std::string(), o.errors}) {
-    struct stat st {};
-    if (!path.empty() && !o.overwrite && ::stat(path.c_str(), &st) == 0) {
-      print_error(path + ": output file exists; specbatch never overwrites an output silently (pass "
-                         "--overwrite to replace it)");
-      return kExitFatal;
-    }
+  auto manifest = run_manifest(o, shard);
+  if (!manifest.ok()) {
+    print_error(manifest.status().message());
+    return manifest.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
   }
+  RunOutputConfig out_config;
+  out_config.path = o.output;
+  out_config.errors_path = o.errors;
+  out_config.resume = o.resume;
+  out_config.overwrite = o.overwrite;
+  out_config.sink.flush_records = o.flush_records;
+  out_config.sink.flush_seconds = o.flush_seconds;
+  out_config.sink.sync = parse_sync_policy(o.sync).value();  // CLI11 checked the name
+  auto prepared = RunOutput::prepare(out_config, std::move(manifest).value());
+  if (!prepared.ok()) {
+    print_error(prepared.status().message());
+    return kExitFatal;
+  }
+  RunOutput& output = **prepared;
 
   auto backend = make_backend(o.device, o.threads);
   if (!backend.ok()) {
@@ -256,6 +297,11 @@ int run_command(const RunOptions& o) {
   eo.max_batch_tokens = o.max_batch_tokens;
   eo.max_seqs = o.max_seqs;
   eo.max_ctx = o.ctx;
+  eo.draft = o.draft;
+  eo.spec_policy = o.spec_policy == "off"     ? SpecPolicy::kOff
+                     : o.spec_policy == "fixed" ? SpecPolicy::kFixed
+                                                : SpecPolicy::kConfidence;
+  eo.spec_max = o.spec_max;
   if (o.kv_cache_mb > 0)
     eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model->config));
   auto created = Engine::create(*model, tok, **backend, eo);
@@ -266,20 +312,12 @@ int run_command(const RunOptions& o) {
   Engine& engine = **created;
 
   // Created only now, so a failed load leaves no empty output behind.
-  auto sink = OutputSink::open(o.output, o.overwrite);
-  if (!sink.ok()) {
-    print_error(sink.status().message());
+  const Status opened = output.open();
+  if (!opened.ok()) {
+    print_error(opened.message());
     return kExitFatal;
   }
-  std::optional<OutputSink> errors_sink;
-  if (!o.errors.empty()) {
-    auto es = OutputSink::open(o.errors, o.overwrite);
-    if (!es.ok()) {
-      print_error(es.status().message());
-      return kExitFatal;
-    }
-    errors_sink.emplace(std::move(es).value());
-  }
+  const LineFormatter format(o);
   const double load_s = seconds_since(t_start);
 
   std::optional<ReorderWindow> window;
@@ -302,32 +340,50 @@ int run_command(const RunOptions& o) {
   };
   // A finished line: to the window (input order) or straight out; errors to --errors if given.
   auto emit = [&](uint64_t slot, std::string out, bool is_error) -> Status {
-    if (is_error && errors_sink) {
-      SB_RETURN_IF_ERROR(errors_sink->write_line(std::move(out)));
+    if (is_error && output.errors() != nullptr) {
+      SB_RETURN_IF_ERROR(output.errors()->write_record(out));
       out.clear();
     }
-    if (!window) return out.empty() ? ok_status() : sink->write_line(std::move(out));
+    if (!window) return out.empty() ? ok_status() : output.out().write_record(out);
     window->complete(slot, std::move(out));
-    while (std::optional<std::string> ready = window->pop()) SB_RETURN_IF_ERROR(sink->write_line(std::move(*ready)));
+    while (std::optional<std::string> ready = window->pop()) SB_RETURN_IF_ERROR(output.out().write_record(*ready));
     return ok_status();
   };
   auto record_error = [&](uint64_t slot, const Record& rec, RecordErrorCode code, const std::string& message) {
     ++counters.failed;
-    return emit(slot, error_line(rec, code, message), true);
+    return emit(slot, format.error(rec, code, message), true);
   };
 
+  if (output.done().size() > 0 && !o.quiet)
+    print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
   bool input_done = false;
+  bool input_read_to_end = false;
+  int stop_signal = 0;
+  Clock::time_point stop_deadline;
   uint64_t n_read = 0;
   for (;;) {
+    // A stop signal: no more admission; records in flight get until the deadline.
+    if (stop_signal == 0 && (stop_signal = stop_signal_received()) != 0) {
+      input_done = true;
+      stop_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(o.grace_seconds));
+      if (!o.quiet)
+        print_note(std::string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping; " +
+                   std::to_string(in_flight.size()) + " records in flight get up to " +
+                   std::to_string(o.grace_seconds) + " s to finish (a second signal exits at once)");
+    }
+    if (stop_signal != 0 && Clock::now() >= stop_deadline) break;  // abandon what is still running
     // Admission, bounded by the engine queue and the reorder window.
     while (!input_done && engine.n_pending() < queue_cap && (!window || window->has_room())) {
       StatusOr<bool> more = (*reader)->next(&line);
       if (!more.ok()) return fatal(more.status());
       if (!*more) {
         input_done = true;
+        input_read_to_end = true;
         counters.total = n_read;
         break;
       }
+      if (output.done().contains(line.index)) continue;  // resume: written by an earlier run
       ++n_read;
       const uint64_t slot = window ? window->admit() : 0;
       ParsedRecord parsed = parser.parse(line.text, line.index);
@@ -373,32 +429,38 @@ int run_command(const RunOptions& o) {
       ++counters.ok;
       counters.prompt_tokens += static_cast<uint64_t>(f.result.prompt_tokens);
       counters.generated_tokens += static_cast<uint64_t>(f.result.completion_tokens);
-      const Status ws = emit(it->second.slot, result_line(it->second.record, f.result), false);
+      const Status ws = emit(it->second.slot, format.result(it->second.record, f.result), false);
       if (!ws.ok()) return fatal(ws);
       in_flight.erase(it);
     }
     finished.clear();
+    const Status ps = output.poll(Clock::now());
+    if (!ps.ok()) return fatal(ps);
     const EngineStats es = engine.stats();
     counters.sampled_tokens = es.generated_tokens;
     counters.steps = es.steps;
     counters.preemptions = es.preemptions;
+    counters.drafted_tokens = es.drafted_tokens;
+    counters.accepted_tokens = es.accepted_tokens;
+    counters.spec_verifications = es.spec_verifications;
     progress.update(counters);
   }
-  SB_CHECK(!window || window->empty());
-  for (OutputSink* s : {&*sink, errors_sink ? &*errors_sink : nullptr}) {
-    if (s == nullptr) continue;
-    const Status cs = s->close();
-    if (!cs.ok()) return fatal(cs);
-  }
+  // Stopped by a signal: records still held for ordering (behind an abandoned one)
+  // are dropped, so the file stays in input order; resume recomputes them.
+  SB_CHECK(stop_signal != 0 || !window || window->empty());
+  const Status cs = output.close(stop_signal == 0 && input_read_to_end ? std::optional<uint64_t>((*reader)->n_lines_seen())
+                                                                       : std::nullopt);
+  if (!cs.ok()) return fatal(cs);
   progress.finish();
   const double run_s = progress.elapsed_s();
   if (!o.stats_json.empty()) {
-    auto js = OutputSink::open(o.stats_json, true);
-    Status ws = js.ok() ? js->write_line(stats_json(counters, load_s, run_s)) : js.status();
-    if (ws.ok()) ws = js->close();
+    auto js = OutputSink::open_file(o.stats_json, OpenMode::kTruncate, OutputSinkOptions{});
+    Status ws = js.ok() ? (*js)->write_record(stats_json(counters, load_s, run_s)) : js.status();
+    if (ws.ok()) ws = (*js)->close();
     if (!ws.ok()) return fatal(ws);
   }
-  if (!o.quiet) print_note(summary_line(counters, load_s, run_s));
+  if (!o.quiet) print_note(std::string(stop_signal != 0 ? "stopped: " : "") + summary_line(counters, load_s, run_s));
+  if (stop_signal != 0) return exit_status_for_signal(stop_signal);
   return counters.failed == 0 ? kExitOk : kExitSomeFailed;
 }
 

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include "cli/common.h"
+#include "formats/fingerprint.h"
+#include "formats/json_writer.h"
 #include "formats/resume_scan.h"
 
 namespace sb::cli {
@@ -23,7 +25,50 @@ Status refuse_existing(const std::string& path) {
                                  "--resume to continue it or --overwrite to replace it)");
 }
 
+// Shortest text that reads back as the same double ("0.7", not "0.69999999999999996").
+std::string number_text(double v) {
+  JsonWriter w;
+  w.value(v);
+  return w.take();
+}
+
 }  // namespace
+
+StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard) {
+  Manifest m;
+  m.set("specbatch_version", SPECBATCH_VERSION);
+  SB_RETURN_IF_ERROR(m.add_inputs(o.inputs));
+  SB_RETURN_IF_ERROR(m.add_model(o.model));
+  m.set("max_tokens", std::to_string(o.max_tokens));
+  m.set("temperature", number_text(o.temperature));
+  m.set("top_p", number_text(o.top_p));
+  m.set("top_k", std::to_string(o.top_k));
+  m.set("min_p", number_text(o.min_p));
+  m.set("seed", std::to_string(o.seed));
+  JsonWriter stop;
+  stop.begin_array();
+  for (const std::string& s : o.stop) stop.value(s);
+  stop.end_array();
+  m.set("stop", stop.take());
+  m.set("ignore_eos", o.ignore_eos ? "true" : "false");
+  m.set("ctx", std::to_string(o.ctx));
+  if (!o.draft.empty()) {  // the "spec" field; which draws sampled records take
+    m.set("draft", o.draft);
+    m.set("spec_policy", o.spec_policy);
+    m.set("spec_max", std::to_string(o.spec_max));
+  }
+  if (!o.chat_template.empty()) {
+    auto fp = fingerprint_path(o.chat_template);
+    if (!fp.ok()) return invalid_argument("--chat-template: " + fp.status().message());
+    m.set("chat_template.hash", fp->hex());
+    m.set_info("chat_template.path", o.chat_template);
+  }
+  m.set("chat_template_kwargs", o.chat_template_kwargs);
+  m.set("output_format", o.output_format);
+  m.set("errors_file", o.errors.empty() ? "no" : "yes");
+  m.set("shard", shard.to_string());
+  return m;
+}
 
 StatusOr<std::unique_ptr<RunOutput>> RunOutput::prepare(const RunOutputConfig& config, Manifest manifest) {
   auto ro = std::unique_ptr<RunOutput>(new RunOutput());

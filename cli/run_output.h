@@ -8,12 +8,19 @@
 #include <optional>
 #include <string>
 
+#include "cli/commands.h"
 #include "core/status.h"
 #include "formats/index_set.h"
 #include "formats/manifest.h"
 #include "formats/output_sink.h"
+#include "formats/shard.h"
 
 namespace sb::cli {
+
+// The manifest of a run: input and model fingerprints and every setting that
+// changes output lines (a new such flag adds its key here). An unreadable
+// --chat-template is an invalid_argument (a usage error); other failures are I/O.
+StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard);
 
 struct RunOutputConfig {
   std::string path;         // "" or "-" = stdout; stdout, devices, FIFOs: no resume, no manifest
