@@ -131,21 +131,14 @@ int bench_command(const BenchOptions& o) {
       return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
     }
   }
-  auto backend = make_backend(o.device, o.threads);
-  if (!backend.ok()) {
-    print_error(backend.status().message());
+  auto loaded = load_for_generation(o.model, o.device, o.threads);
+  if (!loaded.ok()) {
+    print_error(loaded.status().message());
     return kExitFatal;
   }
-  auto model = load_model(o.model);
-  if (!model.ok()) {
-    print_error(model.status().message());
-    return kExitFatal;
-  }
-  auto tok = Tokenizer::load(o.model);
-  if (!tok.ok()) {
-    print_error(tok.status().message());
-    return kExitFatal;
-  }
+  const Model& model = loaded->model;
+  const Tokenizer& tok = *loaded->tokenizer;
+  Backend& backend = *loaded->backend;
   std::vector<BenchRow> rows;
   for (int c : o.batch) {
     BenchRow row;
@@ -153,10 +146,10 @@ int bench_command(const BenchOptions& o) {
     // Prompts alone (one sampled token each), then the full generation; the
     // difference is the generation time.
     EngineStats plain, spec;
-    auto prefill = timed_run(*model, **tok, **backend, o, c, 1, false, &plain);
-    auto full = prefill.ok() ? timed_run(*model, **tok, **backend, o, c, o.gen_len, false, &plain) : prefill;
+    auto prefill = timed_run(model, tok, backend, o, c, 1, false, &plain);
+    auto full = prefill.ok() ? timed_run(model, tok, backend, o, c, o.gen_len, false, &plain) : prefill;
     auto full_spec = full.ok() && !o.draft.empty()
-                         ? timed_run(*model, **tok, **backend, o, c, o.gen_len, true, &spec)
+                         ? timed_run(model, tok, backend, o, c, o.gen_len, true, &spec)
                          : full;
     if (!full_spec.ok()) {
       print_error(full_spec.status().message());
@@ -176,7 +169,7 @@ int bench_command(const BenchOptions& o) {
   const BenchRow& base = rows.front();
   if (o.json) {
     JsonWriter w;
-    w.begin_object().key("model").value(o.model).key("params").value(model->n_params);
+    w.begin_object().key("model").value(o.model).key("params").value(model.n_params);
     w.key("prompt_len").value(o.prompt_len).key("gen_len").value(o.gen_len).key("results").begin_array();
     for (const BenchRow& r : rows) {
       w.begin_object().key("concurrency").value(r.concurrency);
@@ -196,7 +189,7 @@ int bench_command(const BenchOptions& o) {
     return kExitOk;
   }
   std::printf("%s: %llu parameters, prompt %d, generate %d tokens per request (ratios vs concurrency %d)\n",
-              o.model.c_str(), static_cast<unsigned long long>(model->n_params), o.prompt_len, o.gen_len,
+              o.model.c_str(), static_cast<unsigned long long>(model.n_params), o.prompt_len, o.gen_len,
               base.concurrency);
   std::printf("%11s %14s %7s %17s %7s", "concurrency", "prompt tok/s", "ratio", "generated tok/s", "ratio");
   if (!o.draft.empty()) std::printf(" %17s %9s %9s", "spec gen tok/s", "vs plain", "accepted");

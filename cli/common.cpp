@@ -53,6 +53,14 @@ StatusOr<std::string> read_all(int fd, const std::string& what) {
   }
 }
 
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& device, int n_threads) {
+  LoadedModel loaded;
+  SB_ASSIGN_OR_RETURN(loaded.backend, make_backend(device, n_threads));
+  SB_ASSIGN_OR_RETURN(loaded.model, load_model(model_path));
+  SB_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::load(model_path));
+  return loaded;
+}
+
 StatusOr<std::unique_ptr<Backend>> make_backend(const std::string& device, int n_threads) {
   if (device == "cpu") {
     std::unique_ptr<Backend> backend = make_cpu_backend(n_threads);

@@ -6,7 +6,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/model.h"
 #include "core/status.h"
+#include "core/tokenizer.h"
 
 namespace sb {
 class Backend;
@@ -35,6 +37,14 @@ StatusOr<std::string> read_all(int fd, const std::string& what);
 // reports clearly why it cannot be used (no nvcc at build time, no device, or
 // the CUDA backend not being implemented yet).
 StatusOr<std::unique_ptr<Backend>> make_backend(const std::string& device, int n_threads);
+
+// What run and bench compute with: the --device backend, the model and its tokenizer.
+struct LoadedModel {
+  std::unique_ptr<Backend> backend;
+  Model model;
+  std::unique_ptr<Tokenizer> tokenizer;
+};
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& device, int n_threads);
 
 // "specbatch 0.1.0 (CUDA: built|not built)".
 std::string version_string();

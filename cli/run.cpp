@@ -272,22 +272,13 @@ int run_command(const RunOptions& o) {
   }
   RunOutput& output = **prepared;
 
-  auto backend = make_backend(o.device, o.threads);
-  if (!backend.ok()) {
-    print_error(backend.status().message());
+  auto loaded = load_for_generation(o.model, o.device, o.threads);
+  if (!loaded.ok()) {
+    print_error(loaded.status().message());
     return kExitFatal;
   }
-  auto model = load_model(o.model);
-  if (!model.ok()) {
-    print_error(model.status().message());
-    return kExitFatal;
-  }
-  auto tokenizer = Tokenizer::load(o.model);
-  if (!tokenizer.ok()) {
-    print_error(tokenizer.status().message());
-    return kExitFatal;
-  }
-  const Tokenizer& tok = **tokenizer;
+  const Model& model = loaded->model;
+  const Tokenizer& tok = *loaded->tokenizer;
   auto chat = ChatPrompter::create(tok, o.chat_template, o.chat_template_kwargs);
   if (!chat.ok()) {
     print_error(chat.status().message());
@@ -303,8 +294,8 @@ int run_command(const RunOptions& o) {
                                                 : SpecPolicy::kConfidence;
   eo.spec_max = o.spec_max;
   if (o.kv_cache_mb > 0)
-    eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model->config));
-  auto created = Engine::create(*model, tok, **backend, eo);
+    eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model.config));
+  auto created = Engine::create(model, tok, *loaded->backend, eo);
   if (!created.ok()) {
     print_error(created.status().message());
     return kExitFatal;
