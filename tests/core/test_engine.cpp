@@ -14,28 +14,15 @@
 #include "core/tokenizer.h"
 #include "formats/random_model.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "core/engine_test_util.h"
 #include "test_util.h"
 
 namespace {
 
 const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
 
-struct Loaded {
-  sb::Model model;
-  std::unique_ptr<sb::Tokenizer> tok;
-  std::unique_ptr<sb::Backend> backend = sb::make_cpu_backend(2);
-};
-
-Loaded load(const std::string& path) {
-  Loaded l;
-  auto m = sb::load_model(path);
-  REQUIRE_MESSAGE(m.ok(), m.status().to_string());
-  l.model = std::move(m).value();
-  auto t = sb::Tokenizer::load(path);
-  REQUIRE_MESSAGE(t.ok(), t.status().to_string());
-  l.tok = std::move(t).value();
-  return l;
-}
+using sb::test::Loaded;
+using sb::test::load;
 
 struct RunOutput {
   std::vector<sb::GenerationResult> results;  // in request order

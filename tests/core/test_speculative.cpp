@@ -21,6 +21,7 @@
 #include "core/tokenizer.h"
 #include "formats/random_model.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "core/engine_test_util.h"
 #include "test_util.h"
 
 namespace {
@@ -68,22 +69,8 @@ std::vector<float> logits_of(const std::vector<double>& p) {
   return l;
 }
 
-struct Loaded {
-  sb::Model model;
-  std::unique_ptr<sb::Tokenizer> tok;
-  std::unique_ptr<sb::Backend> backend = sb::make_cpu_backend(2);
-};
-
-Loaded load(const std::string& path) {
-  Loaded l;
-  auto m = sb::load_model(path);
-  REQUIRE_MESSAGE(m.ok(), m.status().to_string());
-  l.model = std::move(m).value();
-  auto t = sb::Tokenizer::load(path);
-  REQUIRE_MESSAGE(t.ok(), t.status().to_string());
-  l.tok = std::move(t).value();
-  return l;
-}
+using sb::test::Loaded;
+using sb::test::load;
 
 struct Run {
   std::vector<sb::GenerationResult> results;  // in request order
