@@ -3,7 +3,7 @@
 // token id, top-K descending, greedy picks the top), the CLI defaults and the
 // record overrides, the same fields with --draft ngram, both OpenAI shapes
 // carrying the same numbers, stop_token_ids against the unconstrained output,
-// and errors.
+// the flags in the resume manifest, and errors.
 #include <memory>
 #include <string>
 #include <vector>
@@ -246,4 +246,18 @@ TEST_CASE("cli logprobs: bad values are invalid_param records or usage errors; -
   auto h = run_cli({"run", "--help"});
   CHECK(h.out.find("--logprobs") != std::string::npos);
   CHECK(h.out.find("--return-token-ids") != std::string::npos);
+}
+
+TEST_CASE("cli logprobs: --logprobs and --return-token-ids are part of the resume manifest") {
+  const std::string dir = sb::test::scratch_dir("cli_logprobs_resume");
+  const std::string out = dir + "/out.jsonl";
+  const std::string input = "{\"prompt\":\"The sun\",\"max_tokens\":2}\n";
+  REQUIRE(run_cli(with(kGreedy, {"-o", out, "--logprobs", "1", "--return-token-ids"}), input).exit_code == 0);
+  auto changed = run_cli(with(kGreedy, {"-o", out, "--resume", "--logprobs", "2", "--return-token-ids"}), input);
+  CHECK(changed.exit_code == 1);
+  CHECK(changed.err.find("logprobs: 1 before, 2 now") != std::string::npos);
+  auto dropped = run_cli(with(kGreedy, {"-o", out, "--resume", "--logprobs", "1"}), input);
+  CHECK(dropped.exit_code == 1);
+  CHECK(dropped.err.find("return_token_ids: true before, not set now") != std::string::npos);
+  CHECK(run_cli(with(kGreedy, {"-o", out, "--resume", "--logprobs", "1", "--return-token-ids"}), input).exit_code == 0);
 }
