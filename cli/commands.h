@@ -32,6 +32,8 @@ struct RunOptions {
   uint64_t seed = 0;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  int logprobs = -1;              // -1 = none; K: each token's logprob and K alternatives
+  bool return_token_ids = false;  // prompt_token_ids and token_ids in the output
   // Chat records ("messages"): template file overriding the model's, extra template variables (JSON object).
   std::string chat_template;
   std::string chat_template_kwargs;

@@ -13,7 +13,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
+#include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "cli/chat.h"
 #include "cli/commands.h"
@@ -37,6 +39,7 @@ namespace sb::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+static_assert(kMaxTopLogprobs == kRecordMaxLogprobs, "--logprobs and the record field share one bound");
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -62,13 +65,24 @@ std::string error_line(const Record& r, RecordErrorCode code, const std::string&
   return w.take();
 }
 
+// The record's prompt ids as a JSON array, or "" when it did not ask for them.
+std::string prompt_ids_json(std::span<const int32_t> prompt_ids, const SampleFormat& f) {
+  if (!f.token_ids) return std::string();
+  JsonWriter w;
+  w.begin_array();
+  for (int32_t id : prompt_ids) w.value(id);
+  w.end_array();
+  return w.take();
+}
+
 // spec: the record's speculative counts are written (a drafter is in use).
-std::string result_line(const Record& r, const GenerationResult& g, bool spec) {
+std::string result_line(const Record& r, const GenerationResult& g, const SampleFormat& f,
+                        std::span<const int32_t> prompt_ids, bool spec) {
   JsonWriter w;
   w.begin_object().key("index").value(r.index);
   write_id(w, r);
-  w.key("text").value(g.text);
-  w.key("finish_reason").value(finish_reason_name(g.finish_reason));
+  if (f.token_ids) w.key("prompt_token_ids").raw(prompt_ids_json(prompt_ids, f));
+  write_sample(w, g, f);
   w.key("usage").begin_object();
   w.key("prompt_tokens").value(g.prompt_tokens).key("completion_tokens").value(g.completion_tokens);
   w.end_object();
@@ -83,8 +97,9 @@ std::string result_line(const Record& r, const GenerationResult& g, bool spec) {
 // Output lines in the --output-format's shape: specbatch's own, or OpenAI Batch.
 class LineFormatter {
  public:
-  explicit LineFormatter(const RunOptions& o)
-      : openai_(o.output_format == "openai"), spec_(!o.draft.empty() && o.spec_policy != "off") {
+  LineFormatter(const RunOptions& o, const Tokenizer& tok)
+      : tok_(tok), openai_(o.output_format == "openai"), spec_(!o.draft.empty() && o.spec_policy != "off"),
+        return_token_ids_(o.return_token_ids) {
     std::string model = o.model;
     while (model.size() > 1 && model.back() == '/') model.pop_back();
     ctx_.model = model.substr(model.rfind('/') == std::string::npos ? 0 : model.rfind('/') + 1);
@@ -93,15 +108,28 @@ class LineFormatter {
   std::string error(const Record& r, RecordErrorCode code, const std::string& message) const {
     return openai_ ? openai_error_line(r, record_error_code_name(code), message) : error_line(r, code, message);
   }
-  std::string result(const Record& r, const GenerationResult& g) const {
-    if (!openai_) return result_line(r, g, spec_);
-    const CompletionOutput out{g.text, finish_reason_name(g.finish_reason), g.prompt_tokens, g.completion_tokens};
+  // prompt_ids: the record's prompt, written when it asks for token ids.
+  std::string result(const Record& r, const GenerationResult& g, std::span<const int32_t> prompt_ids) const {
+    SampleFormat f;
+    f.shape = !openai_ ? SampleShape::kSpecbatch : r.chat ? SampleShape::kOpenAiChat : SampleShape::kOpenAiCompletion;
+    f.token_ids = wants_token_ids(r);
+    f.tokenizer = &tok_;
+    if (!openai_) return result_line(r, g, f, prompt_ids, spec_);
+    JsonWriter choices;
+    choices.begin_array().begin_object().key("index").value(0);
+    write_sample(choices, g, f);
+    choices.end_object().end_array();
+    const std::string prompt_ids_text = prompt_ids_json(prompt_ids, f);
+    const CompletionOutput out{choices.str(), prompt_ids_text, g.prompt_tokens, g.completion_tokens};
     return openai_result_line(r, r.chat ? OpenAiEndpoint::kChatCompletions : OpenAiEndpoint::kCompletions, out, ctx_);
   }
+  bool wants_token_ids(const Record& r) const { return r.params.return_token_ids.value_or(return_token_ids_); }
 
  private:
+  const Tokenizer& tok_;
   bool openai_;
   bool spec_;
+  bool return_token_ids_;
   OpenAiBatchContext ctx_;
 };
 
@@ -117,6 +145,8 @@ GenerationRequest make_request(const RunOptions& o, const Record& r) {
   req.sampling.seed = p.seed.value_or(o.seed);
   req.stop = p.stop.value_or(o.stop);
   req.ignore_eos = p.ignore_eos.value_or(o.ignore_eos);
+  req.stop_token_ids = p.stop_token_ids.value_or(std::vector<int32_t>());
+  req.logprobs = p.logprobs.value_or(o.logprobs);
   return req;
 }
 
@@ -154,6 +184,11 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--stop", o.stop, "Stop string (repeatable); not included in the output")
       ->type_name("STR")->allow_extra_args(false)->group(g);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens")->group(g);
+  cmd->add_option("--logprobs", o.logprobs,
+                  "Write each generated token's log-probability and the K most likely alternatives, K in [0, " +
+                      std::to_string(kMaxTopLogprobs) + "]")
+      ->type_name("K")->check(CLI::Range(0, kMaxTopLogprobs))->group(g);
+  cmd->add_flag("--return-token-ids", o.return_token_ids, "Write prompt_token_ids and token_ids")->group(g);
   cmd->add_option("--chat-template", o.chat_template,
                   "Jinja2 chat template for \"messages\" records, instead of the model's own")
       ->type_name("FILE")->group("Chat records");
@@ -216,6 +251,7 @@ namespace {
 struct InFlight {
   uint64_t slot = 0;  // reorder-window slot (input order only)
   Record record;
+  std::vector<int32_t> prompt_ids;  // only when the record asks for token ids
 };
 
 ProgressMode progress_mode(const RunOptions& o) {
@@ -308,7 +344,7 @@ int run_command(const RunOptions& o) {
     print_error(opened.message());
     return kExitFatal;
   }
-  const LineFormatter format(o);
+  const LineFormatter format(o, tok);
   const double load_s = seconds_since(t_start);
 
   std::optional<ReorderWindow> window;
@@ -396,9 +432,11 @@ int run_command(const RunOptions& o) {
           st = record_error(slot, rec, RecordErrorCode::kMissingPrompt,
                             "the prompt is empty and the model adds no BOS token to start from");
         } else {
+          std::vector<int32_t> prompt_ids;
+          if (format.wants_token_ids(rec)) prompt_ids = req.prompt;
           StatusOr<uint64_t> id = engine.add(std::move(req));
           if (id.ok()) {
-            in_flight.emplace(*id, InFlight{slot, std::move(rec)});
+            in_flight.emplace(*id, InFlight{slot, std::move(rec), std::move(prompt_ids)});
           } else if (id.status().code() == StatusCode::kOutOfRange) {
             st = record_error(slot, rec, RecordErrorCode::kPromptTooLong, id.status().message() + " (see --ctx, --kv-cache-mb)");
           } else {
@@ -420,7 +458,7 @@ int run_command(const RunOptions& o) {
       ++counters.ok;
       counters.prompt_tokens += static_cast<uint64_t>(f.result.prompt_tokens);
       counters.generated_tokens += static_cast<uint64_t>(f.result.completion_tokens);
-      const Status ws = emit(it->second.slot, format.result(it->second.record, f.result), false);
+      const Status ws = emit(it->second.slot, format.result(it->second.record, f.result, it->second.prompt_ids), false);
       if (!ws.ok()) return fatal(ws);
       in_flight.erase(it);
     }

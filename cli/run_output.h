@@ -2,6 +2,7 @@
 // --resume; on resume repairs the file's tail (resume_scan), checks the manifest and
 // collects the indices already done. prepare() creates nothing, so a bad model or
 // setting leaves no empty file behind; open() creates the sinks and the manifest.
+// write_sample() writes one completion's fields in either output format.
 #pragma once
 
 #include <memory>
@@ -9,8 +10,11 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "core/generate.h"
 #include "core/status.h"
+#include "core/tokenizer.h"
 #include "formats/index_set.h"
+#include "formats/json_writer.h"
 #include "formats/manifest.h"
 #include "formats/output_sink.h"
 #include "formats/shard.h"
@@ -21,6 +25,24 @@ namespace sb::cli {
 // changes output lines (a new such flag adds its key here). An unreadable
 // --chat-template is an invalid_argument (a usage error); other failures are I/O.
 StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard);
+
+// Where one sample (a completion of a record) is written: a specbatch line, or a
+// choice of an OpenAI text completion or chat completion.
+enum class SampleShape { kSpecbatch, kOpenAiCompletion, kOpenAiChat };
+
+struct SampleFormat {
+  SampleShape shape = SampleShape::kSpecbatch;
+  bool token_ids = false;                // write "token_ids" (the generated ids)
+  const Tokenizer* tokenizer = nullptr;  // token texts in "logprobs"
+};
+
+// Writes one sample's fields into w's open object. kSpecbatch: "text",
+// "finish_reason", then "token_ids" and "logprobs" when asked. OpenAI (the caller
+// has written the choice's "index"): "text" or "message", "logprobs" (null unless
+// asked, else the endpoint's shape), "finish_reason", and "token_ids" when asked.
+// A token's text is the bytes it stands for alone (control tokens: their
+// vocabulary entry); bytes that are not valid UTF-8 alone are written as U+FFFD.
+void write_sample(JsonWriter& w, const GenerationResult& g, const SampleFormat& f);
 
 struct RunOutputConfig {
   std::string path;         // "" or "-" = stdout; stdout, devices, FIFOs: no resume, no manifest

@@ -25,6 +25,8 @@ struct Engine::Request : SeqState {
   StopMatcher stop;             // refers to req
   Draft draft;                  // this step's proposal, reserved for spec_max tokens
   SpecCounts spec;
+  std::vector<float> logprobs;             // [generated] with req.logprobs >= 0, reserved
+  std::vector<TokenLogprob> top_logprobs;  // [generated, req.logprobs], reserved
 };
 
 int64_t kv_bytes_per_token(const ModelConfig& c) {
@@ -77,6 +79,7 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
   confidence_.resize(ms * static_cast<size_t>(options.spec_max));
   confidence_rows_.reserve(ms);
   n_admitted_.resize(ms);
+  logprob_work_.resize(static_cast<size_t>(n_vocab_));
 }
 
 Engine::~Engine() = default;
@@ -118,9 +121,10 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     if (id < 0 || id >= n_vocab_)
       return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary");
   if (!(s.temperature >= 0) || !(s.top_p > 0 && s.top_p <= 1) || s.top_k < 0 || !(s.min_p >= 0 && s.min_p <= 1) ||
-      request.max_tokens < 0)
+      request.max_tokens < 0 || request.logprobs < -1 || request.logprobs > kMaxTopLogprobs)
     return invalid_argument("sampling parameters out of range: temperature >= 0, top_p in (0, 1], top_k >= 0, "
-                            "min_p in [0, 1], max_tokens >= 0");
+                            "min_p in [0, 1], max_tokens >= 0, logprobs in [-1, " + std::to_string(kMaxTopLogprobs) +
+                            "]");
   if (n_prompt > max_ctx_)
     return out_of_range("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " +
                         std::to_string(max_ctx_));
@@ -135,6 +139,11 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
   r->tokens.reserve(static_cast<size_t>(kv_need) + 1);
   r->tokens = r->req.prompt;
   r->n_tokens = n_prompt;
+  if (r->req.logprobs >= 0) {
+    const size_t max_generated = static_cast<size_t>(std::min(r->req.max_tokens, max_ctx_ + 1 - n_prompt));
+    r->logprobs.reserve(max_generated);
+    r->top_logprobs.reserve(max_generated * static_cast<size_t>(r->req.logprobs));
+  }
   if (drafter_) r->draft.reserve_one_hot(options_.spec_max);
   Request* raw = r.get();
   stats_.prompt_tokens += static_cast<uint64_t>(n_prompt);
@@ -158,6 +167,11 @@ void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   g.text = r->stop.text();
   g.finish_reason = r->stop.finish_reason();
   g.spec = r->spec;
+  if (r->req.logprobs >= 0) {
+    g.n_top_logprobs = r->req.logprobs;
+    g.logprobs = std::move(r->logprobs);
+    g.top_logprobs = std::move(r->top_logprobs);
+  }
   finished->push_back(std::move(f));
   requests_.erase(r->id);
 }
@@ -241,7 +255,13 @@ StatusOr<std::unique_ptr<StepCost>> Engine::profile_step_cost() {
   return std::make_unique<StepCost>(std::move(points));
 }
 
-bool Engine::emit(Request* r, int32_t id) {
+bool Engine::emit(Request* r, int32_t id, const float* logits) {
+  if (r->req.logprobs >= 0) {
+    const size_t k = static_cast<size_t>(r->req.logprobs), at = r->top_logprobs.size();
+    r->top_logprobs.resize(at + k);  // within the reservation
+    r->logprobs.push_back(token_logprobs(logits, n_vocab_, r->req.sampling.temperature, id,
+                                         std::span<TokenLogprob>(r->top_logprobs.data() + at, k), logprob_work_));
+  }
   r->tokens.push_back(id);
   ++r->n_tokens;
   ++stats_.generated_tokens;
@@ -305,9 +325,12 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
       stats_.accepted_tokens += static_cast<uint64_t>(v.n_accepted);
       ++stats_.spec_verifications;
     }
+    // Draft token j was checked against row s.row + j; the token after the
+    // accepted ones comes from the next row.
+    auto row = [&](int j) { return logits_.data() + static_cast<size_t>(s.row + j) * static_cast<size_t>(n_vocab_); };
     bool done = false;
-    for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, r->draft.tokens[static_cast<size_t>(j)]);
-    if (!done) done = emit(r, v.next);
+    for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, r->draft.tokens[static_cast<size_t>(j)], row(j));
+    if (!done) done = emit(r, v.next, row(v.n_accepted));
     if (done) {
       complete(r, finished);
       continue;

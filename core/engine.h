@@ -111,8 +111,9 @@ class Engine {
   // Times one forward step over a grid of token counts up to max_batch_tokens
   // on the still-empty cache (the fastest of three runs each).
   StatusOr<std::unique_ptr<StepCost>> profile_step_cost();
-  // Appends one emitted token to r; true when it ends r's generation.
-  bool emit(Request* r, int32_t id);
+  // Appends one emitted token, chosen from the target logit row `logits`, to r
+  // (and its logprobs when r asks); true when it ends r's generation.
+  bool emit(Request* r, int32_t id, const float* logits);
 
   const Tokenizer& tokenizer_;
   EngineOptions options_;
@@ -150,6 +151,7 @@ class Engine {
   std::vector<float> confidence_;    // [max_seqs, spec_max] calibrated, per drafted_ entry
   std::vector<std::span<const float>> confidence_rows_;  // [max_seqs]
   std::vector<int> n_admitted_;      // [max_seqs]
+  std::vector<TokenLogprob> logprob_work_;  // [n_vocab] top-K selection
 };
 
 }  // namespace sb

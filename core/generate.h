@@ -20,7 +20,12 @@ struct GenerationRequest {
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;  // end generation like EOS (even with ignore_eos)
   bool ignore_eos = false;
+  // -1: none. K in [0, kMaxTopLogprobs]: each generated token's logprob and the K
+  // most likely alternatives (token_logprobs() in core/sampler.h), from the target's logits.
+  int logprobs = -1;
 };
+
+constexpr int kMaxTopLogprobs = 20;
 
 enum class FinishReason { kStop, kLength };
 const char* finish_reason_name(FinishReason reason);  // "stop" / "length"
@@ -39,6 +44,10 @@ struct GenerationResult {
   int prompt_tokens = 0;
   int completion_tokens = 0;
   SpecCounts spec;
+  // With GenerationRequest::logprobs = K >= 0 (else n_top_logprobs = -1 and both empty):
+  int n_top_logprobs = -1;                 // K
+  std::vector<float> logprobs;             // [completion_tokens] each generated token's
+  std::vector<TokenLogprob> top_logprobs;  // [completion_tokens, K] descending
 };
 
 }  // namespace sb

@@ -83,4 +83,27 @@ int32_t sample_from(std::span<const Sampler::Candidate> dist, double u) {
   return dist.back().id;  // u beyond the rounded total
 }
 
+float token_logprobs(const float* logits, int n_vocab, float temperature, int32_t token, std::span<TokenLogprob> top,
+                     std::span<TokenLogprob> work) {
+  SB_CHECK(token >= 0 && token < n_vocab && top.size() <= static_cast<size_t>(n_vocab) &&
+           work.size() >= static_cast<size_t>(n_vocab));
+  const double inv_t = temperature > 0 ? 1.0 / static_cast<double>(temperature) : 1.0;
+  double z_max = logits[0];
+  for (int i = 1; i < n_vocab; ++i) z_max = std::max(z_max, static_cast<double>(logits[i]));
+  double sum = 0;
+  for (int i = 0; i < n_vocab; ++i) sum += std::exp((logits[i] - z_max) * inv_t);
+  const double log_z = z_max * inv_t + std::log(sum);  // log of the normaliser of exp(z / T)
+  auto logprob = [&](int32_t id) { return static_cast<float>(logits[id] * inv_t - log_z); };
+  if (!top.empty()) {
+    // Ordered by logit: the same order as by logprob, without rounding ties.
+    for (int i = 0; i < n_vocab; ++i) work[static_cast<size_t>(i)] = {i, logits[i]};
+    const auto by_logit = [](const TokenLogprob& a, const TokenLogprob& b) {
+      return a.logprob > b.logprob || (a.logprob == b.logprob && a.id < b.id);
+    };
+    std::partial_sort(work.begin(), work.begin() + static_cast<long>(top.size()), work.begin() + n_vocab, by_logit);
+    for (size_t k = 0; k < top.size(); ++k) top[k] = {work[k].id, logprob(work[k].id)};
+  }
+  return logprob(token);
+}
+
 }  // namespace sb

@@ -47,4 +47,17 @@ class Sampler {
 // Draws from candidates (probabilities summing to ~1) with uniform u in [0, 1).
 int32_t sample_from(std::span<const Sampler::Candidate> dist, double u);
 
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+};
+
+// Log-probabilities under log_softmax(logits / T), T = temperature, or 1 when
+// temperature == 0 (greedy: the model's own likelihood); taken before top-k,
+// top-p and min-p, so no alternative reads -inf. Returns the logprob of `token`
+// and fills `top` with the top.size() most likely tokens, descending (the lower
+// id first on ties). `work` is scratch of n_vocab entries.
+float token_logprobs(const float* logits, int n_vocab, float temperature, int32_t token, std::span<TokenLogprob> top,
+                     std::span<TokenLogprob> work);
+
 }  // namespace sb

@@ -169,6 +169,22 @@ JsonWriter& JsonWriter::value(double v) {
   return *this;
 }
 
+JsonWriter& JsonWriter::value(float v) {
+  before_value();
+  if (!std::isfinite(v)) {
+    out_ += "null";
+    return *this;
+  }
+  char buf[32];
+  // %.9g round-trips every float; shorter when the value allows.
+  for (int precision = 6; precision <= 9; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, static_cast<double>(v));
+    if (std::strtof(buf, nullptr) == v) break;
+  }
+  out_ += buf;
+  return *this;
+}
+
 JsonWriter& JsonWriter::value(bool v) {
   before_value();
   out_ += v ? "true" : "false";

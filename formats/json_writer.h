@@ -32,6 +32,7 @@ class JsonWriter {
   JsonWriter& value(int v) { return value(static_cast<int64_t>(v)); }
   JsonWriter& value(uint64_t v);
   JsonWriter& value(double v);  // non-finite values are written as null
+  JsonWriter& value(float v);   // the shortest text that reads back as the same float
   JsonWriter& value(bool v);
   JsonWriter& null();
   // Inserts already-valid JSON text (e.g. a number exactly as the input wrote it).

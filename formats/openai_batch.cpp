@@ -34,16 +34,8 @@ std::string openai_result_line(const Record& record, OpenAiEndpoint endpoint, co
   w.key("object").value(chat ? "chat.completion" : "text_completion");
   w.key("created").value(ctx.created);
   w.key("model").value(ctx.model);
-  w.key("choices").begin_array().begin_object();
-  w.key("index").value(0);
-  if (chat) {
-    w.key("message").begin_object().key("role").value("assistant").key("content").value(out.text).end_object();
-  } else {
-    w.key("text").value(out.text);
-  }
-  w.key("logprobs").null();
-  w.key("finish_reason").value(out.finish_reason);
-  w.end_object().end_array();
+  if (!out.prompt_token_ids.empty()) w.key("prompt_token_ids").raw(out.prompt_token_ids);
+  w.key("choices").raw(out.choices);
   w.key("usage").begin_object();
   w.key("prompt_tokens").value(out.prompt_tokens);
   w.key("completion_tokens").value(out.completion_tokens);

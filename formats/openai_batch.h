@@ -16,9 +16,11 @@ namespace sb {
 // Which response body a record gets: a text completion or a chat completion.
 enum class OpenAiEndpoint { kCompletions, kChatCompletions };
 
+// The caller writes the choices (their shape follows the endpoint: "text" or
+// "message", "logprobs", "finish_reason"), so this file needs no token types.
 struct CompletionOutput {
-  std::string_view text;
-  std::string_view finish_reason;  // "stop" | "length"
+  std::string_view choices;           // the body's "choices": a JSON array
+  std::string_view prompt_token_ids;  // a JSON array for the body's "prompt_token_ids"; "" = left out
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
 };

@@ -85,6 +85,36 @@ std::optional<RecordError> get_number(const object& obj, std::string_view key, s
   return std::nullopt;
 }
 
+std::optional<RecordError> logprobs_range(std::string_view key, int64_t k) {
+  if (k >= 0 && k <= kRecordMaxLogprobs) return std::nullopt;
+  return make_error(RecordErrorCode::kInvalidParam, std::string(key) + " must be in [0, " +
+                                                        std::to_string(kRecordMaxLogprobs) + "], got " +
+                                                        std::to_string(k));
+}
+
+// "logprobs": K (completions style) or true/false with "top_logprobs": K (chat style).
+std::optional<RecordError> parse_logprobs(const object& obj, RecordParams* p) {
+  std::optional<int64_t> top;
+  std::optional<RecordError> err;
+  if ((err = get_integer(obj, "top_logprobs", &top))) return err;
+  if (top && (err = logprobs_range("top_logprobs", *top))) return err;
+  element e;
+  const bool given = find_field(obj, "logprobs", &e);
+  if (given && e.type() == element_type::BOOL) {
+    if (top && !bool(e)) return make_error(RecordErrorCode::kInvalidParam, "top_logprobs needs \"logprobs\": true");
+    p->logprobs = bool(e) ? static_cast<int>(top.value_or(0)) : -1;
+    return std::nullopt;
+  }
+  if (top)
+    return make_error(RecordErrorCode::kInvalidParam,
+                      "top_logprobs needs \"logprobs\": true (or give \"logprobs\": K alone)");
+  std::optional<int64_t> k;
+  if ((err = get_integer(obj, "logprobs", &k))) return err;
+  if (k && (err = logprobs_range("logprobs", *k))) return err;
+  if (k) p->logprobs = static_cast<int>(*k);
+  return std::nullopt;
+}
+
 std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
   std::optional<RecordError> err;
   if ((err = get_integer(obj, "max_tokens", &p->max_tokens))) return err;
@@ -139,6 +169,23 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
   if (find_field(obj, "ignore_eos", &e)) {
     if (e.type() != element_type::BOOL) return wrong_type("ignore_eos", "true or false", e);
     p->ignore_eos = bool(e);
+  }
+  if (find_field(obj, "stop_token_ids", &e)) {
+    simdjson::dom::array arr;
+    if (e.get_array().get(arr) != simdjson::SUCCESS) return wrong_type("stop_token_ids", "a list of token ids", e);
+    std::vector<int32_t> ids;
+    for (element id : arr) {
+      if (id.type() != element_type::INT64 || int64_t(id) < 0 || int64_t(id) > std::numeric_limits<int32_t>::max())
+        return make_error(RecordErrorCode::kInvalidParam, "stop_token_ids must be a list of non-negative integers, got " +
+                                                              simdjson::minify(id));
+      ids.push_back(static_cast<int32_t>(int64_t(id)));
+    }
+    p->stop_token_ids = std::move(ids);
+  }
+  if ((err = parse_logprobs(obj, p))) return err;
+  if (find_field(obj, "return_token_ids", &e)) {
+    if (e.type() != element_type::BOOL) return wrong_type("return_token_ids", "true or false", e);
+    p->return_token_ids = bool(e);
   }
   return std::nullopt;
 }

@@ -39,7 +39,14 @@ struct RecordParams {
   std::optional<uint64_t> seed;
   std::optional<std::vector<std::string>> stop;  // a string becomes a list of one
   std::optional<bool> ignore_eos;
+  std::optional<std::vector<int32_t>> stop_token_ids;  // non-negative token ids
+  // "logprobs": K in [0, kRecordMaxLogprobs], or true (K = "top_logprobs", else 0);
+  // false gives -1 (none, whatever the CLI default).
+  std::optional<int> logprobs;
+  std::optional<bool> return_token_ids;
 };
+
+constexpr int kRecordMaxLogprobs = 20;
 
 struct Record {
   uint64_t index = 0;       // 0-based position among the non-blank lines of the whole input

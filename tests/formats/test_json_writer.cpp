@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 
 #include "formats/json_writer.h"
@@ -63,6 +64,24 @@ TEST_CASE("JsonWriter writes doubles that round-trip and non-finite ones as null
   JsonWriter w;
   w.begin_array().value(std::numeric_limits<uint64_t>::max()).value(std::numeric_limits<int64_t>::min()).end_array();
   CHECK(w.str() == "[18446744073709551615,-9223372036854775808]");
+}
+
+TEST_CASE("JsonWriter writes floats in their shortest round-trip text") {
+  auto one = [](float v) {
+    JsonWriter w;
+    w.begin_array().value(v).end_array();
+    return w.take();
+  };
+  CHECK(one(0.1f) == "[0.1]");  // not the double 0.100000001490116
+  CHECK(one(-2.5f) == "[-2.5]");
+  CHECK(one(std::numeric_limits<float>::infinity()) == "[null]");
+  for (float v : {1.0f / 3.0f, -12.345678f, 1e-30f, std::numeric_limits<float>::denorm_min(),
+                  std::numeric_limits<float>::max()}) {
+    const std::string text = one(v);
+    CAPTURE(text);
+    CHECK(text.size() <= 2 + 15);
+    CHECK(std::strtof(text.c_str() + 1, nullptr) == v);
+  }
 }
 
 TEST_CASE("JsonWriter: a top-level scalar and an unfinished object") {

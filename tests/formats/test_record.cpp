@@ -201,3 +201,50 @@ TEST_CASE("chat records: messages and tools kept as JSON text; bad shapes are in
   }
   CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kTemplateError)) == "template_error");
 }
+
+TEST_CASE("stop_token_ids, logprobs (K, or true with top_logprobs) and return_token_ids") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"prompt":"x","stop_token_ids":[2,0,2147483647],"logprobs":3,"return_token_ids":true})", 0);
+  REQUIRE(r.ok());
+  CHECK(*r.record.params.stop_token_ids == std::vector<int32_t>{2, 0, 2147483647});
+  CHECK(*r.record.params.logprobs == 3);
+  CHECK(*r.record.params.return_token_ids);
+  r = p.parse(R"({"body":{"messages":[],"logprobs":true,"top_logprobs":20,"stop_token_ids":[]}})", 0);
+  REQUIRE(r.ok());
+  CHECK(*r.record.params.logprobs == 20);
+  CHECK(r.record.params.stop_token_ids->empty());
+  r = p.parse(R"({"prompt":"x","logprobs":true})", 0);
+  REQUIRE(r.ok());
+  CHECK(*r.record.params.logprobs == 0);
+  r = p.parse(R"({"prompt":"x","logprobs":false,"return_token_ids":false})", 0);
+  REQUIRE(r.ok());
+  CHECK(*r.record.params.logprobs == -1);  // none, whatever the CLI default
+  CHECK_FALSE(*r.record.params.return_token_ids);
+  r = p.parse(R"({"prompt":"x","logprobs":null,"top_logprobs":null})", 0);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.record.params.logprobs.has_value());
+  CHECK_FALSE(r.record.params.stop_token_ids.has_value());
+  CHECK_FALSE(r.record.params.return_token_ids.has_value());
+
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"prompt":"x","stop_token_ids":5})", "stop_token_ids"},
+      {R"({"prompt":"x","stop_token_ids":[1,-2]})", "stop_token_ids"},
+      {R"({"prompt":"x","stop_token_ids":[1.5]})", "stop_token_ids"},
+      {R"({"prompt":"x","stop_token_ids":["2"]})", "stop_token_ids"},
+      {R"({"prompt":"x","stop_token_ids":[2147483648]})", "stop_token_ids"},
+      {R"({"prompt":"x","logprobs":21})", "logprobs"},
+      {R"({"prompt":"x","logprobs":-1})", "logprobs"},
+      {R"({"prompt":"x","logprobs":"3"})", "logprobs"},
+      {R"({"prompt":"x","logprobs":true,"top_logprobs":21})", "top_logprobs"},
+      {R"({"prompt":"x","logprobs":false,"top_logprobs":2})", "top_logprobs"},
+      {R"({"prompt":"x","top_logprobs":2})", "top_logprobs"},
+      {R"({"prompt":"x","logprobs":2,"top_logprobs":2})", "top_logprobs"},
+      {R"({"prompt":"x","return_token_ids":1})", "return_token_ids"},
+  };
+  for (const auto& [line, field] : bad) {
+    CAPTURE(line);
+    const ParsedRecord e = p.parse(line, 4);
+    CHECK(code_of(e) == RecordErrorCode::kInvalidParam);
+    CHECK(e.error->message.find(field) == 0);  // the message starts with the field's name
+  }
+}
