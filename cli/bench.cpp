@@ -69,10 +69,9 @@ struct ProfileSource {
   std::vector<std::pair<int, double>> measured;
 };
 
-// Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS,
-// under `policy` (off: no drafter). Writes the engine's counts to *stats.
-StatusOr<double> timed_run(const LoadedModel& loaded, const BenchOptions& o, int n, int max_tokens,
-                           const std::string& policy, ProfileSource* profile, EngineStats* stats) {
+// An engine for n concurrent requests under `policy` (off: no drafter).
+StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const BenchOptions& o, int n,
+                                               const std::string& policy, ProfileSource* profile) {
   EngineOptions eo;
   eo.max_seqs = n;
   eo.max_batch_tokens = o.max_batch_tokens;
@@ -88,6 +87,14 @@ StatusOr<double> timed_run(const LoadedModel& loaded, const BenchOptions& o, int
     const auto points = engine->step_cost()->points();
     profile->measured.assign(points.begin(), points.end());
   }
+  return engine;
+}
+
+// Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS,
+// under `policy`. Writes the engine's counts to *stats.
+StatusOr<double> timed_run(const LoadedModel& loaded, const BenchOptions& o, int n, int max_tokens,
+                           const std::string& policy, ProfileSource* profile, EngineStats* stats) {
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, bench_engine(loaded, o, n, policy, profile));
   const int n_vocab = loaded.model.config.n_vocab;
   const int first = std::min(n_vocab - 1, 3);  // past the usual control tokens
   for (int i = 0; i < n; ++i) {
@@ -277,6 +284,15 @@ int bench_command(const BenchOptions& o) {
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return loaded.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
+  }
+  if (std::find(policies.begin(), policies.end(), "confidence") != policies.end()) {
+    // The step cost once, at the largest concurrency: its KV cache has room
+    // for the most tokens per profiled step.
+    auto profiled = bench_engine(*loaded, o, *std::max_element(o.batch.begin(), o.batch.end()), "confidence", &profile);
+    if (!profiled.ok()) {
+      print_error(profiled.status().message());
+      return kExitFatal;
+    }
   }
   std::vector<BenchRow> rows;
   for (int c : o.batch) {
