@@ -135,3 +135,26 @@ TEST_CASE("spec bench: --widen-model measures the widened, function-equivalent m
   CHECK(bad.err.find("head_dim") != std::string::npos);
   CHECK(std::filesystem::is_empty(dir));
 }
+
+TEST_CASE("spec flags: --help and the man page document them") {
+  const std::string man = sb::test::read_file(std::string(SPECBATCH_SOURCE_DIR) + "/man/specbatch.1");
+  const auto troff = [](std::string flag) {
+    std::string out;
+    for (char c : flag) out += c == '-' ? std::string("\\-") : std::string(1, c);
+    return out;
+  };
+  for (const char* cmd : {"run", "bench"}) {
+    auto h = run_cli({cmd, "--help"});
+    REQUIRE(h.exit_code == 0);
+    std::vector<std::string> flags = {"--draft", "--spec-policy", "--spec-max", "--spec-profile"};
+    if (std::string(cmd) == "bench") flags.push_back("--widen-model");
+    for (const std::string& flag : flags) {
+      CAPTURE(cmd);
+      CAPTURE(flag);
+      CHECK(h.out.find(flag) != std::string::npos);
+      CHECK(man.find(".BI " + troff(flag) + " ") != std::string::npos);
+    }
+  }
+  for (const char* field : {"no_draft_step_share", "record_steps_with_draft", "ratio_to_off", "step_seconds"})
+    CHECK_MESSAGE(man.find(field) != std::string::npos, field);
+}
