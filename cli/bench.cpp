@@ -1,18 +1,24 @@
 // `specbatch bench`: synthetic prompts through the same Engine as `run`, at
 // several concurrencies, reporting prompt and generated tokens/s and the ratio
-// to concurrency 1 measured in the same run; with --draft, generation again with
-// speculative decoding, its ratio to the plain run and the draft acceptance.
-// Can first write a random-weight model of a known shape (--random-model 110m)
-// so no checkpoint is needed.
+// to concurrency 1 measured in the same run; with --draft, generation again
+// under each speculation policy (fixed, confidence) with its ratio to the
+// plain run (off) of the same concurrency, the mean accepted length and the
+// share of request-steps that verified no draft. Can first write a
+// random-weight model of a known shape (--random-model 110m), or measure a
+// widened, function-equivalent copy of the model (--widen-model).
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/spec_profile.h"
 #include "core/backend.h"
 #include "core/engine.h"
 #include "core/model.h"
@@ -20,39 +26,76 @@
 #include "core/tokenizer.h"
 #include "formats/json_writer.h"
 #include "formats/random_model.h"
+#include "formats/widen_model.h"
 
 namespace sb::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct BenchRow {
-  int concurrency = 0;
-  double prompt_tps = 0;     // prompt tokens/s with max_tokens 1
+struct PolicyRun {
+  std::string policy;        // off, fixed or confidence
   double generated_tps = 0;  // generated tokens/s after the prompts
-  uint64_t preemptions = 0;
-  double spec_generated_tps = 0;  // with --draft
-  uint64_t drafted = 0;           // draft tokens verified, accepted (with --draft)
-  uint64_t accepted = 0;
+  EngineStats stats;         // of the full generation
+
+  double mean_accepted_length() const {
+    return stats.spec_verifications > 0
+               ? static_cast<double>(stats.accepted_tokens) / static_cast<double>(stats.spec_verifications)
+               : 0.0;
+  }
+  double no_draft_share() const {
+    return stats.sampled_steps > 0 ? static_cast<double>(stats.sampled_steps - stats.spec_verifications) /
+                                         static_cast<double>(stats.sampled_steps)
+                                   : 0.0;
+  }
+  double acceptance() const {
+    return stats.drafted_tokens > 0
+               ? static_cast<double>(stats.accepted_tokens) / static_cast<double>(stats.drafted_tokens)
+               : 0.0;
+  }
 };
 
-// Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS;
-// with o.draft when `speculative`. Adds the engine's counts to *stats.
-StatusOr<double> timed_run(const Model& model, const Tokenizer& tok, Backend& backend, const BenchOptions& o, int n,
-                           int max_tokens, bool speculative, EngineStats* stats) {
+struct BenchRow {
+  int concurrency = 0;
+  double prompt_tps = 0;       // prompt tokens/s with max_tokens 1
+  std::vector<PolicyRun> runs;  // runs[0]: off
+};
+
+// How the confidence policy's step cost is found: --spec-profile, else the
+// first profile of this bench, reused for every later concurrency.
+struct ProfileSource {
+  std::string path;
+  SpecProfileKey key;
+  std::vector<std::pair<int, double>> measured;
+};
+
+// An engine for n concurrent requests under `policy` (off: no drafter).
+StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const BenchOptions& o, int n,
+                                               const std::string& policy, ProfileSource* profile) {
   EngineOptions eo;
   eo.max_seqs = n;
   eo.max_batch_tokens = o.max_batch_tokens;
   eo.max_ctx = o.prompt_len + o.gen_len;
-  if (speculative) {
+  if (policy != "off") {
     eo.draft = o.draft;
-    eo.spec_policy = o.spec_policy == "off"     ? SpecPolicy::kOff
-                     : o.spec_policy == "fixed" ? SpecPolicy::kFixed
-                                                : SpecPolicy::kConfidence;
+    eo.spec_policy = policy == "fixed" ? SpecPolicy::kFixed : SpecPolicy::kConfidence;
     eo.spec_max = o.spec_max;
+    eo.step_cost = profile->measured;
   }
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(model, tok, backend, eo));
-  const int n_vocab = model.config.n_vocab;
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(loaded, eo, profile->path, profile->key));
+  if (engine->step_cost() != nullptr && profile->measured.empty()) {
+    const auto points = engine->step_cost()->points();
+    profile->measured.assign(points.begin(), points.end());
+  }
+  return engine;
+}
+
+// Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS,
+// under `policy`. Writes the engine's counts to *stats.
+StatusOr<double> timed_run(const LoadedModel& loaded, const BenchOptions& o, int n, int max_tokens,
+                           const std::string& policy, ProfileSource* profile, EngineStats* stats) {
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, bench_engine(loaded, o, n, policy, profile));
+  const int n_vocab = loaded.model.config.n_vocab;
   const int first = std::min(n_vocab - 1, 3);  // past the usual control tokens
   for (int i = 0; i < n; ++i) {
     GenerationRequest r;
@@ -71,10 +114,7 @@ StatusOr<double> timed_run(const Model& model, const Tokenizer& tok, Backend& ba
   while (engine->has_work()) SB_RETURN_IF_ERROR(engine->step(&done));
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (done.size() != static_cast<size_t>(n)) return internal_error("bench: not every request finished");
-  const EngineStats es = engine->stats();
-  stats->preemptions += es.preemptions;
-  stats->drafted_tokens += es.drafted_tokens;
-  stats->accepted_tokens += es.accepted_tokens;
+  *stats = engine->stats();
   return s;
 }
 
@@ -93,6 +133,94 @@ Status write_shape(const BenchOptions& o) {
   return write_random_model(o.model, shape, 1234);
 }
 
+// The model bench measures: --model, or its widening written to a temporary
+// file that is removed once loaded (the mapping keeps it readable). The profile
+// key is taken while the file exists.
+StatusOr<LoadedModel> load_measured(const BenchOptions& o, ProfileSource* profile) {
+  std::string path = o.model;
+  if (!o.widen_model.empty()) {
+    SB_ASSIGN_OR_RETURN(const WidenShape shape, parse_widen_shape(o.widen_model));
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string tmp = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/specbatch-widened-XXXXXX";
+    const int fd = ::mkstemp(tmp.data());
+    if (fd < 0) return errno_error("--widen-model: cannot create a temporary file " + tmp);
+    ::close(fd);
+    const Status s = write_widened_model(o.model, tmp, shape, 1234);
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    path = tmp;
+  }
+  auto loaded = load_for_generation(path, o.device, o.threads);
+  StatusOr<SpecProfileKey> key = loaded.ok() && !profile->path.empty() ? spec_profile_key(*loaded, o.threads)
+                                                                        : StatusOr<SpecProfileKey>(SpecProfileKey{});
+  if (path != o.model) ::unlink(path.c_str());
+  if (!loaded.ok()) return loaded.status();
+  SB_ASSIGN_OR_RETURN(profile->key, std::move(key));
+  return loaded;
+}
+
+void print_json(const BenchOptions& o, const Model& model, const std::vector<BenchRow>& rows) {
+  const BenchRow& base = rows.front();
+  JsonWriter w;
+  w.begin_object().key("model").value(o.model).key("params").value(model.n_params);
+  if (!o.widen_model.empty()) w.key("widen_model").value(o.widen_model);
+  w.key("prompt_len").value(o.prompt_len).key("gen_len").value(o.gen_len);
+  if (!o.draft.empty()) w.key("draft").value(o.draft).key("spec_max").value(o.spec_max);
+  w.key("results").begin_array();
+  for (const BenchRow& r : rows) {
+    const PolicyRun& off = r.runs.front();
+    w.begin_object().key("concurrency").value(r.concurrency);
+    w.key("prompt_tokens_per_second").value(r.prompt_tps).key("generated_tokens_per_second").value(off.generated_tps);
+    w.key("prompt_ratio").value(r.prompt_tps / base.prompt_tps);
+    w.key("generated_ratio").value(off.generated_tps / base.runs.front().generated_tps);
+    w.key("preemptions").value(off.stats.preemptions);
+    w.key("policies").begin_array();
+    for (const PolicyRun& p : r.runs) {
+      w.begin_object().key("policy").value(p.policy).key("generated_tokens_per_second").value(p.generated_tps);
+      w.key("ratio_to_off").value(p.generated_tps / off.generated_tps);
+      if (p.policy != "off") {
+        w.key("draft_tokens").value(p.stats.drafted_tokens).key("accepted_draft_tokens").value(p.stats.accepted_tokens);
+        w.key("draft_acceptance_rate").value(p.acceptance());
+        w.key("mean_accepted_length").value(p.mean_accepted_length());
+        w.key("no_draft_step_share").value(p.no_draft_share());
+      }
+      w.end_object();
+    }
+    w.end_array().end_object();
+  }
+  w.end_array().end_object();
+  std::printf("%s\n", w.take().c_str());
+}
+
+void print_table(const BenchOptions& o, const Model& model, const std::vector<BenchRow>& rows) {
+  const BenchRow& base = rows.front();
+  std::string what = o.model;
+  if (!o.widen_model.empty()) what += " widened to " + o.widen_model;
+  if (!o.draft.empty()) what += ", draft " + o.draft;
+  std::printf("%s: %llu parameters, prompt %d, generate %d tokens per request\n", what.c_str(),
+              static_cast<unsigned long long>(model.n_params), o.prompt_len, o.gen_len);
+  std::printf("%11s %14s %7s %10s %15s %7s %7s %8s %9s %8s\n", "concurrency", "prompt tok/s", "vs c1", "policy",
+              "generated tok/s", "vs c1", "vs off", "accepted", "mean len", "no draft");
+  for (const BenchRow& r : rows) {
+    const PolicyRun& off = r.runs.front();
+    for (const PolicyRun& p : r.runs) {
+      if (&p == &off) {
+        std::printf("%11d %14.1f %7.2f", r.concurrency, r.prompt_tps, r.prompt_tps / base.prompt_tps);
+      } else {
+        std::printf("%11s %14s %7s", "", "", "");
+      }
+      std::printf(" %10s %15.1f %7.2f %7.2f", p.policy.c_str(), p.generated_tps,
+                  p.generated_tps / base.runs.front().generated_tps, p.generated_tps / off.generated_tps);
+      if (p.policy != "off")
+        std::printf(" %7.1f%% %9.2f %7.1f%%", 100.0 * p.acceptance(), p.mean_accepted_length(),
+                    100.0 * p.no_draft_share());
+      std::printf("\n");
+    }
+  }
+}
+
 }  // namespace
 
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
@@ -103,6 +231,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                   "First write a random-weight F32 model of this shape to --model: 110m (stories110M: dim 768, "
                   "12 layers, 12 heads, ffn 2048, vocab 32000) or 260k (stories260K)")
       ->check(CLI::IsMember({"110m", "260k"}));
+  cmd->add_option("--widen-model", o.widen_model,
+                  "Measure a wider, deeper F32 copy of the (Llama GGUF) model computing the same function, "
+                  "e.g. 768,16,2048 (head dim 64) or 768,16,2048,64; written to $TMPDIR and removed once loaded")
+      ->type_name("DIM,LAYERS,FFN[,HEAD_DIM]");
   cmd->add_option("--batch", o.batch, "Concurrencies to measure, comma-separated")
       ->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--prompt-len", o.prompt_len, "Prompt tokens per request")
@@ -115,15 +247,30 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--draft", o.draft, "Also measure generation with this drafter: ngram or ngram:N");
-  cmd->add_option("--spec-policy", o.spec_policy, "Draft tokens verified per step with --draft: confidence, fixed or off")
-      ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str();
+  cmd->add_option("--spec-policy", o.spec_policies,
+                  "Speculation policies to measure with --draft, comma-separated (default all): off, fixed, "
+                  "confidence; off, the baseline of the ratios, is always measured")
+      ->delimiter(',')->check(CLI::IsMember({"confidence", "fixed", "off"}));
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per request and step")
       ->check(CLI::Range(1, 64))->capture_default_str();
+  cmd->add_option("--spec-profile", o.spec_profile,
+                  "Load the confidence policy's step cost profile from this file when it matches; else profile "
+                  "and write it (as run does)")
+      ->type_name("FILE");
   cmd->add_flag("--json", o.json, "Print the results as one JSON object");
   return cmd;
 }
 
 int bench_command(const BenchOptions& o) {
+  std::vector<std::string> policies = {"off"};
+  for (const char* p : {"fixed", "confidence"}) {
+    const bool listed = std::find(o.spec_policies.begin(), o.spec_policies.end(), p) != o.spec_policies.end();
+    if (listed && o.draft.empty()) {
+      print_error(std::string("--spec-policy ") + p + " needs --draft");
+      return kExitUsage;
+    }
+    if (!o.draft.empty() && (o.spec_policies.empty() || listed)) policies.push_back(p);
+  }
   if (!o.random_model.empty()) {
     const Status s = write_shape(o);
     if (!s.ok()) {
@@ -131,82 +278,65 @@ int bench_command(const BenchOptions& o) {
       return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
     }
   }
-  auto loaded = load_for_generation(o.model, o.device, o.threads);
+  ProfileSource profile;
+  profile.path = o.spec_profile;
+  auto loaded = load_measured(o, &profile);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
-    return kExitFatal;
+    return loaded.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
   }
-  const Model& model = loaded->model;
-  const Tokenizer& tok = *loaded->tokenizer;
-  Backend& backend = *loaded->backend;
   // The first run faults in the weights (the model file is mapped); keep it out of the table.
   EngineStats warm;
-  if (auto w = timed_run(model, tok, backend, o, 1, 2, false, &warm); !w.ok()) {
+  if (auto w = timed_run(*loaded, o, 1, 2, "off", &profile, &warm); !w.ok()) {
     print_error(w.status().message());
     return kExitFatal;
+  }
+  if (std::find(policies.begin(), policies.end(), "confidence") != policies.end()) {
+    // The step cost once, at the largest concurrency: its KV cache has room
+    // for the most tokens per profiled step.
+    auto profiled = bench_engine(*loaded, o, *std::max_element(o.batch.begin(), o.batch.end()), "confidence", &profile);
+    if (!profiled.ok()) {
+      print_error(profiled.status().message());
+      return kExitFatal;
+    }
   }
   std::vector<BenchRow> rows;
   for (int c : o.batch) {
     BenchRow row;
     row.concurrency = c;
-    // Prompts alone (one sampled token each), then the full generation; the
-    // difference is the generation time.
-    EngineStats plain, spec;
-    auto prefill = timed_run(model, tok, backend, o, c, 1, false, &plain);
-    auto full = prefill.ok() ? timed_run(model, tok, backend, o, c, o.gen_len, false, &plain) : prefill;
-    auto full_spec = full.ok() && !o.draft.empty()
-                         ? timed_run(model, tok, backend, o, c, o.gen_len, true, &spec)
-                         : full;
-    if (!full_spec.ok()) {
-      print_error(full_spec.status().message());
+    // Prompts alone (one sampled token each), then the full generation under
+    // each policy; the difference is the generation time.
+    EngineStats prompt_stats;
+    auto prefill = timed_run(*loaded, o, c, 1, "off", &profile, &prompt_stats);
+    for (size_t i = 0; i < policies.size() && prefill.ok(); ++i) {
+      PolicyRun run;
+      run.policy = policies[i];
+      auto full = timed_run(*loaded, o, c, o.gen_len, run.policy, &profile, &run.stats);
+      if (!full.ok()) {
+        prefill = full.status();
+        break;
+      }
+      run.generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, *full - *prefill);
+      row.runs.push_back(std::move(run));
+    }
+    if (!prefill.ok()) {
+      print_error(prefill.status().message());
       return kExitFatal;
     }
     row.prompt_tps = static_cast<double>(c) * o.prompt_len / *prefill;
-    row.generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, *full - *prefill);
-    row.preemptions = plain.preemptions;
-    row.spec_generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, *full_spec - *prefill);
-    row.drafted = spec.drafted_tokens;
-    row.accepted = spec.accepted_tokens;
-    rows.push_back(row);
-    if (!o.json)
-      std::fprintf(stderr, "specbatch: concurrency %d: %.1f prompt tokens/s, %.1f generated tokens/s\n", c,
-                   row.prompt_tps, row.generated_tps);
-  }
-  const BenchRow& base = rows.front();
-  if (o.json) {
-    JsonWriter w;
-    w.begin_object().key("model").value(o.model).key("params").value(model.n_params);
-    w.key("prompt_len").value(o.prompt_len).key("gen_len").value(o.gen_len).key("results").begin_array();
-    for (const BenchRow& r : rows) {
-      w.begin_object().key("concurrency").value(r.concurrency);
-      w.key("prompt_tokens_per_second").value(r.prompt_tps).key("generated_tokens_per_second").value(r.generated_tps);
-      w.key("prompt_ratio").value(r.prompt_tps / base.prompt_tps);
-      w.key("generated_ratio").value(r.generated_tps / base.generated_tps);
-      w.key("preemptions").value(r.preemptions);
-      if (!o.draft.empty()) {
-        w.key("spec_generated_tokens_per_second").value(r.spec_generated_tps);
-        w.key("spec_ratio").value(r.spec_generated_tps / r.generated_tps);
-        w.key("draft_tokens").value(r.drafted).key("accepted_draft_tokens").value(r.accepted);
-      }
-      w.end_object();
+    if (!o.json) {
+      std::string line = "concurrency " + std::to_string(c) + ": " + std::to_string(static_cast<int>(row.prompt_tps)) +
+                         " prompt tokens/s";
+      for (const PolicyRun& p : row.runs)
+        line += ", " + p.policy + " " + std::to_string(static_cast<int>(p.generated_tps)) + " generated tokens/s";
+      print_note(line);
     }
-    w.end_array().end_object();
-    std::printf("%s\n", w.take().c_str());
-    return kExitOk;
+    rows.push_back(std::move(row));
   }
-  std::printf("%s: %llu parameters, prompt %d, generate %d tokens per request (ratios vs concurrency %d)\n",
-              o.model.c_str(), static_cast<unsigned long long>(model.n_params), o.prompt_len, o.gen_len,
-              base.concurrency);
-  std::printf("%11s %14s %7s %17s %7s", "concurrency", "prompt tok/s", "ratio", "generated tok/s", "ratio");
-  if (!o.draft.empty()) std::printf(" %17s %9s %9s", "spec gen tok/s", "vs plain", "accepted");
-  std::printf("\n");
-  for (const BenchRow& r : rows) {
-    std::printf("%11d %14.1f %7.2f %17.1f %7.2f", r.concurrency, r.prompt_tps, r.prompt_tps / base.prompt_tps,
-                r.generated_tps, r.generated_tps / base.generated_tps);
-    if (!o.draft.empty())
-      std::printf(" %17.1f %9.2f %8.1f%%", r.spec_generated_tps, r.spec_generated_tps / r.generated_tps,
-                  r.drafted > 0 ? 100.0 * static_cast<double>(r.accepted) / static_cast<double>(r.drafted) : 0.0);
-    std::printf("\n");
+  if (o.json) {
+    print_json(o, loaded->model, rows);
+  } else {
+    print_table(o, loaded->model, rows);
   }
   return kExitOk;
 }

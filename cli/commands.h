@@ -48,6 +48,7 @@ struct RunOptions {
   std::string draft;                  // "" = none; ngram[:N]
   std::string spec_policy = "confidence";  // confidence | fixed | off
   int spec_max = 8;                   // draft tokens per record and step
+  std::string spec_profile;           // step cost profile file (cli/spec_profile.h); "" = none
   // Output order, reporting.
   std::string order = "input";  // input | completion
   int reorder_window = 0;       // records held for ordering; 0 = max(1024, 4 * max_seqs)
@@ -70,9 +71,11 @@ struct BenchOptions {
   int threads = 0;
   std::string device = "cpu";
   bool json = false;
+  std::string widen_model;            // "DIM,LAYERS,FFN[,HEAD_DIM]": measure the widened model instead (formats/widen_model.h)
   std::string draft;                  // "" = none; ngram[:N]
-  std::string spec_policy = "confidence";  // confidence | fixed | off
+  std::vector<std::string> spec_policies;  // of off | fixed | confidence; empty = all three with --draft
   int spec_max = 8;
+  std::string spec_profile;           // step cost profile file (cli/spec_profile.h); "" = none
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);
 int bench_command(const BenchOptions& opts);

@@ -19,6 +19,16 @@ std::string hms(double s) {
   std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
   return buf;
 }
+
+double mean_accepted_length(const RunCounters& c) {
+  return c.spec_verifications > 0 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.spec_verifications)
+                                  : 0.0;
+}
+double no_draft_share(const RunCounters& c) {
+  return c.sampled_steps > 0
+             ? static_cast<double>(c.sampled_steps - c.spec_verifications) / static_cast<double>(c.sampled_steps)
+             : 0.0;
+}
 }  // namespace
 
 Progress::Progress(ProgressMode mode, double interval_s)
@@ -75,9 +85,12 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
                 static_cast<unsigned long long>(c.generated_tokens), run_s, load_s, tps);
   std::string line = buf;
   if (c.drafted_tokens > 0) {
-    std::snprintf(buf, sizeof(buf), ", %.1f%% of %llu draft tokens accepted",
+    std::snprintf(buf, sizeof(buf),
+                  ", %.1f%% of %llu draft tokens accepted, mean accepted length %.2f, "
+                  "%.1f%% of record-steps verified no draft",
                   100.0 * static_cast<double>(c.accepted_tokens) / static_cast<double>(c.drafted_tokens),
-                  static_cast<unsigned long long>(c.drafted_tokens));
+                  static_cast<unsigned long long>(c.drafted_tokens), mean_accepted_length(c),
+                  100.0 * no_draft_share(c));
     line += buf;
   }
   return line;
@@ -94,10 +107,9 @@ std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   w.key("draft_tokens").value(c.drafted_tokens).key("accepted_draft_tokens").value(c.accepted_tokens);
   w.key("draft_acceptance_rate")
       .value(c.drafted_tokens > 0 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.drafted_tokens) : 0.0);
-  w.key("mean_accepted_length")
-      .value(c.spec_verifications > 0
-                 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.spec_verifications)
-                 : 0.0);
+  w.key("mean_accepted_length").value(mean_accepted_length(c));
+  w.key("record_steps").value(c.sampled_steps).key("record_steps_with_draft").value(c.spec_verifications);
+  w.key("no_draft_step_share").value(no_draft_share(c));
   w.end_object();
   return w.take();
 }

@@ -21,7 +21,8 @@ struct RunCounters {
   uint64_t steps = 0;
   uint64_t drafted_tokens = 0;   // speculative draft tokens verified
   uint64_t accepted_tokens = 0;  // of them accepted
-  uint64_t spec_verifications = 0;  // record-steps that verified draft tokens
+  uint64_t sampled_steps = 0;       // record-steps that sampled tokens
+  uint64_t spec_verifications = 0;  // of them, those that verified draft tokens
 };
 
 enum class ProgressMode { kTerminal, kLog, kNone };
@@ -46,7 +47,9 @@ class Progress {
 };
 
 // "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s",
-// and the draft acceptance rate when drafts were verified.
+// and when drafts were verified: the acceptance rate, the mean accepted length
+// (accepted draft tokens per record-step that verified any) and the share of
+// record-steps that verified none.
 std::string summary_line(const RunCounters& c, double load_s, double run_s);
 std::string stats_json(const RunCounters& c, double load_s, double run_s);
 

@@ -23,6 +23,7 @@
 #include "cli/progress.h"
 #include "cli/reorder_window.h"
 #include "cli/run_output.h"
+#include "cli/spec_profile.h"
 #include "cli/stop_signal.h"
 #include "core/backend.h"
 #include "core/engine.h"
@@ -215,6 +216,10 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per record and step")
       ->check(CLI::Range(1, 64))->capture_default_str()->group(e);
+  cmd->add_option("--spec-profile", o.spec_profile,
+                  "Load the confidence policy's step cost profile from this file when it matches the model, "
+                  "backend, threads, --max-batch-tokens and KV block size; else profile and write it")
+      ->type_name("FILE")->group(e);
   auto* out = "Output and reporting";
   cmd->add_option("--order", o.order, "Output order: input (restored through a bounded window) or completion")
       ->check(CLI::IsMember({"input", "completion"}))->capture_default_str()->group(out);
@@ -331,7 +336,16 @@ int run_command(const RunOptions& o) {
   eo.spec_max = o.spec_max;
   if (o.kv_cache_mb > 0)
     eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model.config));
-  auto created = Engine::create(model, tok, *loaded->backend, eo);
+  SpecProfileKey profile_key;
+  if (!o.spec_profile.empty()) {
+    auto key = spec_profile_key(*loaded, o.threads);
+    if (!key.ok()) {
+      print_error(key.status().message());
+      return kExitFatal;
+    }
+    profile_key = std::move(key).value();
+  }
+  auto created = create_engine(*loaded, eo, o.spec_profile, profile_key);
   if (!created.ok()) {
     print_error(created.status().message());
     return kExitFatal;
@@ -471,6 +485,7 @@ int run_command(const RunOptions& o) {
     counters.preemptions = es.preemptions;
     counters.drafted_tokens = es.drafted_tokens;
     counters.accepted_tokens = es.accepted_tokens;
+    counters.sampled_steps = es.sampled_steps;
     counters.spec_verifications = es.spec_verifications;
     progress.update(counters);
   }

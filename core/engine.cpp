@@ -91,6 +91,10 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
     return invalid_argument("engine: max_batch_tokens, max_seqs and kv_block_size must be positive");
   if (options.spec_max < 1 || options.spec_max > 64)
     return invalid_argument("engine: spec_max must be in [1, 64]");
+  for (size_t i = 0; i < options.step_cost.size(); ++i)
+    if (options.step_cost[i].first < 1 || !(options.step_cost[i].second > 0) ||
+        (i > 0 && options.step_cost[i].first <= options.step_cost[i - 1].first))
+      return invalid_argument("engine: step_cost needs token counts increasing from >= 1 and positive seconds");
   if (tokenizer.n_vocab() > model.config.n_vocab)
     return invalid_argument(model.path + ": the tokenizer has " + std::to_string(tokenizer.n_vocab()) +
                             " tokens but the model's vocabulary " + std::to_string(model.config.n_vocab));
@@ -108,7 +112,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
   const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, max_logit_rows(options)};
   SB_ASSIGN_OR_RETURN(e->forward_, Forward::create(model, backend, e->kv_, limits));
   if (e->drafter_ && options.spec_policy == SpecPolicy::kConfidence) {
-    SB_ASSIGN_OR_RETURN(e->step_cost_, e->profile_step_cost());
+    if (options.step_cost.empty()) {
+      SB_ASSIGN_OR_RETURN(e->step_cost_, e->profile_step_cost());
+    } else {
+      e->step_cost_ = std::make_unique<StepCost>(options.step_cost);
+    }
   }
   return e;
 }
@@ -317,6 +325,7 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
                                        &r->draft, s.n_draft, r->req.sampling, r->req.index,
                                        static_cast<uint64_t>(known));
     ++r->spec.steps;
+    ++stats_.sampled_steps;
     if (s.n_draft > 0) {
       calibrator_.observe(r->draft.confidence, s.n_draft, v.n_accepted);
       r->spec.drafted += s.n_draft;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/generate.h"
@@ -48,6 +49,9 @@ struct EngineOptions {
   std::string draft;            // drafter for make_drafter() (core/drafter.h); "" = none
   SpecPolicy spec_policy = SpecPolicy::kConfidence;  // with a drafter
   int spec_max = 8;             // draft tokens per request and step, >= 1
+  // kConfidence: (tokens, seconds) of one target step, as StepCost takes them
+  // (e.g. loaded with --spec-profile); empty = profile at creation.
+  std::vector<std::pair<int, double>> step_cost;
 };
 
 // K and V bytes one token occupies over all layers (F32 cache).
@@ -69,7 +73,8 @@ struct EngineStats {
   uint64_t generated_tokens = 0;  // sampled so far, finished or not
   uint64_t drafted_tokens = 0;    // draft tokens verified
   uint64_t accepted_tokens = 0;   // of them accepted
-  uint64_t spec_verifications = 0;  // request-steps that verified >= 1 draft token
+  uint64_t sampled_steps = 0;       // request-steps that sampled (one per sampling request and step)
+  uint64_t spec_verifications = 0;  // of them, those that verified >= 1 draft token
 };
 
 class Engine {
@@ -84,6 +89,8 @@ class Engine {
   int max_ctx() const { return max_ctx_; }
   int64_t kv_cache_tokens() const { return static_cast<int64_t>(kv_.n_blocks()) * kv_.block_size(); }
   const EngineOptions& options() const { return options_; }
+  // The confidence policy's step cost (given or profiled); null otherwise.
+  const StepCost* step_cost() const { return step_cost_.get(); }
 
   // Queues a request and returns its id. Errors, for this request only:
   // kInvalidArgument (empty prompt, token outside the vocabulary, sampling
@@ -125,7 +132,7 @@ class Engine {
   Verifier verifier_;
   std::unique_ptr<Drafter> drafter_;  // null without speculation
   ConfidenceCalibrator calibrator_;
-  std::unique_ptr<StepCost> step_cost_;  // kConfidence: profiled at creation
+  std::unique_ptr<StepCost> step_cost_;  // kConfidence: given or profiled at creation
   DraftAdmission admission_;
   std::unique_ptr<Forward> forward_;
   uint64_t next_id_ = 0;

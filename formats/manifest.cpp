@@ -1,14 +1,12 @@
 #include "formats/manifest.h"
 
-#include <fcntl.h>
 #include <simdjson.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 
 #include "formats/fingerprint.h"
 #include "formats/json_writer.h"
+#include "formats/small_file.h"
 
 namespace sb {
 
@@ -97,60 +95,12 @@ StatusOr<Manifest> Manifest::parse(std::string_view json, const std::string& wha
 std::string manifest_path_for(const std::string& output_path) { return output_path + ".manifest.json"; }
 
 StatusOr<Manifest> read_manifest(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_error("cannot open " + path);
-  std::string bytes;
-  char buf[1 << 14];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const Status st = errno_error("cannot read " + path);
-      ::close(fd);
-      return st;
-    }
-    if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  SB_ASSIGN_OR_RETURN(const std::string bytes, read_small_file(path));
   return Manifest::parse(bytes, path);
 }
 
 Status write_manifest(const std::string& path, const Manifest& manifest) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return errno_error("cannot create " + tmp);
-  const std::string json = manifest.to_json();
-  std::string_view rest = json;
-  while (!rest.empty()) {
-    const ssize_t n = ::write(fd, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const Status st = errno_error("cannot write " + tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return st;
-    }
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const Status st = errno_error("cannot write " + tmp);
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const Status st = errno_error("cannot rename " + tmp + " to " + path);
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    (void)::fsync(dfd);
-    ::close(dfd);
-  }
-  return ok_status();
+  return write_file_atomically(path, manifest.to_json());
 }
 
 std::vector<std::string> manifest_differences(const Manifest& before, const Manifest& now,

@@ -10,10 +10,7 @@ namespace sb {
 
 RandomModelShape stories110m_shape() { return RandomModelShape{32000, 768, 12, 12, 12, 2048, 1024}; }
 
-namespace {
-
-// Uniform in [-scale, scale) from a SplitMix64 stream: fast for 100M+ values.
-std::vector<float> random_values(size_t n, float scale, uint64_t* state) {
+std::vector<float> random_uniform_values(size_t n, float scale, uint64_t* state) {
   std::vector<float> v(n);
   for (float& x : v) {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -24,8 +21,6 @@ std::vector<float> random_values(size_t n, float scale, uint64_t* state) {
   }
   return v;
 }
-
-}  // namespace
 
 Status write_random_model(const std::string& path, const RandomModelShape& s, uint64_t seed) {
   if (s.n_vocab < 260 || s.dim <= 0 || s.n_layer <= 0 || s.n_head <= 0 || s.n_kv_head <= 0 ||
@@ -74,7 +69,7 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
   // Rows of [rows, cols] scaled by 1/sqrt(cols) so activations stay O(1).
   auto mat = [&](const std::string& name, uint64_t rows, uint64_t cols) {
     w.add_tensor_f32(name, gguf::TensorType::kF32, {cols, rows},
-                     random_values(rows * cols, 1.0f / std::sqrt(static_cast<float>(cols)), &state));
+                     random_uniform_values(rows * cols, 1.0f / std::sqrt(static_cast<float>(cols)), &state));
   };
   auto ones = [&](const std::string& name, uint64_t n) {
     w.add_tensor_f32(name, gguf::TensorType::kF32, {n}, std::vector<float>(n, 1.0f));

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -23,6 +24,10 @@ struct RandomModelShape {
 
 // stories110M's shape: dim 768, 12 layers, 12 heads, ffn 2048, vocab 32000, context 1024.
 RandomModelShape stories110m_shape();
+
+// n values uniform in [-scale, scale) from a SplitMix64 stream advanced in *state:
+// fast for 100M+ values.
+std::vector<float> random_uniform_values(size_t n, float scale, uint64_t* state);
 
 Status write_random_model(const std::string& path, const RandomModelShape& shape, uint64_t seed);
 
