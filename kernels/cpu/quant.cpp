@@ -46,7 +46,8 @@ BlockLanes decode_block(const uint8_t* block) {
   if constexpr (F == QuantFormat::kQ8_0) {
     const __m512i lo = _mm512_maskz_cvtepi8_epi32(kAll, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
     const __m512i hi = _mm512_maskz_cvtepi8_epi32(kAll, _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16)));
-    return {_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(kAll, lo), vd), _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(kAll, hi), vd)};
+    return {_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(kAll, lo), vd),
+            _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(kAll, hi), vd)};
   } else {
     // A 16-entry table of d * (v - 8) looked up by nibble; permutexvar reads
     // only an index's low 4 bits, so the byte itself indexes its low nibble.

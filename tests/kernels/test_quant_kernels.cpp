@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -63,7 +64,7 @@ TEST_CASE("matmul_quant matches a double-precision loop over the dequantized wei
             std::vector<float> y(static_cast<size_t>(n * m));
             REQUIRE(sb::cpu::matmul_quant(pool, format_of(dtype), x.data(), w.blocks.data(),
                                           with_bias ? bias.data() : nullptr, y.data(), n, k, m) == KernelStatus::kOk);
-            INFO(sb::dtype_name(dtype) << " n=" << n << " k=" << k << " m=" << m << " bias=" << with_bias);
+            INFO(std::string(sb::dtype_name(dtype)) << " n=" << n << " k=" << k << " m=" << m << " bias=" << with_bias);
             for (int64_t t = 0; t < n; ++t)
               for (int64_t o = 0; o < m; ++o) {
                 double want = with_bias ? bias[static_cast<size_t>(o)] : 0.0, magnitude = std::fabs(want);
@@ -91,7 +92,7 @@ TEST_CASE("matmul_quant gives matmul's bits on the dequantized weights") {
     REQUIRE(sb::cpu::matmul_quant(pool, format_of(dtype), x.data(), w.blocks.data(), nullptr, got.data(), n, k, m) ==
             KernelStatus::kOk);
     REQUIRE(sb::cpu::matmul(pool, x.data(), w.dequantized.data(), nullptr, want.data(), n, k, m) == KernelStatus::kOk);
-    INFO(sb::dtype_name(dtype));
+    INFO(std::string(sb::dtype_name(dtype)));
     CHECK(std::memcmp(got.data(), want.data(), got.size() * 4) == 0);
   }
 }
@@ -110,7 +111,7 @@ TEST_CASE("matmul_quant rows are bitwise identical alone and in a batch of 17") 
       std::vector<float> alone(static_cast<size_t>(m));
       REQUIRE(sb::cpu::matmul_quant(single, format_of(dtype), x.data() + t * k, w.blocks.data(), nullptr,
                                     alone.data(), 1, k, m) == KernelStatus::kOk);
-      INFO(sb::dtype_name(dtype) << " row " << t);
+      INFO(std::string(sb::dtype_name(dtype)) << " row " << t);
       CHECK(std::memcmp(alone.data(), batch.data() + t * m, alone.size() * 4) == 0);
     }
   }
@@ -125,7 +126,7 @@ TEST_CASE("gather_rows_quant dequantizes the chosen rows exactly") {
     std::vector<float> out(ids.size() * dim);
     REQUIRE(sb::cpu::gather_rows_quant(pool, format_of(dtype), table.blocks.data(), ids.data(), out.data(),
                                        static_cast<int64_t>(ids.size()), rows, dim) == KernelStatus::kOk);
-    INFO(sb::dtype_name(dtype));
+    INFO(std::string(sb::dtype_name(dtype)));
     for (size_t i = 0; i < ids.size(); ++i)
       CHECK(std::memcmp(out.data() + i * dim, table.dequantized.data() + ids[i] * dim, dim * 4) == 0);
     const int32_t bad = static_cast<int32_t>(rows);
