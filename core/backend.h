@@ -14,7 +14,7 @@
 namespace sb {
 
 // A weight resident on the backend, in whatever dtype the backend stores
-// (the CPU backend: F32). data is backend memory, row-major [rows, cols].
+// (the CPU backend: F32, Q8_0 or Q4_0). data is backend memory, row-major [rows, cols].
 struct DeviceWeight {
   DType dtype = DType::kF32;
   int64_t rows = 0;

@@ -26,6 +26,13 @@ const float* f32(const DeviceWeight& w) {
   return static_cast<const float*>(w.data);
 }
 
+bool is_quantized(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ4_0; }
+
+cpu::QuantFormat quant_format(DType dtype) {
+  SB_CHECK(is_quantized(dtype));
+  return dtype == DType::kQ8_0 ? cpu::QuantFormat::kQ8_0 : cpu::QuantFormat::kQ4_0;
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int n_threads) : pool_(n_threads) {}
@@ -51,6 +58,11 @@ class CpuBackend final : public Backend {
     DeviceWeight d{DType::kF32, w.rows, w.cols, nullptr};
     if (!w.present()) return d;
     if (w.dtype == DType::kF32) {  // used in place (unaligned loads are fine)
+      d.data = w.data;
+      return d;
+    }
+    if (is_quantized(w.dtype) && w.rows > 1) {  // matrices stay in blocks, in place; vectors become F32
+      d.dtype = w.dtype;
       d.data = w.data;
       return d;
     }
@@ -80,6 +92,10 @@ class CpuBackend final : public Backend {
   }
 
   Status embed(const DeviceWeight& table, const int32_t* ids, float* out, int64_t n_tokens) override {
+    if (is_quantized(table.dtype))
+      return from_kernel(cpu::gather_rows_quant(pool_, quant_format(table.dtype), table.data, ids, out, n_tokens,
+                                                table.rows, table.cols),
+                         "embed");
     return from_kernel(cpu::gather_rows(pool_, f32(table), ids, out, n_tokens, table.rows, table.cols), "embed");
   }
   Status gather_rows(const float* x, const int32_t* rows, float* out, int64_t n_rows, int64_t n_src,
@@ -92,6 +108,9 @@ class CpuBackend final : public Backend {
   Status matmul(const float* x, const DeviceWeight& w, const DeviceWeight& bias, float* y,
                 int64_t n_rows) override {
     const float* b = bias.present() ? f32(bias) : nullptr;
+    if (is_quantized(w.dtype))
+      return from_kernel(cpu::matmul_quant(pool_, quant_format(w.dtype), x, w.data, b, y, n_rows, w.cols, w.rows),
+                         "matmul");
     return from_kernel(cpu::matmul(pool_, x, f32(w), b, y, n_rows, w.cols, w.rows), "matmul");
   }
   Status rope(float* x, const int32_t* pos, const float* inv_freq, int64_t n_tokens, int64_t n_heads,

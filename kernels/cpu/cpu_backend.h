@@ -1,6 +1,7 @@
-// The CPU implementation of sb::Backend: host memory, F32 weights (F32 files
-// are used in place; F16/BF16/Q8_0/Q4_0 are converted once at upload), ops run
-// synchronously on the backend's own thread pool with the kernels of ops.h.
+// The CPU implementation of sb::Backend: host memory; F32 and Q8_0/Q4_0
+// matrices are used in place (quantized ones by the quantized matmul and embed
+// kernels), F16/BF16 weights and quantized vectors are converted to F32 once
+// at upload. Ops run synchronously on the backend's own thread pool (ops.h).
 #pragma once
 
 #include <memory>

@@ -30,6 +30,24 @@ KernelStatus matmul(ThreadPool& pool,
 // The dot product matmul uses, exposed for attention and for tests.
 float dot(const float* a, const float* b, int64_t k);
 
+// GGML block layouts of quantized weights: rows of k / 32 blocks, each an f16
+// scale d then 32 quants; weight j of a block is d * q[j].
+enum class QuantFormat {
+  kQ8_0,  // 34 bytes: d, int8 q[32]
+  kQ4_0,  // 18 bytes: d, 16 bytes whose low nibbles are q[0..15] and high nibbles q[16..31], each minus 8
+};
+
+// y = x * w^T (+ bias) for a quantized w; k must be a multiple of 32. Weights
+// are dequantized exactly in registers and x stays F32, so each y[t][o] runs
+// the same 16-lane FMA sequence and tree as matmul() over the dequantized
+// weights: independent of n, m and threads.
+KernelStatus matmul_quant(ThreadPool& pool, QuantFormat format,
+                          const float* x,     // [n, k]
+                          const void* w,      // [m, k] in blocks
+                          const float* bias,  // [m] or nullptr
+                          float* y,           // [n, m]
+                          int64_t n, int64_t k, int64_t m);
+
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w. out may alias x.
 KernelStatus rms_norm(ThreadPool& pool,
                       const float* x,  // [n_rows, dim]
@@ -58,6 +76,14 @@ KernelStatus gather_rows(ThreadPool& pool,
                          const int32_t* ids,  // [n_ids]
                          float* out,          // [n_ids, dim]
                          int64_t n_ids, int64_t n_rows, int64_t dim);
+
+// gather_rows() from a quantized table, dequantizing each row; dim must be a
+// multiple of 32.
+KernelStatus gather_rows_quant(ThreadPool& pool, QuantFormat format,
+                               const void* table,   // [n_rows, dim] in blocks
+                               const int32_t* ids,  // [n_ids]
+                               float* out,          // [n_ids, dim]
+                               int64_t n_ids, int64_t n_rows, int64_t dim);
 
 // Writes each token's key and value into its cache slot (slot = block * block_size + offset).
 KernelStatus kv_store(ThreadPool& pool,
