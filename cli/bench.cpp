@@ -113,7 +113,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str();
   cmd->add_option("--draft", o.draft, "Also measure generation with this drafter: ngram or ngram:N");
   cmd->add_option("--spec-policy", o.spec_policy, "Draft tokens verified per step with --draft: confidence, fixed or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str();
@@ -124,6 +126,11 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
 }
 
 int bench_command(const BenchOptions& o) {
+  const auto device = parse_device(o.device, o.dtype, o.threads);
+  if (!device.ok()) {
+    print_error(device.status().message());
+    return kExitUsage;
+  }
   if (!o.random_model.empty()) {
     const Status s = write_shape(o);
     if (!s.ok()) {
@@ -131,7 +138,7 @@ int bench_command(const BenchOptions& o) {
       return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
     }
   }
-  auto loaded = load_for_generation(o.model, o.device, o.threads);
+  auto loaded = load_for_generation(o.model, *device);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return kExitFatal;

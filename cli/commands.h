@@ -37,7 +37,8 @@ struct RunOptions {
   std::string chat_template_kwargs;
   // Engine.
   int threads = 0;  // 0 = all cores
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
+  std::string dtype = "auto";   // auto | f32 | bf16
   int ctx = 0;      // 0 = the model's trained context
   int max_batch_tokens = 512;
   int max_seqs = 64;
@@ -66,7 +67,8 @@ struct BenchOptions {
   int gen_len = 128;
   int max_batch_tokens = 512;
   int threads = 0;
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
+  std::string dtype = "auto";   // auto | f32 | bf16
   bool json = false;
   std::string draft;                  // "" = none; ngram[:N]
   std::string spec_policy = "confidence";  // confidence | fixed | off

@@ -128,7 +128,10 @@ class CudaBackend final : public Backend {
       src = converted.data();
     }
     SB_ASSIGN_OR_RETURN(void* mem, alloc(bytes));
-    const Status s = check(cudaMemcpy(mem, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy (weight upload)");
+    // On our stream: a plain cudaMemcpy from pageable memory may return before its DMA
+    // ends, and our non-blocking stream would not wait for it.
+    const Status s =
+        check(cudaMemcpyAsync(mem, src, bytes, cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync (weight upload)");
     if (!s.ok()) {
       release(mem);
       return s.with_context(w.name);
