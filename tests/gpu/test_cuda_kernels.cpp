@@ -217,7 +217,7 @@ TEST_CASE("cuda rms_norm, silu_mul, add: row widths 1, 7, 300, 4097") {
         REQUIRE(backends[i]->add(dx.get(), dy.get(), n * dim).ok());
         sum[i] = dx.get_host();
       }
-      check_close(norm[1], norm[0], 2e-6, 1e-3);
+      check_close(norm[1], norm[0], 1e-5, 1e-3);  // sums of up to 4097 squares in another order
       check_close(silu[1], silu[0], 2e-6, 1e-6);
       check_close(sum[1], sum[0], 0.0);
     }
