@@ -13,6 +13,7 @@
 #include "core/model.h"
 #include "core/sampler.h"
 #include "core/tokenizer.h"
+#include "core/engine_test_util.h"
 #include "gpu_test_util.h"
 #include "test_util.h"
 
@@ -20,21 +21,7 @@ namespace {
 
 const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
 
-struct Loaded {
-  sb::Model model;
-  std::unique_ptr<sb::Tokenizer> tok;
-};
-
-Loaded load_stories() {
-  Loaded l;
-  auto m = sb::load_model(kStories);
-  REQUIRE_MESSAGE(m.ok(), m.status().to_string());
-  l.model = std::move(m).value();
-  auto t = sb::Tokenizer::load(kStories);
-  REQUIRE_MESSAGE(t.ok(), t.status().to_string());
-  l.tok = std::move(t).value();
-  return l;
-}
+using sb::test::Loaded;
 
 std::vector<sb::GenerationResult> run_engine(const Loaded& l, sb::Backend& backend, const sb::EngineOptions& options,
                                              const std::vector<sb::GenerationRequest>& reqs,
@@ -62,7 +49,7 @@ std::vector<sb::GenerationResult> run_engine(const Loaded& l, sb::Backend& backe
 }  // namespace
 
 TEST_CASE("cuda: stories260K greedy from BOS reproduces the reference text") {
-  const Loaded l = load_stories();
+  const Loaded l = sb::test::load(kStories);
   auto backend = sb::test::cuda_backend();
   const int max_ctx = l.model.config.max_ctx;
   sb::KvCache kv((max_ctx + 15) / 16, 16, 1, max_ctx);
@@ -90,7 +77,7 @@ TEST_CASE("cuda: stories260K greedy from BOS reproduces the reference text") {
 }
 
 TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in a batch of 17") {
-  const Loaded l = load_stories();
+  const Loaded l = sb::test::load(kStories);
   auto backend = sb::test::cuda_backend();
   const char* starts[] = {"Once upon a time, there was a little girl. Once upon a time, there was a little",
                           "The dog ran. The dog ran. The dog", "Lily wanted to play", "Tom and Sue went to the park"};
