@@ -136,7 +136,7 @@ Status write_shape(const BenchOptions& o) {
 // The model bench measures: --model, or its widening written to a temporary
 // file that is removed once loaded (the mapping keeps it readable). The profile
 // key is taken while the file exists.
-StatusOr<LoadedModel> load_measured(const BenchOptions& o, ProfileSource* profile) {
+StatusOr<LoadedModel> load_measured(const BenchOptions& o, const DeviceChoice& device, ProfileSource* profile) {
   std::string path = o.model;
   if (!o.widen_model.empty()) {
     SB_ASSIGN_OR_RETURN(const WidenShape shape, parse_widen_shape(o.widen_model));
@@ -152,7 +152,7 @@ StatusOr<LoadedModel> load_measured(const BenchOptions& o, ProfileSource* profil
     }
     path = tmp;
   }
-  auto loaded = load_for_generation(path, o.device, o.threads);
+  auto loaded = load_for_generation(path, device);
   StatusOr<SpecProfileKey> key = loaded.ok() && !profile->path.empty() ? spec_profile_key(*loaded, o.threads)
                                                                         : StatusOr<SpecProfileKey>(SpecProfileKey{});
   if (path != o.model) ::unlink(path.c_str());
@@ -245,7 +245,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str();
   cmd->add_option("--draft", o.draft, "Also measure generation with this drafter: ngram or ngram:N");
   cmd->add_option("--spec-policy", o.spec_policies,
                   "Speculation policies to measure with --draft, comma-separated (default all): off, fixed, "
@@ -271,6 +273,11 @@ int bench_command(const BenchOptions& o) {
     }
     if (!o.draft.empty() && (o.spec_policies.empty() || listed)) policies.push_back(p);
   }
+  const auto device = parse_device(o.device, o.dtype, o.threads);
+  if (!device.ok()) {
+    print_error(device.status().message());
+    return kExitUsage;
+  }
   if (!o.random_model.empty()) {
     const Status s = write_shape(o);
     if (!s.ok()) {
@@ -280,7 +287,7 @@ int bench_command(const BenchOptions& o) {
   }
   ProfileSource profile;
   profile.path = o.spec_profile;
-  auto loaded = load_measured(o, &profile);
+  auto loaded = load_measured(o, *device, &profile);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return loaded.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;

@@ -39,7 +39,8 @@ struct RunOptions {
   std::string chat_template_kwargs;
   // Engine.
   int threads = 0;  // 0 = all cores
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
+  std::string dtype = "auto";   // auto | f32 | bf16
   int ctx = 0;      // 0 = the model's trained context
   int max_batch_tokens = 512;
   int max_seqs = 64;
@@ -69,7 +70,8 @@ struct BenchOptions {
   int gen_len = 128;
   int max_batch_tokens = 512;
   int threads = 0;
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
+  std::string dtype = "auto";   // auto | f32 | bf16
   bool json = false;
   std::string widen_model;            // "DIM,LAYERS,FFN[,HEAD_DIM]": measure the widened model instead (formats/widen_model.h)
   std::string draft;                  // "" = none; ngram[:N]

@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
 #include "core/backend.h"
 #include "kernels/cpu/cpu_backend.h"
 #if defined(SPECBATCH_HAVE_CUDA)
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/device_probe.h"
 #endif
 
@@ -53,31 +55,85 @@ StatusOr<std::string> read_all(int fd, const std::string& what) {
   }
 }
 
-StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& device, int n_threads) {
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const DeviceChoice& choice) {
   LoadedModel loaded;
-  SB_ASSIGN_OR_RETURN(loaded.backend, make_backend(device, n_threads));
+  SB_ASSIGN_OR_RETURN(loaded.backend, make_backend(choice));
   SB_ASSIGN_OR_RETURN(loaded.model, load_model(model_path));
   SB_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::load(model_path));
   return loaded;
 }
 
-StatusOr<std::unique_ptr<Backend>> make_backend(const std::string& device, int n_threads) {
+StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string& dtype, int threads) {
+  DeviceChoice c;
+  c.threads = threads;
+  if (dtype == "auto") {
+    c.weights = DeviceChoice::Weights::kAuto;
+  } else if (dtype == "f32") {
+    c.weights = DeviceChoice::Weights::kF32;
+  } else if (dtype == "bf16") {
+    c.weights = DeviceChoice::Weights::kBF16;
+  } else {
+    return invalid_argument("--dtype must be auto, f32 or bf16, got '" + dtype + "'");
+  }
+  const std::string syntax = "--device must be cpu, cuda, cuda:N[,M...] or cuda:all, got '" + device + "'";
   if (device == "cpu") {
-    std::unique_ptr<Backend> backend = make_cpu_backend(n_threads);
+    if (c.weights == DeviceChoice::Weights::kBF16)
+      return invalid_argument("--dtype bf16 needs --device cuda: the CPU backend computes in F32");
+    return c;
+  }
+  if (device.rfind("cuda", 0) != 0) return invalid_argument(syntax);
+  c.cuda = true;
+  const std::string rest = device.substr(4);
+  if (rest.empty()) {
+    c.cuda_devices = {0};
+    return c;
+  }
+  if (rest == ":all") return c;
+  if (rest[0] != ':' || rest.size() == 1) return invalid_argument(syntax);
+  size_t i = 1;
+  while (i <= rest.size()) {
+    const size_t comma = std::min(rest.find(',', i), rest.size());
+    const std::string id = rest.substr(i, comma - i);
+    if (id.empty() || id.size() > 4 || id.find_first_not_of("0123456789") != std::string::npos)
+      return invalid_argument(syntax);
+    const int n = std::stoi(id);
+    if (std::find(c.cuda_devices.begin(), c.cuda_devices.end(), n) != c.cuda_devices.end())
+      return invalid_argument("--device lists cuda:" + id + " twice");
+    c.cuda_devices.push_back(n);
+    i = comma + 1;
+  }
+  return c;
+}
+
+StatusOr<std::unique_ptr<Backend>> make_backend(const DeviceChoice& choice) {
+  if (!choice.cuda) {
+    std::unique_ptr<Backend> backend = make_cpu_backend(choice.threads);
     if (backend == nullptr) return internal_error("cannot create the CPU backend");
     return backend;
   }
-  if (device != "cuda") return invalid_argument("--device must be cpu or cuda, got '" + device + "'");
 #if defined(SPECBATCH_HAVE_CUDA)
   const cuda::DeviceCount count = cuda::cuda_device_count();
   if (!count.error.empty()) return internal_error("--device cuda: " + count.error);
   if (count.count == 0) return not_found("--device cuda: no CUDA device found; use --device cpu");
-  const std::string smoke = cuda::cuda_smoke_test(0);
-  if (!smoke.empty()) return internal_error("--device cuda: device 0 failed its smoke test: " + smoke);
-  return unsupported("--device cuda: found " + std::to_string(count.count) + " device(s) (" +
-                     cuda::cuda_device_name(0) +
-                     "; kernel and cuBLAS smoke test passed), but the CUDA inference backend is not "
-                     "implemented yet; use --device cpu");
+  std::vector<int> devices = choice.cuda_devices;
+  if (devices.empty())
+    for (int d = 0; d < count.count; ++d) devices.push_back(d);
+  for (int d : devices)
+    if (d >= count.count)
+      return not_found("--device cuda:" + std::to_string(d) + ": no such device (found " +
+                       std::to_string(count.count) + ")");
+  if (devices.size() > 1)
+    return unsupported("--device: " + std::to_string(devices.size()) +
+                       " CUDA devices need one engine replica each, which is not implemented yet; name one, "
+                       "e.g. --device cuda:" + std::to_string(devices[0]));
+  CudaBackendOptions options;
+  options.device = devices[0];
+  options.weights = choice.weights == DeviceChoice::Weights::kBF16  ? CudaBackendOptions::Weights::kBF16
+                    : choice.weights == DeviceChoice::Weights::kF32 ? CudaBackendOptions::Weights::kF32
+                                                                    : CudaBackendOptions::Weights::kAuto;
+  auto backend = make_cuda_backend(options);
+  if (!backend.ok()) return backend.status().with_context("--device cuda:" + std::to_string(devices[0]));
+  return std::move(backend).value();
 #else
   return unsupported("--device cuda: this specbatch was built without CUDA (nvcc not found at build time); "
                      "rebuild with nvcc on PATH or at /usr/local/cuda/bin/nvcc, or use --device cpu");

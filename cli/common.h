@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/model.h"
 #include "core/status.h"
@@ -33,10 +34,22 @@ Status write_all(int fd, std::string_view bytes, const std::string& what);
 // Reads a file descriptor to its end (stdin for `tokenize`).
 StatusOr<std::string> read_all(int fd, const std::string& what);
 
-// The backend for --device: "cpu" (n_threads 0 = all cores) or "cuda", which
-// reports clearly why it cannot be used (no nvcc at build time, no device, or
-// the CUDA backend not being implemented yet).
-StatusOr<std::unique_ptr<Backend>> make_backend(const std::string& device, int n_threads);
+// --device, --dtype and --threads, checked: "cpu", "cuda" (= cuda:0),
+// "cuda:N[,M...]" or "cuda:all"; dtype "auto", "f32" or "bf16" (bf16 only on cuda).
+struct DeviceChoice {
+  enum class Weights { kAuto, kF32, kBF16 };
+  bool cuda = false;
+  std::vector<int> cuda_devices;  // empty with cuda: every device ("cuda:all")
+  Weights weights = Weights::kAuto;
+  int threads = 0;  // CPU threads; 0 = all cores
+};
+// A usage error names the flag and what it accepts.
+StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string& dtype, int threads);
+
+// The backend for a DeviceChoice; cuda reports clearly why it cannot be used
+// (no nvcc at build time, no device, a device that does not exist, or several
+// devices, which need engine replicas).
+StatusOr<std::unique_ptr<Backend>> make_backend(const DeviceChoice& choice);
 
 // What run and bench compute with: the --device backend, the model and its tokenizer.
 struct LoadedModel {
@@ -44,7 +57,7 @@ struct LoadedModel {
   Model model;
   std::unique_ptr<Tokenizer> tokenizer;
 };
-StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& device, int n_threads);
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const DeviceChoice& choice);
 
 // "specbatch 0.1.0 (CUDA: built|not built)".
 std::string version_string();

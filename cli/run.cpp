@@ -199,8 +199,9 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   auto* e = "Engine";
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
-  cmd->add_option("--device", o.device, "cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str()->group(e);
+  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str()->group(e);
+  cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
+      ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(e);
   cmd->add_option("--ctx", o.ctx, "Context length per record (prompt + generated); 0 = the model's")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
   cmd->add_option("--max-batch-tokens", o.max_batch_tokens, "Tokens per engine step, all records together")
@@ -269,6 +270,11 @@ ProgressMode progress_mode(const RunOptions& o) {
 
 int run_command(const RunOptions& o) {
   const auto t_start = Clock::now();
+  const auto device = parse_device(o.device, o.dtype, o.threads);
+  if (!device.ok()) {
+    print_error(device.status().message());
+    return kExitUsage;
+  }
   install_stop_signal_handlers();
   Shard shard;
   if (!o.shard.empty()) {
@@ -313,7 +319,7 @@ int run_command(const RunOptions& o) {
   }
   RunOutput& output = **prepared;
 
-  auto loaded = load_for_generation(o.model, o.device, o.threads);
+  auto loaded = load_for_generation(o.model, *device);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return kExitFatal;

@@ -1,5 +1,5 @@
 // End-to-end: --help/--version, usage errors (exit 2), `tokenize` against the
-// published vocabulary vectors, `inspect`, and --device cuda's clear refusal.
+// published vocabulary vectors, `inspect`, and --device / --dtype checking.
 #include <fstream>
 #include <sstream>
 
@@ -24,10 +24,15 @@ TEST_CASE("--version, --help and subcommand help") {
   CHECK(rh.exit_code == 0);
   for (std::string flag : {"--model", "--output", "--overwrite", "--max-tokens", "--temperature", "--top-p",
                            "--top-k", "--min-p", "--seed", "--stop", "--ignore-eos", "--threads", "--device",
-                           "--ctx", "--quiet"}) {
+                           "--dtype", "--ctx", "--quiet"}) {
     CAPTURE(flag);
     CHECK(rh.out.find(flag) != std::string::npos);
   }
+  auto bh = run_cli({"bench", "--help"});
+  CHECK(bh.out.find("--dtype") != std::string::npos);
+  const std::string man = sb::test::read_file(std::string(SPECBATCH_SOURCE_DIR) + "/man/specbatch.1");
+  CHECK(man.find("\\-\\-dtype") != std::string::npos);
+  CHECK(man.find("cuda:all") != std::string::npos);
   auto th = run_cli({"tokenize", "--help"});
   CHECK(th.exit_code == 0);
   CHECK(th.out.find("--no-bos") != std::string::npos);
@@ -54,14 +59,42 @@ TEST_CASE("usage errors exit 2") {
   CHECK(!r.err.empty());
 }
 
-TEST_CASE("--device cuda is a clear fatal error, not a crash") {
-  auto r = run_cli({"run", "-m", stories_model(), "--device", "cuda"}, "{\"prompt\":\"x\"}\n");
-  CHECK(r.exit_code == 1);
-  CHECK(r.out.empty());
-  const bool clear = r.err.find("built without CUDA (nvcc not found at build time)") != std::string::npos ||
-                     r.err.find("no CUDA device found") != std::string::npos ||
-                     r.err.find("not implemented yet") != std::string::npos;
-  CHECK_MESSAGE(clear, r.err);
+TEST_CASE("--device cuda without CUDA or a GPU is a clear fatal error, not a crash") {
+  for (const char* device : {"cuda", "cuda:0", "cuda:all"}) {
+    CAPTURE(device);
+    auto r = run_cli({"run", "-m", stories_model(), "--device", device, "--max-tokens", "4"}, "{\"prompt\":\"x\"}\n");
+    if (r.exit_code == 0) {  // a CUDA build on a machine with a GPU: it simply runs
+      CHECK(r.out.find("\"finish_reason\"") != std::string::npos);
+      continue;
+    }
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    const bool clear = r.err.find("built without CUDA (nvcc not found at build time)") != std::string::npos ||
+                       r.err.find("no CUDA device found") != std::string::npos;
+    CHECK_MESSAGE(clear, r.err);
+  }
+}
+
+TEST_CASE("--device and --dtype: malformed values are usage errors naming the flag") {
+  const std::string m = stories_model();
+  for (const char* device : {"gpu", "cuda:", "cuda:x", "cuda:0,", "cuda:0,0", "cuda0", "cuda:-1"}) {
+    CAPTURE(device);
+    auto r = run_cli({"run", "-m", m, "--device", device}, "{\"prompt\":\"x\"}\n");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--device") != std::string::npos);
+  }
+  auto bad_dtype = run_cli({"run", "-m", m, "--dtype", "f16"}, "{\"prompt\":\"x\"}\n");
+  CHECK(bad_dtype.exit_code == 2);
+  auto cpu_bf16 = run_cli({"run", "-m", m, "--dtype", "bf16"}, "{\"prompt\":\"x\"}\n");
+  CHECK(cpu_bf16.exit_code == 2);
+  CHECK(cpu_bf16.err.find("--dtype bf16 needs --device cuda") != std::string::npos);
+  auto bench = run_cli({"bench", "-m", m, "--device", "cuda:a"});
+  CHECK(bench.exit_code == 2);
+  for (const char* dtype : {"auto", "f32"}) {
+    auto ok = run_cli({"run", "-m", m, "--device", "cpu", "--dtype", dtype, "--max-tokens", "2"},
+                      "{\"prompt\":\"x\"}\n");
+    CHECK(ok.exit_code == 0);
+  }
 }
 
 TEST_CASE("tokenize: BOS by the model's settings, --no-bos, stdin taken whole") {
