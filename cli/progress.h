@@ -22,6 +22,8 @@ struct RunCounters {
   uint64_t drafted_tokens = 0;   // speculative draft tokens verified
   uint64_t accepted_tokens = 0;  // of them accepted
   uint64_t spec_verifications = 0;  // record-steps that verified draft tokens
+  uint64_t engine_prompt_tokens = 0;  // prompt tokens of all samples given to the engine
+  uint64_t cached_prompt_tokens = 0;  // of them taken from the prefix cache
 };
 
 enum class ProgressMode { kTerminal, kLog, kNone };
@@ -46,7 +48,8 @@ class Progress {
 };
 
 // "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s",
-// and the draft acceptance rate when drafts were verified.
+// the prefix-cache hit rate (prompt tokens reused / prompt tokens), and the
+// draft acceptance rate when drafts were verified.
 std::string summary_line(const RunCounters& c, double load_s, double run_s);
 std::string stats_json(const RunCounters& c, double load_s, double run_s);
 

@@ -13,7 +13,9 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
+#include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "cli/chat.h"
 #include "cli/commands.h"
@@ -62,20 +64,40 @@ std::string error_line(const Record& r, RecordErrorCode code, const std::string&
   return w.take();
 }
 
-// spec: the record's speculative counts are written (a drafter is in use).
-std::string result_line(const Record& r, const GenerationResult& g, bool spec) {
-  JsonWriter w;
-  w.begin_object().key("index").value(r.index);
-  write_id(w, r);
+// The fields of one sample, at the top level of a record with n = 1 and in each
+// of its "choices" otherwise. spec: its speculative counts (a drafter is in use).
+void write_sample_fields(JsonWriter& w, const GenerationResult& g, bool spec) {
   w.key("text").value(g.text);
   w.key("finish_reason").value(finish_reason_name(g.finish_reason));
-  w.key("usage").begin_object();
-  w.key("prompt_tokens").value(g.prompt_tokens).key("completion_tokens").value(g.completion_tokens);
-  w.end_object();
   if (spec) {
     w.key("spec").begin_object().key("drafted").value(g.spec.drafted).key("accepted").value(g.spec.accepted);
     w.key("steps").value(g.spec.steps).end_object();
   }
+}
+
+// samples: the record's n results, sample k drawn with seed + k. usage counts
+// the prompt once and the completion tokens of every sample.
+std::string result_line(const Record& r, std::span<const GenerationResult> samples, bool spec) {
+  JsonWriter w;
+  w.begin_object().key("index").value(r.index);
+  write_id(w, r);
+  int64_t completion_tokens = 0;
+  if (samples.size() == 1) {
+    write_sample_fields(w, samples[0], spec);
+    completion_tokens = samples[0].completion_tokens;
+  } else {
+    w.key("choices").begin_array();
+    for (size_t k = 0; k < samples.size(); ++k) {
+      w.begin_object().key("index").value(static_cast<int64_t>(k));
+      write_sample_fields(w, samples[k], spec);
+      w.end_object();
+      completion_tokens += samples[k].completion_tokens;
+    }
+    w.end_array();
+  }
+  w.key("usage").begin_object();
+  w.key("prompt_tokens").value(samples[0].prompt_tokens).key("completion_tokens").value(completion_tokens);
+  w.end_object();
   w.end_object();
   return w.take();
 }
@@ -93,10 +115,12 @@ class LineFormatter {
   std::string error(const Record& r, RecordErrorCode code, const std::string& message) const {
     return openai_ ? openai_error_line(r, record_error_code_name(code), message) : error_line(r, code, message);
   }
-  std::string result(const Record& r, const GenerationResult& g) const {
-    if (!openai_) return result_line(r, g, spec_);
-    const CompletionOutput out{g.text, finish_reason_name(g.finish_reason), g.prompt_tokens, g.completion_tokens};
-    return openai_result_line(r, r.chat ? OpenAiEndpoint::kChatCompletions : OpenAiEndpoint::kCompletions, out, ctx_);
+  std::string result(const Record& r, std::span<const GenerationResult> samples) const {
+    if (!openai_) return result_line(r, samples, spec_);
+    std::vector<CompletionOutput> outs;
+    for (const GenerationResult& g : samples)
+      outs.push_back({g.text, finish_reason_name(g.finish_reason), g.prompt_tokens, g.completion_tokens});
+    return openai_result_line(r, r.chat ? OpenAiEndpoint::kChatCompletions : OpenAiEndpoint::kCompletions, outs, ctx_);
   }
 
  private:
@@ -139,6 +163,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   auto* g = "Defaults for records that do not set their own";
   cmd->add_option("--max-tokens", o.max_tokens, "Maximum generated tokens per record")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+  cmd->add_option("--n", o.n, "Samples per record; sample k uses seed + k; n > 1 writes \"choices\"")
+      ->check(CLI::Range(1, kMaxSamplesPerRecord))->capture_default_str()->group(g);
   cmd->add_option("--temperature", o.temperature, "Sampling temperature; 0 = greedy")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
   cmd->add_option("--top-p", o.top_p, "Nucleus sampling: keep the smallest set with this mass, in (0, 1]")
@@ -174,6 +200,9 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
                   "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+  cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
+                "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
+      ->group(e);
   cmd->add_option("--draft", o.draft, "Speculative drafter: ngram or ngram:N (longest n-gram looked up)")->group(e);
   cmd->add_option("--spec-policy", o.spec_policy,
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
@@ -212,10 +241,19 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
 
 namespace {
 
-// A record inside the engine: what its output line needs (the prompt text is dropped).
+// A record inside the engine: what its output line needs (the prompt text is
+// dropped) and its n samples, written as one line once all have finished.
 struct InFlight {
   uint64_t slot = 0;  // reorder-window slot (input order only)
   Record record;
+  std::vector<GenerationResult> samples;  // [n]
+  size_t n_done = 0;
+};
+
+// An engine request: sample k of the record with this index.
+struct SampleOf {
+  uint64_t index = 0;
+  size_t k = 0;
 };
 
 ProgressMode progress_mode(const RunOptions& o) {
@@ -293,6 +331,7 @@ int run_command(const RunOptions& o) {
                      : o.spec_policy == "fixed" ? SpecPolicy::kFixed
                                                 : SpecPolicy::kConfidence;
   eo.spec_max = o.spec_max;
+  eo.prefix_cache = !o.no_prefix_cache;
   if (o.kv_cache_mb > 0)
     eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model.config));
   auto created = Engine::create(model, tok, *loaded->backend, eo);
@@ -317,7 +356,8 @@ int run_command(const RunOptions& o) {
   const int queue_cap = 2 * o.max_seqs;  // requests waiting or running in the engine
   Progress progress(progress_mode(o), o.progress_interval);
   RunCounters counters;
-  std::unordered_map<uint64_t, InFlight> in_flight;  // by engine request id
+  std::unordered_map<uint64_t, InFlight> in_flight;  // by record index
+  std::unordered_map<uint64_t, SampleOf> sample_of;  // by engine request id
   RecordParser parser;
   JsonlLine line;
   const bool add_bos = tok.add_bos_default();
@@ -396,14 +436,29 @@ int run_command(const RunOptions& o) {
           st = record_error(slot, rec, RecordErrorCode::kMissingPrompt,
                             "the prompt is empty and the model adds no BOS token to start from");
         } else {
-          StatusOr<uint64_t> id = engine.add(std::move(req));
-          if (id.ok()) {
-            in_flight.emplace(*id, InFlight{slot, std::move(rec)});
-          } else if (id.status().code() == StatusCode::kOutOfRange) {
-            st = record_error(slot, rec, RecordErrorCode::kPromptTooLong, id.status().message() + " (see --ctx, --kv-cache-mb)");
-          } else {
-            st = record_error(slot, rec, RecordErrorCode::kInvalidParam, id.status().message());
+          // Sample k draws with seed + k; all samples share the prompt's KV blocks
+          // through the prefix cache. They differ only in the seed, so add()
+          // refuses the first or none.
+          const size_t n = static_cast<size_t>(rec.params.n.value_or(o.n));
+          const uint64_t seed = req.sampling.seed;
+          bool added = true;
+          for (size_t k = 0; k < n && added; ++k) {
+            GenerationRequest sample = req;
+            sample.sampling.seed = seed + k;
+            StatusOr<uint64_t> id = engine.add(std::move(sample));
+            if (id.ok()) {
+              sample_of.emplace(*id, SampleOf{rec.index, k});
+              continue;
+            }
+            SB_CHECK(k == 0);
+            added = false;
+            if (id.status().code() == StatusCode::kOutOfRange) {
+              st = record_error(slot, rec, RecordErrorCode::kPromptTooLong, id.status().message() + " (see --ctx, --kv-cache-mb)");
+            } else {
+              st = record_error(slot, rec, RecordErrorCode::kInvalidParam, id.status().message());
+            }
           }
+          if (added) in_flight.emplace(rec.index, InFlight{slot, std::move(rec), std::vector<GenerationResult>(n), 0});
         }
       }
       if (!st.ok()) return fatal(st);
@@ -415,12 +470,18 @@ int run_command(const RunOptions& o) {
     const Status step = engine.step(&finished);
     if (!step.ok()) return fatal(step);
     for (FinishedRequest& f : finished) {
-      const auto it = in_flight.find(f.id);
+      const auto sample = sample_of.find(f.id);
+      SB_CHECK(sample != sample_of.end());
+      const auto it = in_flight.find(sample->second.index);
       SB_CHECK(it != in_flight.end());
+      InFlight& rec = it->second;
+      rec.samples[sample->second.k] = std::move(f.result);
+      sample_of.erase(sample);
+      if (++rec.n_done < rec.samples.size()) continue;
       ++counters.ok;
-      counters.prompt_tokens += static_cast<uint64_t>(f.result.prompt_tokens);
-      counters.generated_tokens += static_cast<uint64_t>(f.result.completion_tokens);
-      const Status ws = emit(it->second.slot, format.result(it->second.record, f.result), false);
+      counters.prompt_tokens += static_cast<uint64_t>(rec.samples[0].prompt_tokens);
+      for (const GenerationResult& g : rec.samples) counters.generated_tokens += static_cast<uint64_t>(g.completion_tokens);
+      const Status ws = emit(rec.slot, format.result(rec.record, rec.samples), false);
       if (!ws.ok()) return fatal(ws);
       in_flight.erase(it);
     }
@@ -431,6 +492,8 @@ int run_command(const RunOptions& o) {
     counters.sampled_tokens = es.generated_tokens;
     counters.steps = es.steps;
     counters.preemptions = es.preemptions;
+    counters.engine_prompt_tokens = es.prompt_tokens;
+    counters.cached_prompt_tokens = es.cached_prompt_tokens;
     counters.drafted_tokens = es.drafted_tokens;
     counters.accepted_tokens = es.accepted_tokens;
     counters.spec_verifications = es.spec_verifications;

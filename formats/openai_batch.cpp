@@ -22,6 +22,11 @@ void write_head(JsonWriter& w, const Record& r) {
 
 std::string openai_result_line(const Record& record, OpenAiEndpoint endpoint, const CompletionOutput& out,
                                const OpenAiBatchContext& ctx) {
+  return openai_result_line(record, endpoint, std::span<const CompletionOutput>(&out, 1), ctx);
+}
+
+std::string openai_result_line(const Record& record, OpenAiEndpoint endpoint, std::span<const CompletionOutput> samples,
+                               const OpenAiBatchContext& ctx) {
   const bool chat = endpoint == OpenAiEndpoint::kChatCompletions;
   const std::string n = std::to_string(record.index);
   JsonWriter w;
@@ -34,20 +39,27 @@ std::string openai_result_line(const Record& record, OpenAiEndpoint endpoint, co
   w.key("object").value(chat ? "chat.completion" : "text_completion");
   w.key("created").value(ctx.created);
   w.key("model").value(ctx.model);
-  w.key("choices").begin_array().begin_object();
-  w.key("index").value(0);
-  if (chat) {
-    w.key("message").begin_object().key("role").value("assistant").key("content").value(out.text).end_object();
-  } else {
-    w.key("text").value(out.text);
+  w.key("choices").begin_array();
+  int64_t completion_tokens = 0;
+  for (size_t k = 0; k < samples.size(); ++k) {
+    const CompletionOutput& out = samples[k];
+    w.begin_object().key("index").value(static_cast<int64_t>(k));
+    if (chat) {
+      w.key("message").begin_object().key("role").value("assistant").key("content").value(out.text).end_object();
+    } else {
+      w.key("text").value(out.text);
+    }
+    w.key("logprobs").null();
+    w.key("finish_reason").value(out.finish_reason);
+    w.end_object();
+    completion_tokens += out.completion_tokens;
   }
-  w.key("logprobs").null();
-  w.key("finish_reason").value(out.finish_reason);
-  w.end_object().end_array();
+  w.end_array();
+  const int64_t prompt_tokens = samples.empty() ? 0 : samples[0].prompt_tokens;
   w.key("usage").begin_object();
-  w.key("prompt_tokens").value(out.prompt_tokens);
-  w.key("completion_tokens").value(out.completion_tokens);
-  w.key("total_tokens").value(out.prompt_tokens + out.completion_tokens);
+  w.key("prompt_tokens").value(prompt_tokens);
+  w.key("completion_tokens").value(completion_tokens);
+  w.key("total_tokens").value(prompt_tokens + completion_tokens);
   w.end_object();
   w.end_object();  // body
   w.end_object();  // response

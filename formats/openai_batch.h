@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,10 @@ struct OpenAiBatchContext {
 };
 
 std::string openai_result_line(const Record& record, OpenAiEndpoint endpoint, const CompletionOutput& out,
+                               const OpenAiBatchContext& ctx);
+// A record's n samples: choice k is samples[k]; usage counts the prompt once
+// (samples[0]'s) and the completion tokens of all samples.
+std::string openai_result_line(const Record& record, OpenAiEndpoint endpoint, std::span<const CompletionOutput> samples,
                                const OpenAiBatchContext& ctx);
 std::string openai_error_line(const Record& record, std::string_view code, std::string_view message);
 

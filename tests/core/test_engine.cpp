@@ -152,6 +152,7 @@ TEST_CASE("engine: preemption in a tiny KV pool gives the unconstrained outputs"
   o.max_seqs = 24;
   o.max_batch_tokens = 64;
   o.kv_cache_tokens = 96;
+  o.prefix_cache = false;  // every preemption recomputes all its tokens
   REQUIRE(longest <= 96);
   const RunOutput small = run_engine(l, o, reqs);
   check_same(small.results, alone);
@@ -184,6 +185,7 @@ TEST_CASE("engine: a prompt longer than the token budget is prefilled in chunks,
     sb::EngineOptions o;
     o.max_seqs = 4;
     o.max_batch_tokens = budget;
+    o.prefix_cache = false;  // both long prompts are prefilled in full
     const RunOutput out = run_engine(l, o, reqs);
     check_same(out.results, alone);
     if (budget < 300) CHECK(out.stats.steps > 30 + (reqs[0].prompt.size() * 2) / static_cast<size_t>(budget) - 2);
