@@ -12,7 +12,7 @@ Scheduler::Scheduler(KvCache& kv, int max_batch_tokens, int max_seqs)
   preempted_.reserve(static_cast<size_t>(max_seqs));
   running_.reserve(static_cast<size_t>(max_seqs));
   chunks_.reserve(static_cast<size_t>(max_seqs));
-  window_cached_.reserve(static_cast<size_t>(max_seqs));
+  window_cached_.reserve(kAdmitWindow);
 }
 
 void Scheduler::add(SeqState* seq) {
@@ -155,7 +155,7 @@ std::span<const ScheduledChunk> Scheduler::admit() {
       !preempted_this_step_ && budget_ > 0 && static_cast<int>(running_.size()) < max_seqs_;
   window_cached_.clear();
   if (admitting && kv_.prefix_cache()) {
-    for (size_t i = 0; i < waiting_.size() && i < static_cast<size_t>(max_seqs_); ++i)
+    for (size_t i = 0; i < waiting_.size() && i < static_cast<size_t>(kAdmitWindow); ++i)
       window_cached_.push_back(kv_.prefix_lookup(waiting_[i]->tokens(), reusable(*waiting_[i])));
   }
   while (admitting && budget_ > 0 && static_cast<int>(running_.size()) < max_seqs_ &&

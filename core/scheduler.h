@@ -14,7 +14,7 @@
 // With a prefix cache (KvCache) a request starts at its longest cached prefix,
 // at most floor((n_tokens - 1) / block_size) blocks (its last known token is
 // always computed, for its logits), and blocks are committed by the caller.
-// Admission then picks, among the first max_seqs waiting requests, the one
+// Admission then picks, among the first kAdmitWindow waiting requests, the one
 // with the most cached tokens (the oldest on ties), except that:
 //  - a request whose next uncached block is being computed by a running request
 //    (same tokens up to that block's end) is deferred, so requests sharing a
@@ -64,6 +64,7 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
+  static constexpr int kAdmitWindow = 64;
   static constexpr int kMaxDeferSteps = 16;
   static constexpr int kMaxOvertaken = 64;
 
@@ -118,7 +119,7 @@ class Scheduler {
   std::vector<SeqState*> preempted_;      // [<= max_seqs] readmitted first, from the back (oldest)
   std::vector<SeqState*> running_;        // [<= max_seqs] in admission order
   std::vector<ScheduledChunk> chunks_;    // [<= max_seqs] this step's plan
-  std::vector<int> window_cached_;        // [<= max_seqs] cached tokens of waiting_'s first entries, per admit()
+  std::vector<int> window_cached_;        // [<= kAdmitWindow] cached tokens of waiting_'s first entries, per admit()
   int budget_ = 0;                        // tokens the plan leaves
   bool preempted_this_step_ = false;
   SchedulerStats stats_;
