@@ -42,7 +42,7 @@ struct SeqState {
   const int32_t* token_ids = nullptr;  // [n_tokens] the owner's ids; needed with a prefix cache
   int n_deferred = 0;   // steps admission deferred it (scheduler bookkeeping)
   int n_overtaken = 0;  // requests admitted before it from behind it (scheduler bookkeeping)
-  uint64_t deferred_in_step = 0;
+  uint64_t deferred_in_step = 0;  // the last step that counted in n_deferred
 
   std::span<const int32_t> tokens() const { return {token_ids, static_cast<size_t>(token_ids ? n_tokens : 0)}; }
 };
