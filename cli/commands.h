@@ -25,6 +25,7 @@ struct RunOptions {
   double grace_seconds = 30;                // after SIGINT/SIGTERM, for records in flight
   // Defaults for records that do not set their own.
   int max_tokens = 256;
+  int n = 1;  // samples per record; sample k uses seed + k
   double temperature = 1.0;
   double top_p = 1.0;
   int top_k = 0;
@@ -45,6 +46,7 @@ struct RunOptions {
   int max_batch_tokens = 512;
   int max_seqs = 64;
   int kv_cache_mb = 0;  // 0 = sized for max_seqs full contexts, capped by memory
+  bool no_prefix_cache = false;  // compute every prompt token, sharing no KV blocks
   // Speculative decoding (man/specbatch.1, SPECULATIVE DECODING).
   std::string draft;                  // "" = none; ngram[:N]
   std::string spec_policy = "confidence";  // confidence | fixed | off

@@ -13,6 +13,12 @@ using Clock = std::chrono::steady_clock;
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+double prefix_cache_hit_rate(const RunCounters& c) {
+  return c.engine_prompt_tokens > 0
+             ? static_cast<double>(c.cached_prompt_tokens) / static_cast<double>(c.engine_prompt_tokens)
+             : 0.0;
+}
+
 std::string hms(double s) {
   const long t = static_cast<long>(s + 0.5);
   char buf[32];
@@ -84,6 +90,10 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
                 static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.prompt_tokens),
                 static_cast<unsigned long long>(c.generated_tokens), run_s, load_s, tps);
   std::string line = buf;
+  if (c.engine_prompt_tokens > 0) {
+    std::snprintf(buf, sizeof(buf), ", prefix cache hit rate %.1f%%", 100.0 * prefix_cache_hit_rate(c));
+    line += buf;
+  }
   if (c.drafted_tokens > 0) {
     std::snprintf(buf, sizeof(buf),
                   ", %.1f%% of %llu draft tokens accepted, mean accepted length %.2f, "
@@ -104,6 +114,8 @@ std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   w.key("wall_seconds").value(run_s).key("load_seconds").value(load_s);
   w.key("generated_tokens_per_second").value(run_s > 0 ? static_cast<double>(c.generated_tokens) / run_s : 0.0);
   w.key("engine_steps").value(c.steps).key("preemptions").value(c.preemptions);
+  w.key("prefix_cached_tokens").value(c.cached_prompt_tokens);
+  w.key("prefix_cache_hit_rate").value(prefix_cache_hit_rate(c));
   w.key("draft_tokens").value(c.drafted_tokens).key("accepted_draft_tokens").value(c.accepted_tokens);
   w.key("draft_acceptance_rate")
       .value(c.drafted_tokens > 0 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.drafted_tokens) : 0.0);

@@ -23,6 +23,8 @@ struct RunCounters {
   uint64_t accepted_tokens = 0;  // of them accepted
   uint64_t sampled_steps = 0;       // record-steps that sampled tokens
   uint64_t spec_verifications = 0;  // of them, those that verified draft tokens
+  uint64_t engine_prompt_tokens = 0;  // prompt tokens of all samples given to the engine
+  uint64_t cached_prompt_tokens = 0;  // of them taken from the prefix cache
 };
 
 enum class ProgressMode { kTerminal, kLog, kNone };
@@ -47,9 +49,10 @@ class Progress {
 };
 
 // "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s",
-// and when drafts were verified: the acceptance rate, the mean accepted length
-// (accepted draft tokens per record-step that verified any) and the share of
-// record-steps that verified none.
+// the prefix-cache hit rate (prompt tokens reused / prompt tokens), and when
+// drafts were verified: the acceptance rate, the mean accepted length (accepted
+// draft tokens per record-step that verified any) and the share of record-steps
+// that verified none.
 std::string summary_line(const RunCounters& c, double load_s, double run_s);
 std::string stats_json(const RunCounters& c, double load_s, double run_s);
 

@@ -76,21 +76,41 @@ std::string prompt_ids_json(std::span<const int32_t> prompt_ids, const SampleFor
   return w.take();
 }
 
-// spec: the record's speculative counts are written (a drafter is in use).
-std::string result_line(const Record& r, const GenerationResult& g, const SampleFormat& f,
+// One sample's fields, at the top level of a record with n = 1 and in each of
+// its "choices" otherwise. spec: its speculative counts (a drafter is in use).
+void write_sample_fields(JsonWriter& w, const GenerationResult& g, const SampleFormat& f, bool spec) {
+  write_sample(w, g, f);
+  if (spec) {
+    w.key("spec").begin_object().key("drafted").value(g.spec.drafted).key("accepted").value(g.spec.accepted);
+    w.key("steps").value(g.spec.steps).end_object();
+  }
+}
+
+// samples: the record's n results, sample k drawn with seed + k. usage counts
+// the prompt once and the completion tokens of every sample.
+std::string result_line(const Record& r, std::span<const GenerationResult> samples, const SampleFormat& f,
                         std::span<const int32_t> prompt_ids, bool spec) {
   JsonWriter w;
   w.begin_object().key("index").value(r.index);
   write_id(w, r);
   if (f.token_ids) w.key("prompt_token_ids").raw(prompt_ids_json(prompt_ids, f));
-  write_sample(w, g, f);
-  w.key("usage").begin_object();
-  w.key("prompt_tokens").value(g.prompt_tokens).key("completion_tokens").value(g.completion_tokens);
-  w.end_object();
-  if (spec) {
-    w.key("spec").begin_object().key("drafted").value(g.spec.drafted).key("accepted").value(g.spec.accepted);
-    w.key("steps").value(g.spec.steps).end_object();
+  int64_t completion_tokens = 0;
+  if (samples.size() == 1) {
+    write_sample_fields(w, samples[0], f, spec);
+    completion_tokens = samples[0].completion_tokens;
+  } else {
+    w.key("choices").begin_array();
+    for (size_t k = 0; k < samples.size(); ++k) {
+      w.begin_object().key("index").value(static_cast<int64_t>(k));
+      write_sample_fields(w, samples[k], f, spec);
+      w.end_object();
+      completion_tokens += samples[k].completion_tokens;
+    }
+    w.end_array();
   }
+  w.key("usage").begin_object();
+  w.key("prompt_tokens").value(samples[0].prompt_tokens).key("completion_tokens").value(completion_tokens);
+  w.end_object();
   w.end_object();
   return w.take();
 }
@@ -109,19 +129,28 @@ class LineFormatter {
   std::string error(const Record& r, RecordErrorCode code, const std::string& message) const {
     return openai_ ? openai_error_line(r, record_error_code_name(code), message) : error_line(r, code, message);
   }
-  // prompt_ids: the record's prompt, written when it asks for token ids.
-  std::string result(const Record& r, const GenerationResult& g, std::span<const int32_t> prompt_ids) const {
+  // samples: the record's n results, sample k drawn with seed + k; usage counts
+  // the prompt once and the completion tokens of every sample. prompt_ids: the
+  // record's prompt, written when it asks for token ids.
+  std::string result(const Record& r, std::span<const GenerationResult> samples,
+                     std::span<const int32_t> prompt_ids) const {
     SampleFormat f;
     f.shape = !openai_ ? SampleShape::kSpecbatch : r.chat ? SampleShape::kOpenAiChat : SampleShape::kOpenAiCompletion;
     f.token_ids = wants_token_ids(r);
     f.tokenizer = &tok_;
-    if (!openai_) return result_line(r, g, f, prompt_ids, spec_);
+    if (!openai_) return result_line(r, samples, f, prompt_ids, spec_);
     JsonWriter choices;
-    choices.begin_array().begin_object().key("index").value(0);
-    write_sample(choices, g, f);
-    choices.end_object().end_array();
+    choices.begin_array();
+    int64_t completion_tokens = 0;
+    for (size_t k = 0; k < samples.size(); ++k) {
+      choices.begin_object().key("index").value(static_cast<int64_t>(k));
+      write_sample(choices, samples[k], f);
+      choices.end_object();
+      completion_tokens += samples[k].completion_tokens;
+    }
+    choices.end_array();
     const std::string prompt_ids_text = prompt_ids_json(prompt_ids, f);
-    const CompletionOutput out{choices.str(), prompt_ids_text, g.prompt_tokens, g.completion_tokens};
+    const CompletionOutput out{choices.str(), prompt_ids_text, samples[0].prompt_tokens, completion_tokens};
     return openai_result_line(r, r.chat ? OpenAiEndpoint::kChatCompletions : OpenAiEndpoint::kCompletions, out, ctx_);
   }
   bool wants_token_ids(const Record& r) const { return r.params.return_token_ids.value_or(return_token_ids_); }
@@ -170,6 +199,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   auto* g = "Defaults for records that do not set their own";
   cmd->add_option("--max-tokens", o.max_tokens, "Maximum generated tokens per record")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+  cmd->add_option("--n", o.n, "Samples per record; sample k uses seed + k; n > 1 writes \"choices\"")
+      ->check(CLI::Range(1, kMaxSamplesPerRecord))->capture_default_str()->group(g);
   cmd->add_option("--temperature", o.temperature, "Sampling temperature; 0 = greedy")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
   cmd->add_option("--top-p", o.top_p, "Nucleus sampling: keep the smallest set with this mass, in (0, 1]")
@@ -211,6 +242,9 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
                   "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+  cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
+                "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
+      ->group(e);
   cmd->add_option("--draft", o.draft, "Speculative drafter: ngram or ngram:N (longest n-gram looked up)")->group(e);
   cmd->add_option("--spec-policy", o.spec_policy,
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
@@ -253,11 +287,20 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
 
 namespace {
 
-// A record inside the engine: what its output line needs (the prompt text is dropped).
+// A record inside the engine: what its output line needs (the prompt text is
+// dropped) and its n samples, written as one line once all have finished.
 struct InFlight {
   uint64_t slot = 0;  // reorder-window slot (input order only)
   Record record;
-  std::vector<int32_t> prompt_ids;  // only when the record asks for token ids
+  std::vector<int32_t> prompt_ids;        // only when the record asks for token ids
+  std::vector<GenerationResult> samples;  // [n]
+  size_t n_done = 0;
+};
+
+// An engine request: sample k of the record with this index.
+struct SampleOf {
+  uint64_t index = 0;
+  size_t k = 0;
 };
 
 ProgressMode progress_mode(const RunOptions& o) {
@@ -340,6 +383,7 @@ int run_command(const RunOptions& o) {
                      : o.spec_policy == "fixed" ? SpecPolicy::kFixed
                                                 : SpecPolicy::kConfidence;
   eo.spec_max = o.spec_max;
+  eo.prefix_cache = !o.no_prefix_cache;
   if (o.kv_cache_mb > 0)
     eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model.config));
   SpecProfileKey profile_key;
@@ -373,7 +417,8 @@ int run_command(const RunOptions& o) {
   const int queue_cap = 2 * o.max_seqs;  // requests waiting or running in the engine
   Progress progress(progress_mode(o), o.progress_interval);
   RunCounters counters;
-  std::unordered_map<uint64_t, InFlight> in_flight;  // by engine request id
+  std::unordered_map<uint64_t, InFlight> in_flight;  // by record index
+  std::unordered_map<uint64_t, SampleOf> sample_of;  // by engine request id
   RecordParser parser;
   JsonlLine line;
   const bool add_bos = tok.add_bos_default();
@@ -452,15 +497,33 @@ int run_command(const RunOptions& o) {
           st = record_error(slot, rec, RecordErrorCode::kMissingPrompt,
                             "the prompt is empty and the model adds no BOS token to start from");
         } else {
-          std::vector<int32_t> prompt_ids;
-          if (format.wants_token_ids(rec)) prompt_ids = req.prompt;
-          StatusOr<uint64_t> id = engine.add(std::move(req));
-          if (id.ok()) {
-            in_flight.emplace(*id, InFlight{slot, std::move(rec), std::move(prompt_ids)});
-          } else if (id.status().code() == StatusCode::kOutOfRange) {
-            st = record_error(slot, rec, RecordErrorCode::kPromptTooLong, id.status().message() + " (see --ctx, --kv-cache-mb)");
-          } else {
-            st = record_error(slot, rec, RecordErrorCode::kInvalidParam, id.status().message());
+          // Sample k draws with seed + k; all samples share the prompt's KV blocks
+          // through the prefix cache. They differ only in the seed, so add()
+          // refuses the first or none.
+          const size_t n = static_cast<size_t>(rec.params.n.value_or(o.n));
+          const uint64_t seed = req.sampling.seed;
+          bool added = true;
+          for (size_t k = 0; k < n && added; ++k) {
+            GenerationRequest sample = req;
+            sample.sampling.seed = seed + k;
+            StatusOr<uint64_t> id = engine.add(std::move(sample));
+            if (id.ok()) {
+              sample_of.emplace(*id, SampleOf{rec.index, k});
+              continue;
+            }
+            SB_CHECK(k == 0);
+            added = false;
+            if (id.status().code() == StatusCode::kOutOfRange) {
+              st = record_error(slot, rec, RecordErrorCode::kPromptTooLong, id.status().message() + " (see --ctx, --kv-cache-mb)");
+            } else {
+              st = record_error(slot, rec, RecordErrorCode::kInvalidParam, id.status().message());
+            }
+          }
+          if (added) {
+            std::vector<int32_t> prompt_ids;
+            if (format.wants_token_ids(rec)) prompt_ids = req.prompt;
+            in_flight.emplace(rec.index,
+                              InFlight{slot, std::move(rec), std::move(prompt_ids), std::vector<GenerationResult>(n), 0});
           }
         }
       }
@@ -473,12 +536,18 @@ int run_command(const RunOptions& o) {
     const Status step = engine.step(&finished);
     if (!step.ok()) return fatal(step);
     for (FinishedRequest& f : finished) {
-      const auto it = in_flight.find(f.id);
+      const auto sample = sample_of.find(f.id);
+      SB_CHECK(sample != sample_of.end());
+      const auto it = in_flight.find(sample->second.index);
       SB_CHECK(it != in_flight.end());
+      InFlight& rec = it->second;
+      rec.samples[sample->second.k] = std::move(f.result);
+      sample_of.erase(sample);
+      if (++rec.n_done < rec.samples.size()) continue;
       ++counters.ok;
-      counters.prompt_tokens += static_cast<uint64_t>(f.result.prompt_tokens);
-      counters.generated_tokens += static_cast<uint64_t>(f.result.completion_tokens);
-      const Status ws = emit(it->second.slot, format.result(it->second.record, f.result, it->second.prompt_ids), false);
+      counters.prompt_tokens += static_cast<uint64_t>(rec.samples[0].prompt_tokens);
+      for (const GenerationResult& g : rec.samples) counters.generated_tokens += static_cast<uint64_t>(g.completion_tokens);
+      const Status ws = emit(rec.slot, format.result(rec.record, rec.samples, rec.prompt_ids), false);
       if (!ws.ok()) return fatal(ws);
       in_flight.erase(it);
     }
@@ -489,6 +558,8 @@ int run_command(const RunOptions& o) {
     counters.sampled_tokens = es.generated_tokens;
     counters.steps = es.steps;
     counters.preemptions = es.preemptions;
+    counters.engine_prompt_tokens = es.prompt_tokens;
+    counters.cached_prompt_tokens = es.cached_prompt_tokens;
     counters.drafted_tokens = es.drafted_tokens;
     counters.accepted_tokens = es.accepted_tokens;
     counters.sampled_steps = es.sampled_steps;

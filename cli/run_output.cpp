@@ -162,6 +162,7 @@ StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard) {
   SB_RETURN_IF_ERROR(m.add_inputs(o.inputs));
   SB_RETURN_IF_ERROR(m.add_model(o.model));
   m.set("max_tokens", std::to_string(o.max_tokens));
+  m.set("n", std::to_string(o.n));
   m.set("temperature", number_text(o.temperature));
   m.set("top_p", number_text(o.top_p));
   m.set("top_k", std::to_string(o.top_k));

@@ -59,7 +59,8 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
       options_(options),
       max_ctx_(max_ctx),
       n_vocab_(model.config.n_vocab),
-      kv_(blocks_for(kv_tokens, options.kv_block_size), options.kv_block_size, options.max_seqs, max_ctx),
+      kv_(blocks_for(kv_tokens, options.kv_block_size), options.kv_block_size, options.max_seqs, max_ctx,
+          options.prefix_cache),
       scheduler_(kv_, options.max_batch_tokens, options.max_seqs),
       verifier_(model.config.n_vocab),
       calibrator_(options.spec_max),
@@ -146,6 +147,7 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
   auto r = std::make_unique<Request>(id, std::move(request), tokenizer_, eos_ids_);
   r->tokens.reserve(static_cast<size_t>(kv_need) + 1);
   r->tokens = r->req.prompt;
+  r->token_ids = r->tokens.data();  // stable: tokens never outgrows its reservation
   r->n_tokens = n_prompt;
   if (r->req.logprobs >= 0) {
     const size_t max_generated = static_cast<size_t>(std::min(r->req.max_tokens, max_ctx_ + 1 - n_prompt));
@@ -316,7 +318,12 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   SB_RETURN_IF_ERROR(forward_->run(batch, kv_, logits_.data()));
   ++stats_.steps;
   stats_.computed_tokens += tokens_.size();
-  for (const ScheduledChunk& c : chunks) c.seq->n_computed = c.start + c.count;
+  // Known tokens' K/V are final (draft positions may yet be rolled back).
+  for (const ScheduledChunk& c : chunks) {
+    Request* r = static_cast<Request*>(c.seq);
+    r->n_computed = c.start + c.count;
+    kv_.seq_commit(r->kv_seq, r->tokens, std::min(r->n_computed, r->n_tokens));
+  }
 
   for (const Sampled& s : sampled_) {
     Request* r = s.r;
@@ -354,6 +361,7 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.preemptions = scheduler_.stats().preemptions;
+  s.cached_prompt_tokens = scheduler_.stats().cached_tokens;
   return s;
 }
 

@@ -6,8 +6,10 @@
 // or preemption. With a drafter, each decoding request's draft tokens are
 // verified in that same forward (core/speculative.h): greedy output is unchanged
 // token for token, sampled output keeps its distribution (its draws then depend
-// on how many draft tokens the budget let through). The caller bounds the
-// queue: add() never blocks.
+// on how many draft tokens the budget let through). With the prefix cache,
+// requests sharing leading prompt blocks (n samples of one prompt, a common
+// preamble) compute them once; outputs are the same as without it. The caller
+// bounds the queue: add() never blocks.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +48,7 @@ struct EngineOptions {
   int max_ctx = 0;              // tokens per request (prompt + generated); 0 = the model's
   int64_t kv_cache_tokens = 0;  // KV pool size in tokens; 0 = default_kv_cache_tokens()
   int kv_block_size = 16;       // tokens per KV block
+  bool prefix_cache = true;     // share the KV blocks of common prompt prefixes (core/kv_cache.h)
   std::string draft;            // drafter for make_drafter() (core/drafter.h); "" = none
   SpecPolicy spec_policy = SpecPolicy::kConfidence;  // with a drafter
   int spec_max = 8;             // draft tokens per request and step, >= 1
@@ -70,6 +73,7 @@ struct EngineStats {
   uint64_t preemptions = 0;       // requests evicted and recomputed later
   uint64_t computed_tokens = 0;   // tokens through the forward, recomputation included
   uint64_t prompt_tokens = 0;     // of accepted requests
+  uint64_t cached_prompt_tokens = 0;  // of them taken from the prefix cache, not computed
   uint64_t generated_tokens = 0;  // sampled so far, finished or not
   uint64_t drafted_tokens = 0;    // draft tokens verified
   uint64_t accepted_tokens = 0;   // of them accepted

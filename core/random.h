@@ -15,7 +15,9 @@ enum class RandomPurpose : uint64_t {
   kDraft = 4,     // a drafter's own sampling
 };
 
-// 64 well-mixed bits (SplitMix64 finaliser chained over the four keys).
+// SplitMix64: the golden-ratio increment, then the 64-bit finaliser.
+uint64_t splitmix64(uint64_t z);
+// 64 well-mixed bits (splitmix64 chained over the four keys).
 uint64_t random_bits(uint64_t seed, uint64_t index, uint64_t position, RandomPurpose purpose);
 // Uniform in [0, 1) with 53 random bits.
 double random_uniform(uint64_t seed, uint64_t index, uint64_t position, RandomPurpose purpose);

@@ -12,6 +12,7 @@ Scheduler::Scheduler(KvCache& kv, int max_batch_tokens, int max_seqs)
   preempted_.reserve(static_cast<size_t>(max_seqs));
   running_.reserve(static_cast<size_t>(max_seqs));
   chunks_.reserve(static_cast<size_t>(max_seqs));
+  window_cached_.reserve(kAdmitWindow);
 }
 
 void Scheduler::add(SeqState* seq) {
@@ -37,29 +38,80 @@ void Scheduler::preempt_last() {
   ++stats_.preemptions;
 }
 
+int Scheduler::reusable(const SeqState& s) const {
+  const int b = kv_.block_size(), n = static_cast<int>(s.tokens().size());
+  return n > 0 ? (n - 1) / b * b : 0;
+}
+
+bool Scheduler::next_block_in_flight(const SeqState& s, int cached) const {
+  const int end = cached + kv_.block_size();
+  if (end > reusable(s)) return false;
+  const auto mine = s.tokens().first(static_cast<size_t>(end));
+  for (const SeqState* r : running_) {
+    if (r->n_computed >= end || r->n_tokens < end) continue;
+    const auto theirs = r->tokens();
+    if (theirs.size() >= mine.size() && std::equal(mine.begin(), mine.end(), theirs.begin())) return true;
+  }
+  return false;
+}
+
+int Scheduler::pick_waiting() {
+  if (waiting_.empty()) return -1;
+  if (!kv_.prefix_cache()) return 0;
+  const int n = static_cast<int>(window_cached_.size());
+  for (int i = 0; i < n; ++i)
+    if (waiting_[static_cast<size_t>(i)]->n_overtaken >= kMaxOvertaken) return i;
+  const uint64_t step = stats_.steps + 1;
+  int best = -1;
+  for (int i = 0; i < n; ++i) {
+    const int cached = window_cached_[static_cast<size_t>(i)];
+    if (best >= 0 && cached <= window_cached_[static_cast<size_t>(best)]) continue;
+    SeqState* s = waiting_[static_cast<size_t>(i)];
+    if (s->n_deferred < kMaxDeferSteps && next_block_in_flight(*s, cached)) {
+      if (s->deferred_in_step != step) ++s->n_deferred;
+      s->deferred_in_step = step;
+      continue;
+    }
+    best = i;
+  }
+  return best;
+}
+
 bool Scheduler::admit_next(int budget) {
-  std::vector<SeqState*>* from = !preempted_.empty() ? &preempted_ : nullptr;
-  SeqState* s = from ? preempted_.back() : (waiting_.empty() ? nullptr : waiting_.front());
-  if (s == nullptr) return false;
-  const int count = std::min(s->n_tokens, budget);
-  // Leave every running request room for one more block, so admission does
-  // not force a preemption at the next step; a lone request needs none.
-  const int blocks = (count + kv_.block_size() - 1) / kv_.block_size();
-  if (kv_.n_free_blocks() - blocks < static_cast<int>(running_.size())) return false;
+  const bool readmit = !preempted_.empty();
+  int pos = 0;
+  SeqState* s = nullptr;
+  if (readmit) {
+    s = preempted_.back();
+  } else {
+    pos = pick_waiting();
+    if (pos < 0) return false;
+    s = waiting_[static_cast<size_t>(pos)];
+  }
   const int seq = kv_.seq_create();
   SB_CHECK(seq >= 0);  // max_seqs <= kv.max_seqs()
-  if (!kv_.seq_grow(seq, count)) {
+  const int cached = kv_.seq_reuse_prefix(seq, s->tokens(), reusable(*s));
+  const int count = std::min(s->n_tokens - cached, budget);
+  // Leave every running request room for one more block, so admission does
+  // not force a preemption at the next step; a lone request needs none.
+  const int b = kv_.block_size();
+  const int blocks = (cached + count + b - 1) / b - cached / b;
+  if (kv_.n_free_blocks() - blocks < static_cast<int>(running_.size()) || !kv_.seq_grow(seq, cached + count)) {
     kv_.seq_free(seq);
     return false;
   }
-  if (from) {
+  if (readmit) {
     preempted_.pop_back();
   } else {
-    waiting_.pop_front();
+    for (int i = 0; i < pos; ++i) ++waiting_[static_cast<size_t>(i)]->n_overtaken;
+    waiting_.erase(waiting_.begin() + pos);
+    if (!window_cached_.empty()) window_cached_.erase(window_cached_.begin() + pos);
+    stats_.cached_tokens += static_cast<uint64_t>(cached);
   }
   s->kv_seq = seq;
+  s->n_computed = cached;
   running_.push_back(s);
-  chunks_.push_back({s, 0, count});
+  chunks_.push_back({s, cached, count});
   stats_.scheduled_tokens += static_cast<uint64_t>(count);
   return true;
 }
@@ -99,7 +151,14 @@ std::span<const ScheduledChunk> Scheduler::plan_running() {
 
 std::span<const ScheduledChunk> Scheduler::admit() {
   // Not in a step that had to preempt (the cache is full).
-  while (!preempted_this_step_ && budget_ > 0 && static_cast<int>(running_.size()) < max_seqs_ &&
+  const bool admitting =
+      !preempted_this_step_ && budget_ > 0 && static_cast<int>(running_.size()) < max_seqs_;
+  window_cached_.clear();
+  if (admitting && kv_.prefix_cache()) {
+    for (size_t i = 0; i < waiting_.size() && i < static_cast<size_t>(kAdmitWindow); ++i)
+      window_cached_.push_back(kv_.prefix_lookup(waiting_[i]->tokens(), reusable(*waiting_[i])));
+  }
+  while (admitting && budget_ > 0 && static_cast<int>(running_.size()) < max_seqs_ &&
          admit_next(budget_))
     budget_ -= chunks_.back().count;
   if (!chunks_.empty()) ++stats_.steps;

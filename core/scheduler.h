@@ -10,6 +10,19 @@
 // requests' known tokens (plan_running), draft tokens added to chunks that reach
 // their request's last known token (extend: from the budget left, never
 // preempting), then admissions (admit). Allocates nothing per step.
+//
+// With a prefix cache (KvCache) a request starts at its longest cached prefix,
+// at most floor((n_tokens - 1) / block_size) blocks (its last known token is
+// always computed, for its logits), and blocks are committed by the caller.
+// Admission then picks, among the first kAdmitWindow waiting requests, the one
+// with the most cached tokens (the oldest on ties), except that:
+//  - a request whose next uncached block is being computed by a running request
+//    (same tokens up to that block's end) is deferred, so requests sharing a
+//    prompt compute it once; a request is deferred in at most kMaxDeferSteps
+//    steps, then admitted like any other;
+//  - a request overtaken kMaxOvertaken times by requests behind it goes first
+//    (oldest such first), so every request is overtaken at most that often.
+// Preempted requests are readmitted first, oldest first.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +39,12 @@ struct SeqState {
   int n_tokens = 0;    // tokens known: prompt + generated (the owner keeps them)
   int n_computed = 0;  // leading tokens whose K/V are in the cache
   int kv_seq = -1;     // KvCache sequence while running, else -1
+  const int32_t* token_ids = nullptr;  // [n_tokens] the owner's ids; needed with a prefix cache
+  int n_deferred = 0;   // steps admission deferred it (scheduler bookkeeping)
+  int n_overtaken = 0;  // requests admitted before it from behind it (scheduler bookkeeping)
+  uint64_t deferred_in_step = 0;  // the last step that counted in n_deferred
+
+  std::span<const int32_t> tokens() const { return {token_ids, static_cast<size_t>(token_ids ? n_tokens : 0)}; }
 };
 
 // Tokens [start, start + count) of seq are computed this step; those at
@@ -40,10 +59,15 @@ struct SchedulerStats {
   uint64_t steps = 0;
   uint64_t preemptions = 0;
   uint64_t scheduled_tokens = 0;
+  uint64_t cached_tokens = 0;  // known tokens taken from the prefix cache at first admission
 };
 
 class Scheduler {
  public:
+  static constexpr int kAdmitWindow = 64;
+  static constexpr int kMaxDeferSteps = 16;
+  static constexpr int kMaxOvertaken = 64;
+
   // max_batch_tokens: tokens per step; max_seqs: concurrently running requests
   // (at most kv.max_seqs()).
   Scheduler(KvCache& kv, int max_batch_tokens, int max_seqs);
@@ -81,6 +105,12 @@ class Scheduler {
   // Starts the next waiting request with a chunk of at most `budget` tokens;
   // false (nothing changed) when there is none or no KV room.
   bool admit_next(int budget);
+  // Position in waiting_ of the request admission takes next, or -1 (all deferred).
+  int pick_waiting();
+  // Whether a running request is computing the block of s that follows its cached tokens.
+  bool next_block_in_flight(const SeqState& s, int cached) const;
+  // Tokens of s that admission may take from the prefix cache at most.
+  int reusable(const SeqState& s) const;
 
   KvCache& kv_;
   int max_batch_tokens_;
@@ -89,6 +119,7 @@ class Scheduler {
   std::vector<SeqState*> preempted_;      // [<= max_seqs] readmitted first, from the back (oldest)
   std::vector<SeqState*> running_;        // [<= max_seqs] in admission order
   std::vector<ScheduledChunk> chunks_;    // [<= max_seqs] this step's plan
+  std::vector<int> window_cached_;        // [<= kAdmitWindow] cached tokens of waiting_'s first entries, per admit()
   int budget_ = 0;                        // tokens the plan leaves
   bool preempted_this_step_ = false;
   SchedulerStats stats_;

@@ -122,6 +122,10 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
     return make_error(RecordErrorCode::kInvalidParam, "max_tokens must be >= 0, got " + std::to_string(*p->max_tokens));
   if (p->max_tokens && *p->max_tokens > std::numeric_limits<int>::max())
     return make_error(RecordErrorCode::kInvalidParam, "max_tokens is too large");
+  if ((err = get_integer(obj, "n", &p->n))) return err;
+  if (p->n && (*p->n < 1 || *p->n > kMaxSamplesPerRecord))
+    return make_error(RecordErrorCode::kInvalidParam,
+                      "n must be in [1, " + std::to_string(kMaxSamplesPerRecord) + "], got " + std::to_string(*p->n));
 
   if ((err = get_number(obj, "temperature", &p->temperature))) return err;
   if (p->temperature && !(*p->temperature >= 0))

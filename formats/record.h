@@ -29,9 +29,13 @@ struct RecordError {
   std::string message;
 };
 
+// Samples one record may ask for (its "n").
+constexpr int kMaxSamplesPerRecord = 128;
+
 // Per-record generation parameters; absent (or JSON null) fields take the CLI defaults.
 struct RecordParams {
   std::optional<int64_t> max_tokens;       // >= 0
+  std::optional<int64_t> n;                // samples, [1, kMaxSamplesPerRecord]
   std::optional<double> temperature;       // >= 0; 0 = greedy
   std::optional<double> top_p;             // (0, 1]
   std::optional<int64_t> top_k;            // >= 0; 0 = off

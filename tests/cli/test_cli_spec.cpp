@@ -38,7 +38,7 @@ TEST_CASE("spec run: --draft ngram keeps greedy text and adds the spec field") {
   for (size_t i = 0; i < a.size(); ++i) {
     const size_t cut = b[i].find(",\"spec\":{\"drafted\":");
     REQUIRE_MESSAGE(cut != std::string::npos, b[i]);
-    CHECK(b[i].substr(0, cut) + "}" == a[i]);
+    CHECK(b[i].substr(0, cut) + b[i].substr(b[i].find('}', cut) + 1) == a[i]);
   }
   const std::string stats = sb::test::read_file(dir + "/stats.json");
   const size_t at = stats.find("\"draft_acceptance_rate\":");

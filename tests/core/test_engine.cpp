@@ -152,6 +152,7 @@ TEST_CASE("engine: preemption in a tiny KV pool gives the unconstrained outputs"
   o.max_seqs = 24;
   o.max_batch_tokens = 64;
   o.kv_cache_tokens = 96;
+  o.prefix_cache = false;  // every preemption recomputes all its tokens
   REQUIRE(longest <= 96);
   const RunOutput small = run_engine(l, o, reqs);
   check_same(small.results, alone);
@@ -184,6 +185,7 @@ TEST_CASE("engine: a prompt longer than the token budget is prefilled in chunks,
     sb::EngineOptions o;
     o.max_seqs = 4;
     o.max_batch_tokens = budget;
+    o.prefix_cache = false;  // both long prompts are prefilled in full
     const RunOutput out = run_engine(l, o, reqs);
     check_same(out.results, alone);
     if (budget < 300) CHECK(out.stats.steps > 30 + (reqs[0].prompt.size() * 2) / static_cast<size_t>(budget) - 2);
@@ -354,4 +356,116 @@ TEST_CASE("engine: random GQA model, 17 requests, block size 4: batch, chunking 
   check_same(out.results, alone);
   CHECK(out.max_running <= 5);
   CHECK(out.stats.preemptions > 0);
+}
+
+namespace {
+
+// stories requests that share a 37-token preamble, several with identical
+// prompts; greedy and seeded sampling.
+std::vector<sb::GenerationRequest> preamble_requests(const sb::Tokenizer& tok, int n) {
+  const std::string preamble =
+      "Once upon a time there was a little girl named Lily. She liked to play with her red ball in the big park "
+      "with her dog.";
+  const char* ends[] = {" One day", " Lily saw a cat", " The sun was hot and", " Her dog", " She was sad because",
+                        " Then"};
+  std::vector<sb::GenerationRequest> reqs;
+  for (int i = 0; i < n; ++i) {
+    sb::GenerationRequest r;
+    r.index = static_cast<uint64_t>(i);
+    r.prompt = tok.encode(preamble + ends[i % 6], true);
+    r.max_tokens = 12 + (i * 7) % 25;
+    r.ignore_eos = true;
+    if (i % 2 == 0) r.sampling.temperature = 0;
+    else r.sampling = sb::SamplingParams{0.9f, 0.95f, 0, 0.0f, static_cast<uint64_t>(50 + i)};
+    reqs.push_back(std::move(r));
+  }
+  return reqs;
+}
+
+sb::EngineOptions without_prefix_cache(sb::EngineOptions o) {
+  o.prefix_cache = false;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("engine, prefix cache: outputs equal those without it (greedy, sampled, preempted, ngram drafts)") {
+  Loaded l = load(kStories);
+  const auto reqs = preamble_requests(*l.tok, 24);
+  REQUIRE(reqs[0].prompt.size() > 32);  // two whole blocks of preamble to share
+  sb::EngineOptions roomy;
+  roomy.max_seqs = 8;
+  roomy.max_batch_tokens = 64;
+  sb::EngineOptions tiny = roomy;
+  tiny.kv_cache_tokens = 96;  // 6 blocks for 8 requests of up to 79 tokens (5 blocks)
+  sb::EngineOptions drafts = roomy;
+  drafts.max_batch_tokens = 512;  // every request drafts its full spec_max: the same draws either way
+  drafts.draft = "ngram";
+  drafts.spec_policy = sb::SpecPolicy::kFixed;
+  drafts.spec_max = 4;
+  const char* names[] = {"roomy", "tiny", "drafts"};
+  int config = 0;
+  for (const sb::EngineOptions& o : {roomy, tiny, drafts}) {
+    const std::string name = names[config++];
+    CAPTURE(name);
+    const RunOutput off = run_engine(l, without_prefix_cache(o), reqs);
+    const RunOutput on = run_engine(l, o, reqs);
+    check_same(on.results, off.results);
+    CHECK(off.stats.cached_prompt_tokens == 0);
+    CHECK(on.stats.cached_prompt_tokens >= 23 * 32);  // all but the first reuse the preamble's two blocks
+    CHECK(on.stats.computed_tokens < off.stats.computed_tokens);
+    if (o.kv_cache_tokens > 0) CHECK(on.stats.preemptions > 0);
+    if (!o.draft.empty()) CHECK(on.stats.accepted_tokens > 0);
+  }
+}
+
+TEST_CASE("engine, prefix cache: 64 records sharing a 256-token preamble compute it once") {
+  Loaded l = load(random_model_path());
+  std::vector<int32_t> preamble;
+  for (int t = 0; t < 256; ++t) preamble.push_back(3 + (t * 37 + 11) % 290);
+  std::vector<sb::GenerationRequest> reqs(64);
+  for (int i = 0; i < 64; ++i) {
+    sb::GenerationRequest& r = reqs[static_cast<size_t>(i)];
+    r.index = static_cast<uint64_t>(i);
+    r.prompt = preamble;
+    for (int t = 0; t < 16; ++t) r.prompt.push_back(3 + (i * 16 + t) % 290);  // a distinct 16-token question
+    r.max_tokens = 1;  // the prompt alone is computed
+    r.sampling.temperature = 0;
+  }
+  sb::EngineOptions o;
+  o.max_seqs = 64;
+  o.max_batch_tokens = 512;
+  const RunOutput off = run_engine(l, without_prefix_cache(o), reqs);
+  const RunOutput on = run_engine(l, o, reqs);
+  check_same(on.results, off.results);
+  CHECK(off.stats.computed_tokens == 64 * 272);
+  // The first record computes all 272 tokens; the 63 others, admitted with it,
+  // wait one step for its preamble blocks and compute their 16-token question.
+  CHECK(on.stats.computed_tokens == 272 + 63 * 16);
+  CHECK(on.stats.cached_prompt_tokens == 63 * 256);
+  CHECK(static_cast<double>(on.stats.computed_tokens) <= 0.1 * static_cast<double>(off.stats.computed_tokens));
+}
+
+TEST_CASE("engine, prefix cache: n = 4 samples compute the prompt once; each equals a lone run with its seed") {
+  Loaded l = load(kStories);
+  sb::GenerationRequest base = preamble_requests(*l.tok, 2)[1];  // sampled
+  base.max_tokens = 30;
+  const int p = static_cast<int>(base.prompt.size());
+  std::vector<sb::GenerationRequest> samples(4, base);
+  for (int k = 0; k < 4; ++k) samples[static_cast<size_t>(k)].sampling.seed = base.sampling.seed + static_cast<uint64_t>(k);
+  sb::EngineOptions o;
+  o.max_seqs = 4;
+  const RunOutput together = run_engine(l, o, samples);
+  std::vector<sb::GenerationResult> alone;
+  for (const auto& s : samples) alone.push_back(run_engine(l, without_prefix_cache(sb::EngineOptions{}), {s}).results[0]);
+  check_same(together.results, alone);
+  CHECK(together.results[0].tokens != together.results[1].tokens);
+  // Every generated token but each sample's last is computed; of the prompt, the
+  // first sample computes all p tokens, the others what follows its whole blocks.
+  uint64_t decode = 0;
+  for (const auto& r : together.results) decode += static_cast<uint64_t>(r.completion_tokens - 1);
+  const int block = o.kv_block_size, shared = (p - 1) / block * block;
+  CHECK(together.stats.computed_tokens - decode == static_cast<uint64_t>(p + 3 * (p - shared)));
+  CHECK(together.stats.cached_prompt_tokens == static_cast<uint64_t>(3 * shared));
+  MESSAGE("n = 4 of a " << p << "-token prompt computes " << p + 3 * (p - shared) << " prompt tokens");
 }

@@ -1,8 +1,11 @@
 // The scheduler alone, over a real KvCache and simulated requests: the token
 // budget, max_seqs, chunking of long prompts, oldest-first service, and
-// preemption of the most recently admitted request when blocks run out.
+// preemption of the most recently admitted request when blocks run out; with
+// a prefix cache, reuse, deferral of requests whose prefix is in flight, and
+// the bounds on deferral and overtaking.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/scheduler.h"
@@ -170,4 +173,134 @@ TEST_CASE("scheduler: extend() adds draft tokens from the budget left, before ad
   CHECK(small.seq_length(d.kv_seq) == 5);
   CHECK(one.extend(0, 3) == 3);
   CHECK(small.seq_length(d.kv_seq) == 8);
+}
+
+namespace {
+
+// A simulated request with token ids, for the prefix cache: each sampled token is
+// 1000 + its position, so a request's ids depend only on its prompt.
+struct TokSeq {
+  sb::SeqState state;
+  std::vector<int32_t> ids;
+  int final_tokens = 0;
+  bool done = false;
+};
+
+std::vector<TokSeq> tok_seqs(const std::vector<std::vector<int32_t>>& prompts, int n_generated) {
+  std::vector<TokSeq> seqs(prompts.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    seqs[i].ids = prompts[i];
+    seqs[i].ids.reserve(prompts[i].size() + static_cast<size_t>(n_generated));
+    seqs[i].state.token_ids = seqs[i].ids.data();
+    seqs[i].state.n_tokens = static_cast<int>(prompts[i].size());
+    seqs[i].final_tokens = seqs[i].state.n_tokens + n_generated;
+  }
+  return seqs;
+}
+
+// Runs like the engine (computed tokens committed after each step) until all
+// are done; returns the order in which requests were first admitted.
+std::vector<size_t> simulate_prefix(sb::KvCache& kv, sb::Scheduler& sched, std::vector<TokSeq>& seqs) {
+  for (TokSeq& s : seqs) sched.add(&s.state);
+  std::vector<size_t> order;
+  for (int step = 0; step < 10000; ++step) {
+    const auto chunks = sched.schedule();
+    if (chunks.empty()) break;
+    for (const sb::ScheduledChunk& c : chunks) {
+      CHECK(c.start == c.seq->n_computed);
+      c.seq->n_computed = c.start + c.count;
+    }
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      TokSeq& s = seqs[i];
+      if (s.done || s.state.kv_seq < 0) continue;
+      if (std::find(order.begin(), order.end(), i) == order.end()) order.push_back(i);
+      kv.seq_commit(s.state.kv_seq, s.ids, s.state.n_computed);
+      if (s.state.n_computed < s.state.n_tokens) continue;
+      s.ids.push_back(1000 + s.state.n_tokens);  // "sampled"
+      ++s.state.n_tokens;
+      if (s.state.n_tokens == s.final_tokens) {
+        sched.finish(&s.state);
+        s.done = true;
+      }
+    }
+  }
+  for (const TokSeq& s : seqs) CHECK(s.done);
+  CHECK(kv.n_free_blocks() == kv.n_blocks());
+  return order;
+}
+
+std::vector<int32_t> with_suffix(std::vector<int32_t> prefix, std::vector<int32_t> suffix) {
+  prefix.insert(prefix.end(), suffix.begin(), suffix.end());
+  return prefix;
+}
+
+}  // namespace
+
+TEST_CASE("scheduler, prefix cache: requests admitted together compute their shared prompt once") {
+  std::vector<int32_t> shared(24);
+  for (int i = 0; i < 24; ++i) shared[static_cast<size_t>(i)] = 7 + i;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int32_t i = 0; i < 8; ++i) prompts.push_back(with_suffix(shared, {100 + i, 200 + i, 300 + i}));
+  for (const bool cache : {false, true}) {
+    CAPTURE(cache);
+    sb::KvCache kv(64, 4, 8, 64, cache);
+    sb::Scheduler sched(kv, 16, 8);
+    auto seqs = tok_seqs(prompts, 1);
+    simulate_prefix(kv, sched, seqs);
+    // 27 prompt tokens each; with the cache, every request after the first takes
+    // the 24 shared ones (whole blocks, short of its last token) from the cache.
+    CHECK(sched.stats().scheduled_tokens == (cache ? 27 + 7 * 3 : 8 * 27));
+    CHECK(sched.stats().cached_tokens == (cache ? 7 * 24 : 0));
+  }
+}
+
+TEST_CASE("scheduler, prefix cache: a request reuses at most its tokens but the last, in whole blocks") {
+  sb::KvCache kv(64, 4, 4, 64, true);
+  sb::Scheduler sched(kv, 64, 4);
+  std::vector<int32_t> p(12);
+  for (int i = 0; i < 12; ++i) p[static_cast<size_t>(i)] = 3 + i;
+  auto first = tok_seqs({p}, 1);
+  simulate_prefix(kv, sched, first);
+  auto again = tok_seqs({p, std::vector<int32_t>(p.begin(), p.begin() + 9)}, 1);
+  simulate_prefix(kv, sched, again);
+  // 12 tokens: 8 reused, 4 computed; 9 tokens: 8 reused, 1 computed.
+  CHECK(sched.stats().cached_tokens == 16);
+  CHECK(sched.stats().scheduled_tokens == 12 + 4 + 1);
+}
+
+TEST_CASE("scheduler, prefix cache: deferral of a request whose next block is in flight is bounded") {
+  sb::KvCache kv(64, 4, 4, 64, true);
+  sb::Scheduler sched(kv, 64, 4);
+  std::vector<int32_t> p(20);
+  for (int i = 0; i < 20; ++i) p[static_cast<size_t>(i)] = 3 + i;
+  auto seqs = tok_seqs({p, with_suffix(p, {1, 2, 3})}, 1);
+  sched.add(&seqs[0].state);
+  sched.add(&seqs[1].state);
+  // The first request never finishes computing (its step results are not
+  // applied); the second waits for it kMaxDeferSteps steps, then starts anyway.
+  int steps = 0;
+  while (seqs[1].state.kv_seq < 0 && steps < 100) {
+    sched.schedule();
+    ++steps;
+  }
+  CHECK(steps == sb::Scheduler::kMaxDeferSteps + 1);
+  CHECK(seqs[1].state.n_deferred == sb::Scheduler::kMaxDeferSteps);
+  CHECK(seqs[1].state.n_computed == 0);
+}
+
+TEST_CASE("scheduler, prefix cache: cached requests go first, but none is overtaken more than kMaxOvertaken times") {
+  const int n_cached = sb::Scheduler::kMaxOvertaken + 10;
+  std::vector<int32_t> p(16);
+  for (int i = 0; i < 16; ++i) p[static_cast<size_t>(i)] = 3 + i;
+  sb::KvCache kv(512, 4, 1, 64, true);
+  sb::Scheduler sched(kv, 64, 1);
+  auto warm = tok_seqs({p}, 1);
+  simulate_prefix(kv, sched, warm);
+  std::vector<std::vector<int32_t>> prompts = {{50, 51, 52, 53, 54, 55, 56, 57, 58}};  // nothing cached
+  for (int32_t i = 0; i < n_cached; ++i) prompts.push_back(with_suffix(p, {100 + i}));
+  auto seqs = tok_seqs(prompts, 1);
+  const auto order = simulate_prefix(kv, sched, seqs);
+  const size_t at = static_cast<size_t>(std::find(order.begin(), order.end(), 0) - order.begin());
+  CHECK(at == static_cast<size_t>(sb::Scheduler::kMaxOvertaken));
+  CHECK(seqs[0].state.n_overtaken == sb::Scheduler::kMaxOvertaken);
 }

@@ -131,6 +131,8 @@ TEST_CASE("invalid_param: out of range values and wrong types") {
       R"({"prompt":"x","max_tokens":2.5})",
       R"({"prompt":"x","max_tokens":"10"})",
       R"({"prompt":"x","max_tokens":99999999999})",
+      R"({"prompt":"x","n":0})",
+      R"({"prompt":"x","n":129})",
       R"({"prompt":"x","temperature":"hot"})",
       R"({"prompt":"x","seed":-3})",
       R"({"prompt":"x","seed":1.5})",
@@ -151,8 +153,9 @@ TEST_CASE("invalid_param: out of range values and wrong types") {
   // The boundaries that are allowed.
   const ParsedRecord ok = p.parse(R"({"prompt":"x","temperature":0,"top_p":1,"top_k":0,"min_p":0,"max_tokens":0})", 0);
   CHECK(ok.ok());
-  const ParsedRecord ok2 = p.parse(R"({"prompt":"x","min_p":1,"seed":18446744073709551615})", 0);
+  const ParsedRecord ok2 = p.parse(R"({"prompt":"x","min_p":1,"seed":18446744073709551615,"n":128})", 0);
   CHECK(ok2.ok());
+  CHECK(*ok2.record.params.n == 128);
   CHECK(*ok2.record.params.seed == 18446744073709551615ull);
 }
 
