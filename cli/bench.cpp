@@ -37,9 +37,10 @@ struct BenchRow {
 };
 
 // Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS;
-// with o.draft when `speculative`. Adds the engine's counts to *stats.
-StatusOr<double> timed_run(const Model& model, const Tokenizer& tok, Backend& backend, const BenchOptions& o, int n,
-                           int max_tokens, bool speculative, EngineStats* stats) {
+// with o.draft (and the loaded draft model) when `speculative`. Adds the engine's counts to *stats.
+StatusOr<double> timed_run(const LoadedModel& loaded, const BenchOptions& o, int n, int max_tokens, bool speculative,
+                           EngineStats* stats) {
+  const Model& model = loaded.model;
   EngineOptions eo;
   eo.max_seqs = n;
   eo.max_batch_tokens = o.max_batch_tokens;
@@ -51,7 +52,8 @@ StatusOr<double> timed_run(const Model& model, const Tokenizer& tok, Backend& ba
                                                 : SpecPolicy::kConfidence;
     eo.spec_max = o.spec_max;
   }
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::create(model, tok, backend, eo));
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                      Engine::create(model, *loaded.tokenizer, *loaded.backend, eo, loaded.draft()));
   const int n_vocab = model.config.n_vocab;
   const int first = std::min(n_vocab - 1, 3);  // past the usual control tokens
   for (int i = 0; i < n; ++i) {
@@ -114,7 +116,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
-  cmd->add_option("--draft", o.draft, "Also measure generation with this drafter: ngram or ngram:N");
+  cmd->add_option("--draft", o.draft,
+                  "Also measure generation with this drafter: ngram, ngram:N, self:q8_0, self:q4_0 or a draft model PATH");
   cmd->add_option("--spec-policy", o.spec_policy, "Draft tokens verified per step with --draft: confidence, fixed or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str();
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per request and step")
@@ -131,14 +134,12 @@ int bench_command(const BenchOptions& o) {
       return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
     }
   }
-  auto loaded = load_for_generation(o.model, o.device, o.threads);
+  auto loaded = load_for_generation(o.model, o.draft, o.device, o.threads);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return kExitFatal;
   }
   const Model& model = loaded->model;
-  const Tokenizer& tok = *loaded->tokenizer;
-  Backend& backend = *loaded->backend;
   std::vector<BenchRow> rows;
   for (int c : o.batch) {
     BenchRow row;
@@ -146,10 +147,10 @@ int bench_command(const BenchOptions& o) {
     // Prompts alone (one sampled token each), then the full generation; the
     // difference is the generation time.
     EngineStats plain, spec;
-    auto prefill = timed_run(model, tok, backend, o, c, 1, false, &plain);
-    auto full = prefill.ok() ? timed_run(model, tok, backend, o, c, o.gen_len, false, &plain) : prefill;
+    auto prefill = timed_run(*loaded, o, c, 1, false, &plain);
+    auto full = prefill.ok() ? timed_run(*loaded, o, c, o.gen_len, false, &plain) : prefill;
     auto full_spec = full.ok() && !o.draft.empty()
-                         ? timed_run(model, tok, backend, o, c, o.gen_len, true, &spec)
+                         ? timed_run(*loaded, o, c, o.gen_len, true, &spec)
                          : full;
     if (!full_spec.ok()) {
       print_error(full_spec.status().message());

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/backend.h"
+#include "core/drafter_model.h"
 #include "kernels/cpu/cpu_backend.h"
 #if defined(SPECBATCH_HAVE_CUDA)
 #include "kernels/cuda/device_probe.h"
@@ -53,11 +54,15 @@ StatusOr<std::string> read_all(int fd, const std::string& what) {
   }
 }
 
-StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& device, int n_threads) {
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& draft,
+                                          const std::string& device, int n_threads) {
   LoadedModel loaded;
   SB_ASSIGN_OR_RETURN(loaded.backend, make_backend(device, n_threads));
   SB_ASSIGN_OR_RETURN(loaded.model, load_model(model_path));
   SB_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::load(model_path));
+  if (draft_needs_model(draft)) {
+    SB_ASSIGN_OR_RETURN(loaded.draft_model, load_draft_model(draft, loaded.model, *loaded.tokenizer));
+  }
   return loaded;
 }
 

@@ -174,7 +174,9 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
                   "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
       ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
-  cmd->add_option("--draft", o.draft, "Speculative drafter: ngram or ngram:N (longest n-gram looked up)")->group(e);
+  cmd->add_option("--draft", o.draft,
+                  "Speculative drafter: ngram or ngram:N (longest n-gram looked up), self:q8_0 or self:q4_0 (the "
+                  "model quantized at load), or a draft model PATH with the model's vocabulary")->group(e);
   cmd->add_option("--spec-policy", o.spec_policy,
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);
@@ -272,7 +274,7 @@ int run_command(const RunOptions& o) {
   }
   RunOutput& output = **prepared;
 
-  auto loaded = load_for_generation(o.model, o.device, o.threads);
+  auto loaded = load_for_generation(o.model, o.spec_policy == "off" ? "" : o.draft, o.device, o.threads);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return kExitFatal;
@@ -295,7 +297,7 @@ int run_command(const RunOptions& o) {
   eo.spec_max = o.spec_max;
   if (o.kv_cache_mb > 0)
     eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model.config));
-  auto created = Engine::create(model, tok, *loaded->backend, eo);
+  auto created = Engine::create(model, tok, *loaded->backend, eo, loaded->draft());
   if (!created.ok()) {
     print_error(created.status().message());
     return kExitFatal;

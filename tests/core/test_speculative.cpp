@@ -144,9 +144,13 @@ TEST_CASE("ngram drafter: the most recent match's continuation, longest n first,
   sb::NgramDrafter d(2, 3, 8);
   sb::Draft out;
   out.reserve_one_hot(8);
+  const sb::SamplingParams greedy{0.0f, 1.0f, 0, 0.0f, 0};
+  const auto propose = [&](const std::vector<int32_t>& tokens, int k) {
+    const sb::DraftRequest r{0, tokens, k, &greedy, 0, &out};
+    REQUIRE(d.propose(std::span<const sb::DraftRequest>(&r, 1), sb::DraftStop{}).ok());
+  };
   // ... 1 2 3 [7 8] ... 1 2 3 [9] ... 1 2 3: the latest occurrence of 1 2 3 wins.
-  const std::vector<int32_t> t = {1, 2, 3, 7, 8, 5, 1, 2, 3, 9, 4, 1, 2, 3};
-  d.propose(t, 3, &out);
+  propose({1, 2, 3, 7, 8, 5, 1, 2, 3, 9, 4, 1, 2, 3}, 3);
   REQUIRE(out.size() == 3);
   CHECK(out.tokens == std::vector<int32_t>{9, 4, 1});
   CHECK(out.q_of(0).size() == 1);
@@ -155,14 +159,19 @@ TEST_CASE("ngram drafter: the most recent match's continuation, longest n first,
   // One older occurrence disagrees with 9: confidence (0 + 1) / (1 + 2).
   CHECK(out.confidence[0] == doctest::Approx(1.0 / 3));
   // No 3-gram match, a 2-gram one: 5 6 | 5 6 -> proposes 5 6 5 6 (a loop).
-  d.propose(std::vector<int32_t>{5, 6, 5, 6}, 4, &out);
+  propose({5, 6, 5, 6}, 4);
   CHECK(out.tokens == std::vector<int32_t>{5, 6, 5, 6});
   // Nothing repeats: an empty draft.
-  d.propose(std::vector<int32_t>{1, 2, 3, 4}, 4, &out);
+  propose({1, 2, 3, 4}, 4);
   CHECK(out.size() == 0);
-  CHECK(!sb::make_drafter("ngram:0", 8).ok());
-  CHECK(!sb::make_drafter("bogus", 8).ok());
-  CHECK(sb::make_drafter("ngram:4", 8).ok());
+  const sb::DrafterLimits limits;
+  CHECK(!sb::make_drafter("ngram:0", limits, nullptr, nullptr, 512).ok());
+  CHECK(sb::make_drafter("ngram:4", limits, nullptr, nullptr, 512).ok());
+  // A model spec without its loaded model is an error, not a crash.
+  CHECK(!sb::make_drafter("self:q8_0", limits, nullptr, nullptr, 512).ok());
+  CHECK(!sb::draft_needs_model("ngram:4"));
+  CHECK(sb::draft_needs_model("self:q4_0"));
+  CHECK(sb::draft_needs_model("models/draft.gguf"));
 }
 
 TEST_CASE("verify, greedy: accept while the draft is the argmax, then the target or a bonus token") {
