@@ -152,10 +152,9 @@ bool ModelDrafter::draw(const DraftRequest& r, const float* logits, int j, const
     q_.clear();
     for (const Sampler::Candidate& c : sampler_.distribution(logits, sp))
       if (c.p > 0) q_.push_back(c);
+    for (const Sampler::Candidate& c : q_) confidence = std::max(confidence, c.p);
     const uint64_t position = static_cast<uint64_t>(a->n + j);
     const int32_t t = sample_from(q_, random_uniform(sp.seed, r.index, position, RandomPurpose::kDraft));
-    for (const Sampler::Candidate& c : q_)
-      if (c.id == t) confidence = c.p;
     r.out->push(t, confidence, q_);
   }
   if (stop.calibrator != nullptr) a->survival *= stop.calibrator->calibrated(j, confidence);

@@ -7,8 +7,11 @@
 // tokens it fed), so the next call keeps the prefix the request's tokens still
 // agree with, truncates the rest and catches up on the newly verified tokens.
 // q is the draft's distribution under the request's sampling settings (one-hot
-// argmax for greedy), drawn with RandomPurpose::kDraft; the raw confidence is
-// the draft's probability of its token (for greedy, at temperature 1).
+// argmax for greedy), drawn with RandomPurpose::kDraft. The raw confidence is
+// the draft's largest probability at that position (for greedy, at temperature
+// 1: the probability of its token), not that of a sampled token: admission and
+// early stop decide from confidences whether a token is verified, and a decision
+// that looks at the drawn token itself would bias the sampled output.
 #pragma once
 
 #include <cstdint>

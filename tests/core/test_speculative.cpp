@@ -1,6 +1,6 @@
 // Speculative decoding: the n-gram drafter, the lossless verification rule on
 // hand-made p and q (greedy exact, sampled by chi-square), and the engine with
-// `ngram` drafting: greedy output token for token equal to plain greedy output
+// ngram and model drafters: greedy output token for token equal to plain greedy output
 // (alone, batch of 17, tiny KV pool with preemption, stop strings; stories260K
 // and a random model), and the first two sampled tokens following the target's
 // exact distribution.
@@ -629,8 +629,9 @@ int pair_key(int t1, int t2, int n_vocab, const std::map<int, double>& p1, int n
 
 }  // namespace
 
-TEST_CASE("engine, sampling: with ngram drafts the first two tokens follow the target's exact distribution") {
+TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two tokens follow the target's exact distribution") {
   Loaded l = load(kStories);
+  const sb::Model q4 = draft_model("self:q4_0", l);
   const int n_vocab = l.model.config.n_vocab;
   const std::vector<int32_t> prompt =
       l.tok->encode(kSampledPrompt, true);
@@ -664,10 +665,12 @@ TEST_CASE("engine, sampling: with ngram drafts the first two tokens follow the t
     sb::EngineOptions o;
     o.max_seqs = 64;
     o.max_batch_tokens = 16;  // prompts end in a running request's chunk, which takes drafts
-    for (int variant = 0; variant < 3; ++variant) {  // plain, fixed, confidence
+    for (int variant = 0; variant < 5; ++variant) {  // plain; ngram fixed, confidence; self:q4_0 fixed, confidence
       INFO("variant " << variant);
-      const bool speculative = variant > 0;
-      const Run run = run_engine(l, speculative ? with_ngram(o, kPolicies[variant - 1]) : o, reqs);
+      const bool model = variant > 2;
+      const sb::EngineOptions vo =
+          variant == 0 ? o : with_draft(o, model ? "self:q4_0" : "ngram", kPolicies[(variant - 1) % 2]);
+      const Run run = run_engine(l, vo, reqs, model ? &q4 : nullptr);
       std::map<int, int> counts;
       for (const auto& r : run.results) {
         REQUIRE(r.tokens.size() == 3);
@@ -677,7 +680,7 @@ TEST_CASE("engine, sampling: with ngram drafts the first two tokens follow the t
       CHECK_MESSAGE(fits(counts, joint, n, &stat), "chi-square " << stat);
       MESSAGE("chi-square " << stat << "; " << run.stats.accepted_tokens << " of " << run.stats.drafted_tokens
                             << " draft tokens accepted");
-      if (variant == 1) {
+      if (variant == 1 || variant == 3) {
         CHECK(run.stats.accepted_tokens > 0);
         CHECK(run.stats.accepted_tokens < run.stats.drafted_tokens);
       }
