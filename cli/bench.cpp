@@ -117,7 +117,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--draft", o.draft,
-                  "Also measure generation with this drafter: ngram, ngram:N, self:q8_0, self:q4_0 or a draft model PATH");
+                  "Also measure generation with this drafter: ngram, ngram:N, self:q8_0, self:q4_0 or a draft "
+                  "model PATH");
   cmd->add_option("--spec-policy", o.spec_policy, "Draft tokens verified per step with --draft: confidence, fixed or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str();
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per request and step")

@@ -78,8 +78,8 @@ StatusOr<std::unique_ptr<ModelDrafter>> ModelDrafter::create(const Model& draft,
       std::max<int64_t>(limits.kv_cache_tokens, limits.max_ctx) +
       int64_t{limits.max_seqs} * (limits.max_k + limits.kv_block_size);
   std::unique_ptr<ModelDrafter> d(new ModelDrafter(draft, l, kv_tokens));
-  SB_ASSIGN_OR_RETURN(d->forward_,
-                      Forward::create(draft, backend, d->kv_, ForwardLimits{l.max_batch_tokens, l.max_seqs, l.max_seqs}));
+  const ForwardLimits fl{l.max_batch_tokens, l.max_seqs, l.max_seqs};
+  SB_ASSIGN_OR_RETURN(d->forward_, Forward::create(draft, backend, d->kv_, fl));
   return d;
 }
 
@@ -175,9 +175,8 @@ Status ModelDrafter::propose(std::span<const DraftRequest> requests, const Draft
     const int n = static_cast<int>(r.tokens.size());
     int valid = std::min(s->base, n);
     if (valid == s->base)
-      for (int j = 0; j < s->n_fed && valid < n && s->fed[static_cast<size_t>(j)] == r.tokens[static_cast<size_t>(valid)];
-           ++j)
-        ++valid;
+      for (int j = 0; j < s->n_fed && valid < n; ++j, ++valid)
+        if (s->fed[static_cast<size_t>(j)] != r.tokens[static_cast<size_t>(valid)]) break;
     valid = std::min(valid, n - 1);
     if (kv_.seq_length(s->seq) > valid) kv_.seq_truncate(s->seq, valid);
     s->base = valid;

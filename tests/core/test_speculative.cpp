@@ -418,7 +418,7 @@ sb::RandomModelShape qwen3_shape(int dim, int n_layer, int n_head, int n_kv_head
 
 }  // namespace
 
-TEST_CASE("engine, greedy: self:q8_0 and self:q4_0 drafts give the plain output on stories260K, 1/17/64, all policies") {
+TEST_CASE("engine, greedy: self:q8_0 and self:q4_0 drafts give the plain output on stories260K, 1/17/64") {
   Loaded l = load(kStories);
   const auto reqs = greedy_stories(*l.tok, 64);
   sb::EngineOptions alone;
@@ -629,7 +629,7 @@ int pair_key(int t1, int t2, int n_vocab, const std::map<int, double>& p1, int n
 
 }  // namespace
 
-TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two tokens follow the target's exact distribution") {
+TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two tokens follow the exact distribution") {
   Loaded l = load(kStories);
   const sb::Model q4 = draft_model("self:q4_0", l);
   const int n_vocab = l.model.config.n_vocab;
