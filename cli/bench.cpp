@@ -152,7 +152,7 @@ StatusOr<LoadedModel> load_measured(const BenchOptions& o, const DeviceChoice& d
     }
     path = tmp;
   }
-  auto loaded = load_for_generation(path, device);
+  auto loaded = load_for_generation(path, o.draft, device);
   StatusOr<SpecProfileKey> key = loaded.ok() && !profile->path.empty() ? spec_profile_key(*loaded, o.threads)
                                                                         : StatusOr<SpecProfileKey>(SpecProfileKey{});
   if (path != o.model) ::unlink(path.c_str());
@@ -248,7 +248,9 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str();
-  cmd->add_option("--draft", o.draft, "Also measure generation with this drafter: ngram or ngram:N");
+  cmd->add_option("--draft", o.draft,
+                  "Also measure generation with this drafter: ngram, ngram:N, self:q8_0, self:q4_0 or a draft "
+                  "model PATH");
   cmd->add_option("--spec-policy", o.spec_policies,
                   "Speculation policies to measure with --draft, comma-separated (default all): off, fixed, "
                   "confidence; off, the baseline of the ratios, is always measured")

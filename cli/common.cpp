@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/backend.h"
+#include "core/drafter_model.h"
 #include "kernels/cpu/cpu_backend.h"
 #if defined(SPECBATCH_HAVE_CUDA)
 #include "kernels/cuda/cuda_backend.h"
@@ -55,11 +56,15 @@ StatusOr<std::string> read_all(int fd, const std::string& what) {
   }
 }
 
-StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const DeviceChoice& choice) {
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& draft,
+                                          const DeviceChoice& choice) {
   LoadedModel loaded;
   SB_ASSIGN_OR_RETURN(loaded.backend, make_backend(choice));
   SB_ASSIGN_OR_RETURN(loaded.model, load_model(model_path));
   SB_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::load(model_path));
+  if (draft_needs_model(draft)) {
+    SB_ASSIGN_OR_RETURN(loaded.draft_model, load_draft_model(draft, loaded.model, *loaded.tokenizer));
+  }
   return loaded;
 }
 

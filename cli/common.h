@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,13 +52,19 @@ StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string
 // devices, which need engine replicas).
 StatusOr<std::unique_ptr<Backend>> make_backend(const DeviceChoice& choice);
 
-// What run and bench compute with: the --device backend, the model and its tokenizer.
+// What run and bench compute with: the --device backend, the model, its
+// tokenizer and, when the --draft value names one, the draft model (the target
+// quantized, or a file whose vocabulary was checked against the target's).
 struct LoadedModel {
   std::unique_ptr<Backend> backend;
   Model model;
   std::unique_ptr<Tokenizer> tokenizer;
+  std::optional<Model> draft_model;
+
+  const Model* draft() const { return draft_model ? &*draft_model : nullptr; }
 };
-StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const DeviceChoice& choice);
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& draft,
+                                          const DeviceChoice& choice);
 
 // "specbatch 0.1.0 (CUDA: built|not built)".
 std::string version_string();

@@ -245,7 +245,9 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
       ->group(e);
-  cmd->add_option("--draft", o.draft, "Speculative drafter: ngram or ngram:N (longest n-gram looked up)")->group(e);
+  cmd->add_option("--draft", o.draft,
+                  "Speculative drafter: ngram or ngram:N (longest n-gram looked up), self:q8_0 or self:q4_0 (the "
+                  "model quantized at load), or a draft model PATH with the model's vocabulary")->group(e);
   cmd->add_option("--spec-policy", o.spec_policy,
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);
@@ -362,7 +364,7 @@ int run_command(const RunOptions& o) {
   }
   RunOutput& output = **prepared;
 
-  auto loaded = load_for_generation(o.model, *device);
+  auto loaded = load_for_generation(o.model, o.spec_policy == "off" ? "" : o.draft, *device);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return kExitFatal;

@@ -46,7 +46,7 @@ StatusOr<std::unique_ptr<Engine>> create_engine(const LoadedModel& loaded, Engin
     }
   }
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
-                      Engine::create(loaded.model, *loaded.tokenizer, *loaded.backend, options));
+                      Engine::create(loaded.model, *loaded.tokenizer, *loaded.backend, options, loaded.draft()));
   if (use_file && options.step_cost.empty() && engine->step_cost() != nullptr) {
     const auto points = engine->step_cost()->points();
     SpecProfile p{std::move(key), {points.begin(), points.end()}};

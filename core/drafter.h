@@ -1,8 +1,9 @@
-// Drafters for speculative decoding (DESIGN.md section 7): given a request's
-// tokens so far, propose up to k continuation tokens, each with the draft
-// distribution q it was drawn from (one-hot for model-free drafters) and a raw,
-// uncalibrated confidence that the target accepts it. Proposing allocates
-// nothing once the Draft was reserved for k tokens; an empty draft is normal.
+// Drafters for speculative decoding (DESIGN.md section 7): for every drafting
+// request of a step at once, propose up to k continuation tokens, each with the
+// draft distribution q it was drawn from (one-hot for model-free drafters) and a
+// raw, uncalibrated confidence that the target accepts it. An empty draft is
+// normal. A stateful drafter keys its per-request state by the engine's request
+// id; the engine calls release() when a request finishes or is preempted.
 #pragma once
 
 #include <cstdint>
@@ -16,11 +17,15 @@
 
 namespace sb {
 
+class Backend;
+class ConfidenceCalibrator;
+struct Model;
+
 // Up to k proposed tokens. Token j's q is q[q_begin[j], q_begin[j + 1]): candidates
 // with p summing to 1, including tokens[j] with p > 0.
 struct Draft {
   std::vector<int32_t> tokens;            // [n]
-  std::vector<float> confidence;          // [n] raw, in (0, 1)
+  std::vector<float> confidence;          // [n] raw, in (0, 1]
   std::vector<Sampler::Candidate> q;      // [sum of the per-token candidate counts]
   std::vector<int32_t> q_begin;           // [n + 1]
 
@@ -30,23 +35,61 @@ struct Draft {
                                                           static_cast<size_t>(q_begin[static_cast<size_t>(j) + 1] -
                                                                               q_begin[static_cast<size_t>(j)]));
   }
-  // Sizes the buffers for k one-hot tokens and empties the draft.
+  // Sizes the buffers for k one-hot tokens and empties the draft (a full q
+  // grows the candidate buffer on first use).
   void reserve_one_hot(int k);
   void clear();
   // Appends a token whose q is one-hot.
   void push_one_hot(int32_t token, float confidence);
+  // Appends a token drawn from q (q holds it with p > 0).
+  void push(int32_t token, float confidence, std::span<const Sampler::Candidate> q);
+};
+
+// One request's part of a step's proposal.
+struct DraftRequest {
+  uint64_t id = 0;                          // the engine's request id
+  std::span<const int32_t> tokens;          // prompt + generated so far, non-empty
+  int k = 0;                                // at most this many tokens, >= 1
+  const SamplingParams* sampling = nullptr;  // the request's; temperature 0 is greedy
+  uint64_t index = 0;                       // record index, a randomness key
+  Draft* out = nullptr;                     // replaced by the proposal
+};
+
+// Early stop of autoregressive drafting (the confidence policy): a request is
+// not extended past the token where its survival estimate
+// a_j = calibrated(0, raw_0) * ... * calibrated(j, raw_j) falls under min_survival.
+struct DraftStop {
+  const ConfidenceCalibrator* calibrator = nullptr;  // null: draft k tokens
+  double min_survival = 0;
 };
 
 class Drafter {
  public:
   virtual ~Drafter() = default;
-  // Replaces *out with at most k tokens that may follow `tokens` (prompt +
-  // generated so far, non-empty).
-  virtual void propose(std::span<const int32_t> tokens, int k, Draft* out) = 0;
+  // Proposes for every request (distinct ids). Errors are backend failures.
+  [[nodiscard]] virtual Status propose(std::span<const DraftRequest> requests, const DraftStop& stop) = 0;
+  // Forgets a request's state; unknown ids are ignored.
+  virtual void release(uint64_t id) = 0;
 };
 
-// The drafter a --draft value names: "ngram" or "ngram:N" (n-gram lookup,
-// longest n tried N, default 3). max_k bounds k in propose().
-StatusOr<std::unique_ptr<Drafter>> make_drafter(const std::string& spec, int max_k);
+// What a model drafter is sized for: the engine's limits.
+struct DrafterLimits {
+  int max_k = 8;                 // k in propose() is at most this
+  int max_seqs = 64;             // requests drafting at once
+  int max_ctx = 0;               // tokens per request
+  int max_batch_tokens = 512;    // tokens per draft forward (catch-up is chunked)
+  int64_t kv_cache_tokens = 0;   // the target's KV pool; the draft's holds this plus drafts
+  int kv_block_size = 16;
+};
+
+// True when a --draft value names a model ("self:q8_0", "self:q4_0" or a path)
+// rather than a model-free drafter ("ngram", "ngram:N").
+bool draft_needs_model(const std::string& spec);
+
+// The drafter a --draft value names. "ngram" or "ngram:N": n-gram lookup, longest
+// n tried N (default 3). A model spec needs draft_model (see load_draft_model(),
+// core/drafter_model.h) and the backend; target_vocab is the target's logit width.
+StatusOr<std::unique_ptr<Drafter>> make_drafter(const std::string& spec, const DrafterLimits& limits,
+                                                const Model* draft_model, Backend* backend, int target_vocab);
 
 }  // namespace sb

@@ -20,7 +20,12 @@ bool same(std::span<const int32_t> tokens, size_t a, size_t b, size_t n) {
 }
 }  // namespace
 
-void NgramDrafter::propose(std::span<const int32_t> tokens, int k, Draft* out) {
+Status NgramDrafter::propose(std::span<const DraftRequest> requests, const DraftStop&) {
+  for (const DraftRequest& r : requests) propose_one(r.tokens, r.k, r.out);
+  return ok_status();
+}
+
+void NgramDrafter::propose_one(std::span<const int32_t> tokens, int k, Draft* out) {
   SB_CHECK(k + 1 <= static_cast<int>(agree_.size()) && !tokens.empty());
   out->clear();
   if (k <= 0) return;

@@ -16,9 +16,12 @@ class NgramDrafter : public Drafter {
  public:
   // 1 <= n_min <= n_max; max_k bounds k in propose().
   NgramDrafter(int n_min, int n_max, int max_k);
-  void propose(std::span<const int32_t> tokens, int k, Draft* out) override;
+  // Stateless and cheap: drafts k tokens whatever `stop` says.
+  Status propose(std::span<const DraftRequest> requests, const DraftStop& stop) override;
+  void release(uint64_t) override {}
 
  private:
+  void propose_one(std::span<const int32_t> tokens, int k, Draft* out);
   int n_min_;
   int n_max_;
   std::vector<int32_t> proposal_;  // [max_k]

@@ -76,6 +76,8 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
   rows_.reserve(rows);
   sampled_.reserve(ms);
   logits_.resize(rows * static_cast<size_t>(n_vocab_));
+  draft_requests_.reserve(ms);
+  draft_chunks_.reserve(ms);
   drafted_.reserve(ms);
   confidence_.resize(ms * static_cast<size_t>(options.spec_max));
   confidence_rows_.reserve(ms);
@@ -86,7 +88,7 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
 Engine::~Engine() = default;
 
 StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Tokenizer& tokenizer, Backend& backend,
-                                                 const EngineOptions& options) {
+                                                 const EngineOptions& options, const Model* draft_model) {
   if (options.max_batch_tokens <= 0 || options.max_seqs <= 0 || options.kv_block_size <= 0 ||
       options.max_ctx < 0 || options.kv_cache_tokens < 0)
     return invalid_argument("engine: max_batch_tokens, max_seqs and kv_block_size must be positive");
@@ -107,11 +109,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
   if (blocks_for(kv_tokens, options.kv_block_size) >= (1 << 30) / options.kv_block_size)
     return invalid_argument("engine: a KV cache of " + std::to_string(kv_tokens) + " tokens is too large");
   std::unique_ptr<Engine> e(new Engine(model, tokenizer, options, max_ctx, kv_tokens));
-  if (speculates(options)) {
-    SB_ASSIGN_OR_RETURN(e->drafter_, make_drafter(options.draft, options.spec_max));
-  }
   const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, max_logit_rows(options)};
   SB_ASSIGN_OR_RETURN(e->forward_, Forward::create(model, backend, e->kv_, limits));
+  if (speculates(options)) {
+    const DrafterLimits dl{options.spec_max, options.max_seqs, max_ctx, options.max_batch_tokens,
+                           e->kv_cache_tokens(), options.kv_block_size};
+    SB_ASSIGN_OR_RETURN(e->drafter_, make_drafter(options.draft, dl, draft_model, &backend, model.config.n_vocab));
+  }
   if (e->drafter_ && options.spec_policy == SpecPolicy::kConfidence) {
     if (options.step_cost.empty()) {
       SB_ASSIGN_OR_RETURN(e->step_cost_, e->profile_step_cost());
@@ -168,6 +172,7 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
 
 void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   if (r->kv_seq >= 0) scheduler_.finish(r);
+  if (drafter_) drafter_->release(r->id);
   FinishedRequest f;
   f.id = r->id;
   GenerationResult& g = f.result;
@@ -186,7 +191,17 @@ void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   requests_.erase(r->id);
 }
 
-void Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
+void Engine::release_preempted() {
+  const uint64_t preemptions = scheduler_.stats().preemptions;
+  if (preemptions == preemptions_seen_) return;
+  preemptions_seen_ = preemptions;
+  for (const auto& [id, r] : requests_)
+    if (r->kv_seq < 0) drafter_->release(id);
+}
+
+Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
+  draft_requests_.clear();
+  draft_chunks_.clear();
   drafted_.clear();
   int base_tokens = 0, base_emitted = 0;
   for (size_t i = 0; i < chunks.size(); ++i) {
@@ -199,16 +214,23 @@ void Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
     const int generated = r->n_tokens - static_cast<int>(r->req.prompt.size());
     const int k = std::min({options_.spec_max, r->req.max_tokens - generated - 1, max_ctx_ - r->n_tokens});
     if (k <= 0) continue;
-    drafter_->propose(std::span<const int32_t>(r->tokens.data(), static_cast<size_t>(r->n_tokens)), k, &r->draft);
-    if (r->draft.size() > 0) drafted_.push_back(static_cast<int32_t>(i));
+    draft_requests_.push_back({r->id, std::span<const int32_t>(r->tokens.data(), static_cast<size_t>(r->n_tokens)), k,
+                               &r->req.sampling, r->req.index, &r->draft});
+    draft_chunks_.push_back(static_cast<int32_t>(i));
   }
-  if (drafted_.empty()) return;
+  // The confidence policy stops autoregressive drafting where the last step's admission stopped.
+  DraftStop stop;
+  if (options_.spec_policy == SpecPolicy::kConfidence) stop = {&calibrator_, admission_.marginal()};
+  SB_RETURN_IF_ERROR(drafter_->propose(draft_requests_, stop));
+  for (size_t m = 0; m < draft_requests_.size(); ++m)
+    if (draft_requests_[m].out->size() > 0) drafted_.push_back(draft_chunks_[m]);
+  if (drafted_.empty()) return ok_status();
   if (options_.spec_policy == SpecPolicy::kFixed) {
     for (int32_t i : drafted_) {
       const size_t c = static_cast<size_t>(i);
       scheduler_.extend(c, static_cast<Request*>(chunks[c].seq)->draft.size());
     }
-    return;
+    return ok_status();
   }
   confidence_rows_.clear();
   for (size_t m = 0; m < drafted_.size(); ++m) {
@@ -221,6 +243,7 @@ void Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
   admission_.admit(confidence_rows_, base_tokens, base_emitted, scheduler_.budget_left(), *step_cost_, n_admitted);
   for (size_t m = 0; m < drafted_.size(); ++m)
     if (n_admitted[m] > 0) scheduler_.extend(static_cast<size_t>(drafted_[m]), n_admitted[m]);
+  return ok_status();
 }
 
 StatusOr<std::unique_ptr<StepCost>> Engine::profile_step_cost() {
@@ -287,7 +310,10 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   for (Request* r : done_at_add_) complete(r, finished);
   done_at_add_.clear();
   const std::span<const ScheduledChunk> running = scheduler_.plan_running();
-  if (drafter_) add_drafts(running);  // drafts before admissions
+  if (drafter_) {
+    release_preempted();
+    SB_RETURN_IF_ERROR(add_drafts(running));  // drafts before admissions
+  }
   const std::span<const ScheduledChunk> chunks = scheduler_.admit();
   if (chunks.empty()) return ok_status();
 

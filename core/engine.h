@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/drafter.h"
 #include "core/generate.h"
 #include "core/kv_cache.h"
 #include "core/sampler.h"
@@ -49,7 +50,7 @@ struct EngineOptions {
   int64_t kv_cache_tokens = 0;  // KV pool size in tokens; 0 = default_kv_cache_tokens()
   int kv_block_size = 16;       // tokens per KV block
   bool prefix_cache = true;     // share the KV blocks of common prompt prefixes (core/kv_cache.h)
-  std::string draft;            // drafter for make_drafter() (core/drafter.h); "" = none
+  std::string draft;            // --draft value (core/drafter.h): "" = none, ngram[:N], self:q8_0, self:q4_0, PATH
   SpecPolicy spec_policy = SpecPolicy::kConfidence;  // with a drafter
   int spec_max = 8;             // draft tokens per request and step, >= 1
   // kConfidence: (tokens, seconds) of one target step, as StepCost takes them
@@ -84,8 +85,10 @@ struct EngineStats {
 class Engine {
  public:
   // Sizes every workspace (options.max_batch_tokens, max_seqs) and the KV pool up front.
+  // A model drafter (draft_needs_model(options.draft)) runs draft_model, from
+  // load_draft_model() (core/drafter_model.h), on the same backend.
   static StatusOr<std::unique_ptr<Engine>> create(const Model& model, const Tokenizer& tokenizer, Backend& backend,
-                                                  const EngineOptions& options);
+                                                  const EngineOptions& options, const Model* draft_model = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -117,8 +120,11 @@ class Engine {
   Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptions& options, int max_ctx, int64_t kv_tokens);
   void complete(Request* r, std::vector<FinishedRequest>* finished);
   // Proposes draft tokens for the planned chunks that reach their request's
-  // last known token and adds those the policy admits to the plan.
-  void add_drafts(std::span<const ScheduledChunk> chunks);
+  // last known token and adds those the policy admits to the plan. Errors are
+  // the drafter's backend failures.
+  Status add_drafts(std::span<const ScheduledChunk> chunks);
+  // Tells the drafter about requests the scheduler preempted since the last call.
+  void release_preempted();
   // Times one forward step over a grid of token counts up to max_batch_tokens
   // on the still-empty cache (the fastest of three runs each).
   StatusOr<std::unique_ptr<StepCost>> profile_step_cost();
@@ -158,6 +164,9 @@ class Engine {
   std::vector<int32_t> rows_;        // [max_logit_rows] batch rows whose logits are returned
   std::vector<Sampled> sampled_;     // [max_seqs]
   std::vector<float> logits_;        // [max_logit_rows, n_vocab]
+  std::vector<DraftRequest> draft_requests_;  // [max_seqs]
+  std::vector<int32_t> draft_chunks_;  // [max_seqs] the chunk of each draft request
+  uint64_t preemptions_seen_ = 0;
   std::vector<int32_t> drafted_;     // [max_seqs] chunks that have a proposal
   std::vector<float> confidence_;    // [max_seqs, spec_max] calibrated, per drafted_ entry
   std::vector<std::span<const float>> confidence_rows_;  // [max_seqs]

@@ -68,10 +68,14 @@ void DraftAdmission::admit(std::span<const std::span<const float>> confidence, i
   std::make_heap(heap_.begin(), heap_.end(), lower);
   double tau = base_emitted;
   int b = base_tokens;
+  marginal_ = 0;
   while (!heap_.empty() && budget > 0) {
     const Candidate c = heap_.front();
     // Theta = tau / seconds(B) must grow: (tau + a) * seconds(B) > tau * seconds(B + 1).
-    if (!((tau + c.a) * cost.seconds(b) > tau * cost.seconds(b + 1))) break;
+    if (!((tau + c.a) * cost.seconds(b) > tau * cost.seconds(b + 1))) {
+      marginal_ = c.a;
+      break;
+    }
     std::pop_heap(heap_.begin(), heap_.end(), lower);
     heap_.pop_back();
     tau += c.a;

@@ -58,6 +58,10 @@ class DraftAdmission {
   // each request to n_admitted [confidence.size()].
   void admit(std::span<const std::span<const float>> confidence, int base_tokens, int base_emitted, int budget,
              const StepCost& cost, std::span<int> n_admitted);
+  // The marginal survival probability of the last admit(): that of the first
+  // candidate it refused for lowering Theta (every later one was lower), or 0
+  // when it refused none. Drafting a token below it is likely wasted.
+  double marginal() const { return marginal_; }
 
  private:
   struct Candidate {
@@ -65,6 +69,7 @@ class DraftAdmission {
     int r;
   };
   std::vector<Candidate> heap_;  // [max_requests]
+  double marginal_ = 0;
 };
 
 }  // namespace sb

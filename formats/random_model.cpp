@@ -28,7 +28,7 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
       s.max_ctx <= 0)
     return invalid_argument("random model: inconsistent shape (vocab >= 260, heads divide dim, even head_dim)");
   gguf::Writer w;
-  const std::string a = "llama";
+  const std::string a = s.qwen3 ? "qwen3" : "llama";
   w.add_kv("general.architecture", gguf::value_string(a));
   w.add_kv("general.name", gguf::value_string("random"));
   w.add_kv(a + ".context_length", gguf::value_u32(static_cast<uint32_t>(s.max_ctx)));
@@ -74,6 +74,12 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
   auto ones = [&](const std::string& name, uint64_t n) {
     w.add_tensor_f32(name, gguf::TensorType::kF32, {n}, std::vector<float>(n, 1.0f));
   };
+  // Norm weights around 1 (in [0.5, 1.5)).
+  auto near_ones = [&](const std::string& name, uint64_t n) {
+    std::vector<float> v = random_uniform_values(n, 0.5f, &state);
+    for (float& x : v) x += 1.0f;
+    w.add_tensor_f32(name, gguf::TensorType::kF32, {n}, v);
+  };
   mat("token_embd.weight", static_cast<uint64_t>(s.n_vocab), dim);
   for (int l = 0; l < s.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
@@ -82,6 +88,10 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
     mat(p + "attn_k.weight", kv, dim);
     mat(p + "attn_v.weight", kv, dim);
     mat(p + "attn_output.weight", dim, dim);
+    if (s.qwen3) {
+      near_ones(p + "attn_q_norm.weight", dim / static_cast<uint64_t>(s.n_head));
+      near_ones(p + "attn_k_norm.weight", dim / static_cast<uint64_t>(s.n_head));
+    }
     ones(p + "ffn_norm.weight", dim);
     mat(p + "ffn_gate.weight", ffn, dim);
     mat(p + "ffn_up.weight", ffn, dim);

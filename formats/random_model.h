@@ -20,6 +20,7 @@ struct RandomModelShape {
   int n_kv_head = 4;
   int ffn_dim = 128;
   int max_ctx = 512;
+  bool qwen3 = false;  // architecture qwen3 (per-head q/k RMSNorm, NeoX RoPE) instead of llama
 };
 
 // stories110M's shape: dim 768, 12 layers, 12 heads, ffn 2048, vocab 32000, context 1024.

@@ -1,13 +1,15 @@
 // `specbatch run --draft ngram`: greedy records are identical to the run
 // without a drafter except for the added "spec" field; --stats-json and the
 // summary give the acceptance; bad values are usage errors; bench measures
-// each speculation policy against off, and can widen its model.
+// each speculation policy against off, and can widen its model; model drafters
+// (self:q8_0, self:q4_0, PATH) keep greedy text, a foreign vocabulary is an error.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli/cli_test_util.h"
+#include "formats/random_model.h"
 
 using sb::test::run_cli;
 using sb::test::split_lines;
@@ -157,4 +159,42 @@ TEST_CASE("spec flags: --help and the man page document them") {
   }
   for (const char* field : {"no_draft_step_share", "record_steps_with_draft", "ratio_to_off", "step_seconds"})
     CHECK_MESSAGE(man.find(field) != std::string::npos, field);
+}
+
+TEST_CASE("spec run: --draft self:q8_0 and a draft model PATH keep greedy text; bad drafts are clear errors") {
+  const std::string dir = sb::test::scratch_dir("cli_spec_model");
+  std::string input;
+  for (int i = 0; i < 5; ++i)
+    input += "{\"prompt\":\"Once upon a time\",\"max_tokens\":" + std::to_string(6 + 5 * i) + "}\n";
+  const std::vector<std::string> base = {"run", "-m", stories_model(), "--temperature", "0", "--max-seqs", "3"};
+  auto plain = run_cli(base, input);
+  REQUIRE(plain.exit_code == 0);
+  // The model itself as a draft file: a PATH drafter whose vocabulary matches.
+  for (const std::string& draft : {std::string("self:q8_0"), std::string("self:q4_0"), stories_model()}) {
+    INFO(draft);
+    std::vector<std::string> with = base;
+    for (const std::string& a : {std::string("--draft"), draft, std::string("--spec-policy"), std::string("fixed")})
+      with.push_back(a);
+    auto spec = run_cli(with, input);
+    REQUIRE(spec.exit_code == 0);
+    const auto a = split_lines(plain.out), b = split_lines(spec.out);
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      const size_t cut = b[i].find(",\"spec\":{\"drafted\":");
+      REQUIRE_MESSAGE(cut != std::string::npos, b[i]);
+      CHECK(b[i].substr(0, cut) + "}" == a[i]);
+    }
+  }
+  sb::RandomModelShape shape;  // stories260K's vocabulary size, other pieces
+  REQUIRE(sb::write_random_model(dir + "/other.gguf", shape, 3).ok());
+  auto mismatch = run_cli({"run", "-m", stories_model(), "--draft", dir + "/other.gguf"}, input);
+  CHECK(mismatch.exit_code == 1);
+  CHECK(mismatch.err.find("vocabulary differs from the target's at token id") != std::string::npos);
+  auto bad_kind = run_cli({"run", "-m", stories_model(), "--draft", "self:q5_1"}, input);
+  CHECK(bad_kind.exit_code == 1);
+  CHECK(bad_kind.err.find("self:q8_0 or self:q4_0") != std::string::npos);
+  auto bench = run_cli({"bench", "-m", stories_model(), "--batch", "2", "--prompt-len", "8", "--gen-len", "10",
+                        "--draft", "self:q4_0", "--spec-policy", "fixed", "--json"});
+  REQUIRE(bench.exit_code == 0);
+  CHECK(bench.out.find("\"accepted_draft_tokens\":") != std::string::npos);
 }

@@ -1,7 +1,8 @@
 // Confidence scheduling with synthetic confidences and cost tables: the
 // admitted set is what the early-stop rule of DESIGN.md section 7 says, a flat
 // cost table admits everything the budget allows, near-zero confidence gets
-// nothing; the step-cost interpolation; the online calibration.
+// nothing, the marginal survival probability; the step-cost interpolation;
+// the online calibration.
 #include <doctest/doctest.h>
 
 #include <vector>
@@ -76,4 +77,24 @@ TEST_CASE("calibration: starts at the raw value and moves to the observed accept
   CHECK(cal.calibrated(0, 0.15f) == doctest::Approx(0.15));  // another bin: untouched
   cal.observe(raw, 1, 0);  // one verified, rejected: only position 0 observed
   CHECK(cal.calibrated(2, 0.75f) == doctest::Approx(1.0).epsilon(0.05));
+}
+
+TEST_CASE("admission: the marginal is the survival probability of the first refused candidate") {
+  std::vector<std::pair<int, double>> pts;
+  for (int b = 1; b <= 64; ++b) pts.emplace_back(b, 2.0 + b);
+  const sb::StepCost linear(pts);
+  sb::DraftAdmission a(2);
+  std::vector<int> n(2);
+  // As above: 0.9 and 0.6 admitted, r0's second (a = 0.9 * 0.5) refused.
+  const std::vector<float> r0 = {0.9f, 0.5f}, r1 = {0.6f};
+  const std::vector<std::span<const float>> rows = {r0, r1};
+  a.admit(rows, 2, 2, 100, linear, n);
+  CHECK(n == std::vector<int>{1, 1});
+  CHECK(a.marginal() == doctest::Approx(0.45));
+  // Everything admitted (flat cost) or the budget ran out: no refusal, no marginal.
+  a.admit(rows, 2, 2, 100, sb::StepCost({{1, 1.0}}), n);
+  CHECK(n == std::vector<int>{2, 1});
+  CHECK(a.marginal() == 0.0);
+  a.admit(rows, 2, 2, 1, sb::StepCost({{1, 1.0}}), n);
+  CHECK(a.marginal() == 0.0);
 }

@@ -1,6 +1,6 @@
 // Speculative decoding: the n-gram drafter, the lossless verification rule on
 // hand-made p and q (greedy exact, sampled by chi-square), and the engine with
-// `ngram` drafting: greedy output token for token equal to plain greedy output
+// ngram and model drafters: greedy output token for token equal to plain greedy output
 // (alone, batch of 17, tiny KV pool with preemption, stop strings; stories260K
 // and a random model), and the first two sampled tokens following the target's
 // exact distribution.
@@ -12,11 +12,13 @@
 #include <vector>
 
 #include "core/drafter.h"
+#include "core/drafter_model.h"
 #include "core/drafter_ngram.h"
 #include "core/engine.h"
 #include "core/forward.h"
 #include "core/model.h"
 #include "core/random.h"
+#include "core/spec_policy.h"
 #include "core/speculative.h"
 #include "core/tokenizer.h"
 #include "formats/random_model.h"
@@ -77,8 +79,9 @@ struct Run {
   sb::EngineStats stats;
 };
 
-Run run_engine(Loaded& l, const sb::EngineOptions& options, const std::vector<sb::GenerationRequest>& reqs) {
-  auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options);
+Run run_engine(Loaded& l, const sb::EngineOptions& options, const std::vector<sb::GenerationRequest>& reqs,
+               const sb::Model* draft = nullptr) {
+  auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options, draft);
   REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
   std::map<uint64_t, size_t> order;
   for (size_t i = 0; i < reqs.size(); ++i) {
@@ -109,11 +112,21 @@ void check_same(const std::vector<sb::GenerationResult>& got, const std::vector<
   }
 }
 
-sb::EngineOptions with_ngram(sb::EngineOptions o, sb::SpecPolicy policy, int spec_max = 8) {
-  o.draft = "ngram";
+sb::EngineOptions with_draft(sb::EngineOptions o, const std::string& draft, sb::SpecPolicy policy, int spec_max = 8) {
+  o.draft = draft;
   o.spec_policy = policy;
   o.spec_max = spec_max;
   return o;
+}
+
+sb::EngineOptions with_ngram(sb::EngineOptions o, sb::SpecPolicy policy, int spec_max = 8) {
+  return with_draft(std::move(o), "ngram", policy, spec_max);
+}
+
+sb::Model draft_model(const std::string& spec, const Loaded& target) {
+  auto d = sb::load_draft_model(spec, target.model, *target.tok);
+  REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+  return std::move(d).value();
 }
 
 const sb::SpecPolicy kPolicies[] = {sb::SpecPolicy::kFixed, sb::SpecPolicy::kConfidence};
@@ -144,9 +157,13 @@ TEST_CASE("ngram drafter: the most recent match's continuation, longest n first,
   sb::NgramDrafter d(2, 3, 8);
   sb::Draft out;
   out.reserve_one_hot(8);
+  const sb::SamplingParams greedy{0.0f, 1.0f, 0, 0.0f, 0};
+  const auto propose = [&](const std::vector<int32_t>& tokens, int k) {
+    const sb::DraftRequest r{0, tokens, k, &greedy, 0, &out};
+    REQUIRE(d.propose(std::span<const sb::DraftRequest>(&r, 1), sb::DraftStop{}).ok());
+  };
   // ... 1 2 3 [7 8] ... 1 2 3 [9] ... 1 2 3: the latest occurrence of 1 2 3 wins.
-  const std::vector<int32_t> t = {1, 2, 3, 7, 8, 5, 1, 2, 3, 9, 4, 1, 2, 3};
-  d.propose(t, 3, &out);
+  propose({1, 2, 3, 7, 8, 5, 1, 2, 3, 9, 4, 1, 2, 3}, 3);
   REQUIRE(out.size() == 3);
   CHECK(out.tokens == std::vector<int32_t>{9, 4, 1});
   CHECK(out.q_of(0).size() == 1);
@@ -155,14 +172,19 @@ TEST_CASE("ngram drafter: the most recent match's continuation, longest n first,
   // One older occurrence disagrees with 9: confidence (0 + 1) / (1 + 2).
   CHECK(out.confidence[0] == doctest::Approx(1.0 / 3));
   // No 3-gram match, a 2-gram one: 5 6 | 5 6 -> proposes 5 6 5 6 (a loop).
-  d.propose(std::vector<int32_t>{5, 6, 5, 6}, 4, &out);
+  propose({5, 6, 5, 6}, 4);
   CHECK(out.tokens == std::vector<int32_t>{5, 6, 5, 6});
   // Nothing repeats: an empty draft.
-  d.propose(std::vector<int32_t>{1, 2, 3, 4}, 4, &out);
+  propose({1, 2, 3, 4}, 4);
   CHECK(out.size() == 0);
-  CHECK(!sb::make_drafter("ngram:0", 8).ok());
-  CHECK(!sb::make_drafter("bogus", 8).ok());
-  CHECK(sb::make_drafter("ngram:4", 8).ok());
+  const sb::DrafterLimits limits;
+  CHECK(!sb::make_drafter("ngram:0", limits, nullptr, nullptr, 512).ok());
+  CHECK(sb::make_drafter("ngram:4", limits, nullptr, nullptr, 512).ok());
+  // A model spec without its loaded model is an error, not a crash.
+  CHECK(!sb::make_drafter("self:q8_0", limits, nullptr, nullptr, 512).ok());
+  CHECK(!sb::draft_needs_model("ngram:4"));
+  CHECK(sb::draft_needs_model("self:q4_0"));
+  CHECK(sb::draft_needs_model("models/draft.gguf"));
 }
 
 TEST_CASE("verify, greedy: accept while the draft is the argmax, then the target or a bonus token") {
@@ -336,6 +358,252 @@ TEST_CASE("engine, greedy: ngram drafting on a random GQA model, 17 requests, bl
 
 namespace {
 
+const sb::SpecPolicy kAllPolicies[] = {sb::SpecPolicy::kOff, sb::SpecPolicy::kFixed, sb::SpecPolicy::kConfidence};
+
+// Runs reqs with the draft alone, in batches of 17 and of 64, under every policy,
+// and checks each against plain; returns the fixed policy's stats of the batch of 17.
+sb::EngineStats check_model_draft(Loaded& l, const std::string& spec, const sb::Model& draft,
+                                  const std::vector<sb::GenerationRequest>& reqs, const Run& plain, int block_size) {
+  sb::EngineStats fixed17;
+  for (sb::SpecPolicy policy : kAllPolicies)
+    for (int max_seqs : {1, 17, 64}) {
+      INFO(spec << ", policy " << static_cast<int>(policy) << ", max_seqs " << max_seqs);
+      sb::EngineOptions o;
+      o.max_seqs = max_seqs;
+      o.kv_block_size = block_size;
+      if (max_seqs == 17) o.max_batch_tokens = 40;  // drafts compete for the budget with prompts
+      const Run spec_run = run_engine(l, with_draft(o, spec, policy, 5), reqs, &draft);
+      check_same(spec_run.results, plain.results);
+      if (policy == sb::SpecPolicy::kOff) CHECK(spec_run.stats.drafted_tokens == 0);
+      if (policy == sb::SpecPolicy::kFixed) CHECK(spec_run.stats.drafted_tokens > 0);
+      if (policy == sb::SpecPolicy::kFixed && max_seqs == 17) fixed17 = spec_run.stats;
+    }
+  // A KV pool so small that requests are preempted (and their draft state released).
+  sb::EngineOptions tiny;
+  tiny.max_seqs = 17;
+  tiny.max_batch_tokens = 40;
+  tiny.kv_block_size = block_size;
+  tiny.kv_cache_tokens = 96;
+  const Run spec_tiny = run_engine(l, with_draft(tiny, spec, sb::SpecPolicy::kFixed, 5), reqs, &draft);
+  check_same(spec_tiny.results, plain.results);
+  CHECK(spec_tiny.stats.preemptions > 0);
+  return fixed17;
+}
+
+// Greedy requests over a random model's vocabulary of n_vocab ids.
+std::vector<sb::GenerationRequest> greedy_random(int n, int n_vocab) {
+  std::vector<sb::GenerationRequest> reqs(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    sb::GenerationRequest& r = reqs[static_cast<size_t>(i)];
+    r.index = static_cast<uint64_t>(i);
+    for (int t = 0; t < 2 + (i * 7) % 23; ++t) r.prompt.push_back(3 + (i * 31 + t * 17) % (n_vocab - 3));
+    r.max_tokens = 2 + (i * 5) % 29;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+  }
+  return reqs;
+}
+
+sb::RandomModelShape qwen3_shape(int dim, int n_layer, int n_head, int n_kv_head) {
+  sb::RandomModelShape s;
+  s.n_vocab = 300;
+  s.dim = dim;
+  s.n_layer = n_layer;
+  s.n_head = n_head;
+  s.n_kv_head = n_kv_head;
+  s.ffn_dim = dim * 3 / 2;
+  s.qwen3 = true;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("engine, greedy: self:q8_0 and self:q4_0 drafts give the plain output on stories260K, 1/17/64") {
+  Loaded l = load(kStories);
+  const auto reqs = greedy_stories(*l.tok, 64);
+  sb::EngineOptions alone;
+  alone.max_seqs = 1;
+  const Run plain = run_engine(l, alone, reqs);
+  for (const char* spec : {"self:q8_0", "self:q4_0"}) {
+    const sb::Model draft = draft_model(spec, l);
+    const sb::EngineStats s = check_model_draft(l, spec, draft, reqs, plain, 16);
+    MESSAGE(std::string(spec) << ": " << s.accepted_tokens << " of " << s.drafted_tokens << " draft tokens accepted");
+    CHECK(s.accepted_tokens > s.drafted_tokens / 2);  // the quantized model mostly agrees with itself
+  }
+}
+
+TEST_CASE("engine, greedy: random Qwen3 target with separate random Qwen3 drafts, 1/17/64, all policies") {
+  const std::string dir = sb::test::scratch_dir("speculative_qwen3");
+  const std::string target_path = dir + "/target.gguf", poor_path = dir + "/draft.gguf";
+  REQUIRE(sb::write_random_model(target_path, qwen3_shape(64, 2, 4, 2), 7).ok());
+  REQUIRE(sb::write_random_model(poor_path, qwen3_shape(32, 1, 2, 1), 8).ok());
+  Loaded l = load(target_path);
+  REQUIRE(l.model.config.qk_norm);
+  const auto reqs = greedy_random(64, 300);
+  sb::EngineOptions alone;
+  alone.max_seqs = 1;
+  const Run plain = run_engine(l, alone, reqs);
+  // An unrelated model: nearly every draft token is rejected, so the draft KV
+  // is truncated after almost every step.
+  const sb::EngineStats poor = check_model_draft(l, poor_path, draft_model(poor_path, l), reqs, plain, 4);
+  CHECK(poor.accepted_tokens < poor.drafted_tokens / 2);
+  // The target file itself as the draft: if the draft KV stays in step, every
+  // draft token is the target's argmax and accepted.
+  const sb::EngineStats same = check_model_draft(l, target_path, draft_model(target_path, l), reqs, plain, 4);
+  CHECK(same.accepted_tokens == same.drafted_tokens);
+  const sb::EngineStats q4 = check_model_draft(l, "self:q4_0", draft_model("self:q4_0", l), reqs, plain, 4);
+  MESSAGE("random Qwen3: accepted " << poor.accepted_tokens << "/" << poor.drafted_tokens << " (unrelated), "
+                                    << same.accepted_tokens << "/" << same.drafted_tokens << " (itself), "
+                                    << q4.accepted_tokens << "/" << q4.drafted_tokens << " (self:q4_0)");
+}
+
+TEST_CASE("model drafter: a draft kept in step equals a fresh draft after accepts, rejections, skips and releases") {
+  const std::string path = sb::test::scratch_dir("speculative_sync") + "/target.gguf";
+  REQUIRE(sb::write_random_model(path, qwen3_shape(32, 2, 4, 2), 5).ok());
+  Loaded l = load(path);
+  sb::DrafterLimits limits;
+  limits.max_k = 4;
+  limits.max_seqs = 3;
+  limits.max_ctx = 160;
+  limits.max_batch_tokens = 16;  // catch-up runs in chunks
+  limits.kv_cache_tokens = 3 * 160;
+  limits.kv_block_size = 4;
+  auto kept = sb::ModelDrafter::create(l.model, *l.backend, limits, 300);
+  auto fresh = sb::ModelDrafter::create(l.model, *l.backend, limits, 300);
+  REQUIRE(kept.ok());
+  REQUIRE(fresh.ok());
+  const sb::SamplingParams greedy{0.0f, 1.0f, 0, 0.0f, 0}, sampled{0.8f, 0.95f, 0, 0.0f, 3};
+  std::vector<std::vector<int32_t>> tokens = {{1, 5, 9, 14, 3}, {}, {}};
+  for (int t = 0; t < 23; ++t) tokens[1].push_back(3 + (t * 37) % 290);
+  for (int t = 0; t < 40; ++t) tokens[2].push_back(3 + (t * 11) % 290);
+  std::vector<sb::Draft> got(3), want(3);
+  int rejections = 0;
+  for (int round = 0; round < 14; ++round) {
+    INFO("round " << round);
+    std::vector<sb::DraftRequest> reqs, ref;
+    for (size_t m = 0; m < 3; ++m) {
+      if ((round + static_cast<int>(m)) % 5 == 4) continue;  // not drafting this step
+      const int k = 1 + (round + static_cast<int>(m)) % 4;
+      const sb::SamplingParams* sp = m == 1 ? &sampled : &greedy;
+      reqs.push_back({10 + m, tokens[m], k, sp, m, &got[m]});
+      ref.push_back({10 + m, tokens[m], k, sp, m, &want[m]});
+      (*fresh)->release(10 + m);
+    }
+    REQUIRE((*kept)->propose(reqs, sb::DraftStop{}).ok());
+    REQUIRE((*fresh)->propose(ref, sb::DraftStop{}).ok());
+    for (const sb::DraftRequest& r : reqs) {
+      const size_t m = r.id - 10;
+      INFO("request " << m);
+      REQUIRE(got[m].size() == r.k);
+      CHECK(got[m].tokens == want[m].tokens);
+      CHECK(got[m].confidence == want[m].confidence);
+      CHECK(got[m].q_begin == want[m].q_begin);
+      // What the target might do: accept a prefix, then its own token (a
+      // rejection where it differs from the draft).
+      const int n_accepted = (round * 3 + static_cast<int>(m)) % (r.k + 1);
+      for (int j = 0; j < n_accepted; ++j) tokens[m].push_back(got[m].tokens[static_cast<size_t>(j)]);
+      const int32_t next = 3 + (round * 53 + static_cast<int>(m) * 7) % 290;
+      rejections += n_accepted < r.k && next != got[m].tokens[static_cast<size_t>(n_accepted)];
+      tokens[m].push_back(next);
+    }
+    for (size_t m = 0; m < 3; ++m)
+      if ((round + static_cast<int>(m)) % 5 == 4) tokens[m].push_back(3 + round);  // verified elsewhere
+    if (round == 6) (*kept)->release(11);  // preempted: recomputed from scratch
+  }
+  CHECK(rejections > 5);
+}
+
+TEST_CASE("model drafter: drafting stops once the calibrated survival falls under the marginal") {
+  Loaded l = load(kStories);
+  sb::DrafterLimits limits;
+  limits.max_k = 8;
+  limits.max_seqs = 4;
+  limits.max_ctx = 256;
+  limits.kv_cache_tokens = 4 * 256;
+  auto d = sb::ModelDrafter::create(draft_model("self:q8_0", l), *l.backend, limits, l.model.config.n_vocab);
+  REQUIRE(d.ok());
+  const sb::ConfidenceCalibrator calibrator(8);  // no observations: calibrated == raw
+  const sb::SamplingParams greedy{0.0f, 1.0f, 0, 0.0f, 0};
+  std::vector<std::vector<int32_t>> prompts = {l.tok->encode("Once upon a time", true),
+                                               l.tok->encode("The dog ran. The dog", true),
+                                               l.tok->encode("Lily wanted", true)};
+  std::vector<sb::Draft> out(3);
+  for (double threshold : {0.0, 0.3, 0.6, 0.9, 1.1}) {
+    INFO("threshold " << threshold);
+    std::vector<sb::DraftRequest> reqs;
+    for (size_t m = 0; m < 3; ++m) reqs.push_back({m, prompts[m], 8, &greedy, m, &out[m]});
+    REQUIRE((*d)->propose(reqs, sb::DraftStop{&calibrator, threshold}).ok());
+    for (size_t m = 0; m < 3; ++m) {
+      // The draft runs until the product of confidences drops under the threshold (that token included).
+      double a = 1;
+      int want = 0;
+      while (want < 8) {
+        a *= calibrator.calibrated(want, out[m].confidence[static_cast<size_t>(std::min(want, out[m].size() - 1))]);
+        ++want;
+        if (a < threshold) break;
+      }
+      CHECK(out[m].size() == want);
+      if (threshold == 0.0) CHECK(out[m].size() == 8);
+      if (threshold > 1.0) CHECK(out[m].size() == 1);
+    }
+  }
+}
+
+TEST_CASE("draft models: self: kinds, vocabulary mismatch names the first differing token") {
+  Loaded l = load(kStories);
+  const std::string dir = sb::test::scratch_dir("speculative_vocab");
+  sb::RandomModelShape shape;
+  shape.n_vocab = l.model.config.n_vocab;
+  REQUIRE(sb::write_random_model(dir + "/same_size.gguf", shape, 1).ok());
+  auto other_tok = sb::Tokenizer::load(dir + "/same_size.gguf");
+  REQUIRE(other_tok.ok());
+  int first = 0;
+  while (first < shape.n_vocab && (*other_tok)->token_piece(first) == l.tok->token_piece(first)) ++first;
+  REQUIRE(first < shape.n_vocab);
+  auto mismatch = sb::load_draft_model(dir + "/same_size.gguf", l.model, *l.tok);
+  REQUIRE(!mismatch.ok());
+  const std::string msg = mismatch.status().message();
+  CHECK(msg.find("token id " + std::to_string(first) + ":") != std::string::npos);
+  CHECK(msg.find("'" + (*other_tok)->token_piece(first) + "' in the draft") != std::string::npos);
+  CHECK(msg.find("'" + l.tok->token_piece(first) + "' in the target") != std::string::npos);
+  // Same pieces, more of them: the first id only one side has.
+  shape.n_vocab = 300;
+  REQUIRE(sb::write_random_model(dir + "/v300.gguf", shape, 1).ok());
+  shape.n_vocab = 310;
+  REQUIRE(sb::write_random_model(dir + "/v310.gguf", shape, 2).ok());
+  Loaded v300 = load(dir + "/v300.gguf");
+  auto longer = sb::load_draft_model(dir + "/v310.gguf", v300.model, *v300.tok);
+  REQUIRE(!longer.ok());
+  CHECK(longer.status().message().find("first differing token id is 300") != std::string::npos);
+  CHECK(!sb::load_draft_model("self:q5_1", l.model, *l.tok).ok());
+  CHECK(!sb::load_draft_model(dir + "/missing.gguf", l.model, *l.tok).ok());
+  // self:q8_0 / self:q4_0 store the projections and the head quantized, each
+  // element within half a quantization step of the original (Q4_0: a whole
+  // step where the range's far end is clamped), plus the f16 scale's rounding.
+  for (sb::DType dtype : {sb::DType::kQ8_0, sb::DType::kQ4_0}) {
+    const sb::Model q = draft_model(dtype == sb::DType::kQ8_0 ? "self:q8_0" : "self:q4_0", l);
+    const sb::TensorView& src = l.model.weights.layers[0].w_up;
+    const sb::TensorView& dst = q.weights.layers[0].w_up;
+    REQUIRE(dst.dtype == dtype);
+    CHECK(q.weights.lm_head.dtype == dtype);
+    CHECK(q.weights.tok_embd.data == l.model.weights.tok_embd.data);
+    CHECK(q.weights.out_norm.data == l.model.weights.out_norm.data);
+    std::vector<float> a(static_cast<size_t>(src.cols)), b(a.size());
+    for (int64_t r = 0; r < src.rows; ++r) {
+      sb::dequantize_row(src.dtype, src.row(r), a.data(), src.cols);
+      sb::dequantize_row(dst.dtype, dst.row(r), b.data(), dst.cols);
+      for (size_t g = 0; g < a.size(); g += 32) {
+        float amax = 0;
+        for (size_t i = g; i < g + 32; ++i) amax = std::max(amax, std::fabs(a[i]));
+        const float bound = dtype == sb::DType::kQ8_0 ? 0.5f * amax / 127 : amax / 8;
+        for (size_t i = g; i < g + 32; ++i) REQUIRE(std::fabs(a[i] - b[i]) <= bound + 1e-3f * amax + 1e-7f);
+      }
+    }
+  }
+}
+
+namespace {
+
 // The target's next-token logits after `tokens`, computed on a fresh sequence.
 std::vector<float> target_logits(Loaded& l, const std::vector<int32_t>& tokens) {
   sb::KvCache kv(8, 16, 1, 128);
@@ -361,8 +629,9 @@ int pair_key(int t1, int t2, int n_vocab, const std::map<int, double>& p1, int n
 
 }  // namespace
 
-TEST_CASE("engine, sampling: with ngram drafts the first two tokens follow the target's exact distribution") {
+TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two tokens follow the exact distribution") {
   Loaded l = load(kStories);
+  const sb::Model q4 = draft_model("self:q4_0", l);
   const int n_vocab = l.model.config.n_vocab;
   const std::vector<int32_t> prompt =
       l.tok->encode(kSampledPrompt, true);
@@ -396,10 +665,12 @@ TEST_CASE("engine, sampling: with ngram drafts the first two tokens follow the t
     sb::EngineOptions o;
     o.max_seqs = 64;
     o.max_batch_tokens = 16;  // prompts end in a running request's chunk, which takes drafts
-    for (int variant = 0; variant < 3; ++variant) {  // plain, fixed, confidence
+    for (int variant = 0; variant < 5; ++variant) {  // plain; ngram fixed, confidence; self:q4_0 fixed, confidence
       INFO("variant " << variant);
-      const bool speculative = variant > 0;
-      const Run run = run_engine(l, speculative ? with_ngram(o, kPolicies[variant - 1]) : o, reqs);
+      const bool model = variant > 2;
+      const sb::EngineOptions vo =
+          variant == 0 ? o : with_draft(o, model ? "self:q4_0" : "ngram", kPolicies[(variant - 1) % 2]);
+      const Run run = run_engine(l, vo, reqs, model ? &q4 : nullptr);
       std::map<int, int> counts;
       for (const auto& r : run.results) {
         REQUIRE(r.tokens.size() == 3);
@@ -409,7 +680,7 @@ TEST_CASE("engine, sampling: with ngram drafts the first two tokens follow the t
       CHECK_MESSAGE(fits(counts, joint, n, &stat), "chi-square " << stat);
       MESSAGE("chi-square " << stat << "; " << run.stats.accepted_tokens << " of " << run.stats.drafted_tokens
                             << " draft tokens accepted");
-      if (variant == 1) {
+      if (variant == 1 || variant == 3) {
         CHECK(run.stats.accepted_tokens > 0);
         CHECK(run.stats.accepted_tokens < run.stats.drafted_tokens);
       }
