@@ -76,18 +76,15 @@ std::string prompt_ids_json(std::span<const int32_t> prompt_ids, const SampleFor
   return w.take();
 }
 
-// One sample's fields, at the top level of a record with n = 1 and in each of
-// its "choices" otherwise. spec: its speculative counts (a drafter is in use).
-void write_sample_fields(JsonWriter& w, const GenerationResult& g, const SampleFormat& f, bool spec) {
-  write_sample(w, g, f);
-  if (spec) {
-    w.key("spec").begin_object().key("drafted").value(g.spec.drafted).key("accepted").value(g.spec.accepted);
-    w.key("steps").value(g.spec.steps).end_object();
-  }
+void write_spec(JsonWriter& w, const GenerationResult& g) {
+  w.key("spec").begin_object().key("drafted").value(g.spec.drafted).key("accepted").value(g.spec.accepted);
+  w.key("steps").value(g.spec.steps).end_object();
 }
 
-// samples: the record's n results, sample k drawn with seed + k. usage counts
-// the prompt once and the completion tokens of every sample.
+// samples: the record's n results, sample k drawn with seed + k: their fields at
+// the top level when n = 1, else one "choices" entry each. usage counts the
+// prompt once and the completion tokens of every sample. spec: the speculative
+// counts are written (a drafter is in use).
 std::string result_line(const Record& r, std::span<const GenerationResult> samples, const SampleFormat& f,
                         std::span<const int32_t> prompt_ids, bool spec) {
   JsonWriter w;
@@ -96,13 +93,14 @@ std::string result_line(const Record& r, std::span<const GenerationResult> sampl
   if (f.token_ids) w.key("prompt_token_ids").raw(prompt_ids_json(prompt_ids, f));
   int64_t completion_tokens = 0;
   if (samples.size() == 1) {
-    write_sample_fields(w, samples[0], f, spec);
+    write_sample(w, samples[0], f);
     completion_tokens = samples[0].completion_tokens;
   } else {
     w.key("choices").begin_array();
     for (size_t k = 0; k < samples.size(); ++k) {
       w.begin_object().key("index").value(static_cast<int64_t>(k));
-      write_sample_fields(w, samples[k], f, spec);
+      write_sample(w, samples[k], f);
+      if (spec) write_spec(w, samples[k]);
       w.end_object();
       completion_tokens += samples[k].completion_tokens;
     }
@@ -111,6 +109,7 @@ std::string result_line(const Record& r, std::span<const GenerationResult> sampl
   w.key("usage").begin_object();
   w.key("prompt_tokens").value(samples[0].prompt_tokens).key("completion_tokens").value(completion_tokens);
   w.end_object();
+  if (spec && samples.size() == 1) write_spec(w, samples[0]);  // last, after usage, as before choices existed
   w.end_object();
   return w.take();
 }
