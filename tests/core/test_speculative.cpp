@@ -665,7 +665,9 @@ TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two token
     sb::EngineOptions o;
     o.max_seqs = 64;
     o.max_batch_tokens = 16;  // prompts end in a running request's chunk, which takes drafts
-    for (int variant = 0; variant < 5; ++variant) {  // plain; ngram fixed, confidence; self:q4_0 fixed, confidence
+    // plain; ngram fixed, confidence; self:q4_0 fixed (top_p 1), confidence (top_p 0.9)
+    for (int variant = 0; variant < 5; ++variant) {
+      if (variant == (top_p < 1.0f ? 3 : 4)) continue;  // one model run per top_p keeps the test short
       INFO("variant " << variant);
       const bool model = variant > 2;
       const sb::EngineOptions vo =
@@ -680,7 +682,7 @@ TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two token
       CHECK_MESSAGE(fits(counts, joint, n, &stat), "chi-square " << stat);
       MESSAGE("chi-square " << stat << "; " << run.stats.accepted_tokens << " of " << run.stats.drafted_tokens
                             << " draft tokens accepted");
-      if (variant == 1 || variant == 3) {
+      if (variant == 1) {
         CHECK(run.stats.accepted_tokens > 0);
         CHECK(run.stats.accepted_tokens < run.stats.drafted_tokens);
       }
