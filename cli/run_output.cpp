@@ -48,17 +48,16 @@ void write_int_array(JsonWriter& w, std::span<const int32_t> ids) {
   w.end_array();
 }
 
-// specbatch: [{"token", "text", "logprob", "top": [{"token", "text", "logprob"}]}].
-void write_logprobs(JsonWriter& w, const GenerationResult& g, const Tokenizer& tok) {
+// The per-token array of the specbatch and OpenAI chat shapes: one object per
+// generated token, entry(id, logprob) for it, then its alternatives under top_key.
+template <typename Entry>
+void write_token_list(JsonWriter& w, const GenerationResult& g, const char* top_key, Entry&& entry) {
   const size_t k = static_cast<size_t>(g.n_top_logprobs);
-  auto entry = [&](int32_t id, float logprob) {
-    w.key("token").value(id).key("text").value(token_text(tok, id)).key("logprob").value(logprob);
-  };
   w.begin_array();
   for (size_t i = 0; i < g.logprobs.size(); ++i) {
     w.begin_object();
     entry(g.tokens[i], g.logprobs[i]);
-    w.key("top").begin_array();
+    w.key(top_key).begin_array();
     for (size_t j = 0; j < k; ++j) {
       const TokenLogprob& t = g.top_logprobs[i * k + j];
       w.begin_object();
@@ -68,6 +67,13 @@ void write_logprobs(JsonWriter& w, const GenerationResult& g, const Tokenizer& t
     w.end_array().end_object();
   }
   w.end_array();
+}
+
+// specbatch: [{"token", "text", "logprob", "top": [{"token", "text", "logprob"}]}].
+void write_logprobs(JsonWriter& w, const GenerationResult& g, const Tokenizer& tok) {
+  write_token_list(w, g, "top", [&](int32_t id, float logprob) {
+    w.key("token").value(id).key("text").value(token_text(tok, id)).key("logprob").value(logprob);
+  });
 }
 
 // OpenAI completions: {"tokens", "token_logprobs", "top_logprobs": [{text: logprob}]}.
@@ -99,27 +105,14 @@ void write_openai_completion_logprobs(JsonWriter& w, const GenerationResult& g, 
 // OpenAI chat: {"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}],
 // "refusal": null}; "bytes" are the token's exact bytes.
 void write_openai_chat_logprobs(JsonWriter& w, const GenerationResult& g, const Tokenizer& tok) {
-  const size_t k = static_cast<size_t>(g.n_top_logprobs);
-  auto entry = [&](int32_t id, float logprob) {
+  w.begin_object().key("content");
+  write_token_list(w, g, "top_logprobs", [&](int32_t id, float logprob) {
     const std::string text = token_text(tok, id);
     w.key("token").value(text).key("logprob").value(logprob).key("bytes").begin_array();
     for (char c : text) w.value(static_cast<int>(static_cast<unsigned char>(c)));
     w.end_array();
-  };
-  w.begin_object().key("content").begin_array();
-  for (size_t i = 0; i < g.logprobs.size(); ++i) {
-    w.begin_object();
-    entry(g.tokens[i], g.logprobs[i]);
-    w.key("top_logprobs").begin_array();
-    for (size_t j = 0; j < k; ++j) {
-      const TokenLogprob& t = g.top_logprobs[i * k + j];
-      w.begin_object();
-      entry(t.id, t.logprob);
-      w.end_object();
-    }
-    w.end_array().end_object();
-  }
-  w.end_array().key("refusal").null().end_object();
+  });
+  w.key("refusal").null().end_object();
 }
 
 }  // namespace

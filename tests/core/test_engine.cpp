@@ -34,24 +34,10 @@ struct RunOutput {
 RunOutput run_engine(Loaded& l, const sb::EngineOptions& options, const std::vector<sb::GenerationRequest>& reqs) {
   auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options);
   REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
-  std::map<uint64_t, size_t> order;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    auto id = (*engine)->add(reqs[i]);
-    REQUIRE_MESSAGE(id.ok(), id.status().to_string());
-    order[*id] = i;
-  }
   RunOutput out;
-  out.results.resize(reqs.size());
-  std::vector<sb::FinishedRequest> finished;
-  size_t n_done = 0;
-  while ((*engine)->has_work()) {
-    REQUIRE((*engine)->step(&finished).ok());
-    out.max_running = std::max(out.max_running, (*engine)->n_running());
-    for (sb::FinishedRequest& f : finished) out.results[order.at(f.id)] = std::move(f.result);
-    n_done += finished.size();
-    finished.clear();
-  }
-  CHECK(n_done == reqs.size());
+  out.results = sb::test::finish_all(**engine, reqs, [&](const sb::Engine& e) {
+    out.max_running = std::max(out.max_running, e.n_running());
+  });
   out.stats = (*engine)->stats();
   return out;
 }

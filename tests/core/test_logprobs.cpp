@@ -83,20 +83,7 @@ std::vector<sb::GenerationResult> run_engine(Loaded& l, const sb::EngineOptions&
                                              const std::vector<sb::GenerationRequest>& reqs) {
   auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options);
   REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
-  std::map<uint64_t, size_t> order;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    auto id = (*engine)->add(reqs[i]);
-    REQUIRE_MESSAGE(id.ok(), id.status().to_string());
-    order[*id] = i;
-  }
-  std::vector<sb::GenerationResult> results(reqs.size());
-  std::vector<sb::FinishedRequest> finished;
-  while ((*engine)->has_work()) {
-    REQUIRE((*engine)->step(&finished).ok());
-    for (sb::FinishedRequest& f : finished) results[order.at(f.id)] = std::move(f.result);
-    finished.clear();
-  }
-  return results;
+  return sb::test::finish_all(**engine, reqs);
 }
 
 // Repetitive prompts (the n-gram drafter finds matches), greedy, some with a stop string.

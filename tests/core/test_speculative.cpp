@@ -83,20 +83,8 @@ Run run_engine(Loaded& l, const sb::EngineOptions& options, const std::vector<sb
                const sb::Model* draft = nullptr) {
   auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options, draft);
   REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
-  std::map<uint64_t, size_t> order;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    auto id = (*engine)->add(reqs[i]);
-    REQUIRE_MESSAGE(id.ok(), id.status().to_string());
-    order[*id] = i;
-  }
   Run out;
-  out.results.resize(reqs.size());
-  std::vector<sb::FinishedRequest> finished;
-  while ((*engine)->has_work()) {
-    REQUIRE((*engine)->step(&finished).ok());
-    for (sb::FinishedRequest& f : finished) out.results[order.at(f.id)] = std::move(f.result);
-    finished.clear();
-  }
+  out.results = sb::test::finish_all(**engine, reqs);
   out.stats = (*engine)->stats();
   return out;
 }
