@@ -66,7 +66,8 @@ struct BenchRow {
 struct ProfileSource {
   std::string path;
   SpecProfileKey key;
-  std::vector<std::pair<int, double>> measured;
+  std::vector<std::pair<int, double>> measured;             // target step seconds
+  std::vector<std::pair<int, double>> measured_draft_pass;  // draft pass seconds
 };
 
 // An engine for n concurrent requests under `policy` (off: no drafter).
@@ -81,11 +82,14 @@ StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const 
     eo.spec_policy = policy == "fixed" ? SpecPolicy::kFixed : SpecPolicy::kConfidence;
     eo.spec_max = o.spec_max;
     eo.step_cost = profile->measured;
+    eo.draft_pass_cost = profile->measured_draft_pass;
   }
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(loaded, eo, profile->path, profile->key));
   if (engine->step_cost() != nullptr && profile->measured.empty()) {
     const auto points = engine->step_cost()->points();
     profile->measured.assign(points.begin(), points.end());
+    if (const StepCost* pass = engine->draft_pass_cost())
+      profile->measured_draft_pass.assign(pass->points().begin(), pass->points().end());
   }
   return engine;
 }

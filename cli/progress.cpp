@@ -122,6 +122,7 @@ std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   w.key("mean_accepted_length").value(mean_accepted_length(c));
   w.key("record_steps").value(c.sampled_steps).key("record_steps_with_draft").value(c.spec_verifications);
   w.key("no_draft_step_share").value(no_draft_share(c));
+  w.key("drafter_steps").value(c.drafter_steps);
   w.end_object();
   return w.take();
 }

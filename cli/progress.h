@@ -23,6 +23,7 @@ struct RunCounters {
   uint64_t accepted_tokens = 0;  // of them accepted
   uint64_t sampled_steps = 0;       // record-steps that sampled tokens
   uint64_t spec_verifications = 0;  // of them, those that verified draft tokens
+  uint64_t drafter_steps = 0;       // engine steps in which the drafter ran
   uint64_t engine_prompt_tokens = 0;  // prompt tokens of all samples given to the engine
   uint64_t cached_prompt_tokens = 0;  // of them taken from the prefix cache
 };

@@ -565,6 +565,7 @@ int run_command(const RunOptions& o) {
     counters.accepted_tokens = es.accepted_tokens;
     counters.sampled_steps = es.sampled_steps;
     counters.spec_verifications = es.spec_verifications;
+    counters.drafter_steps = es.drafter_steps;
     progress.update(counters);
   }
   // Stopped by a signal: records still held for ordering (behind an abandoned one)

@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/sampler.h"
@@ -63,6 +64,13 @@ struct DraftStop {
   double min_survival = 0;
 };
 
+// The drafter's work for a step that drafts `depth` tokens to each request:
+// `passes` runs of its model over tokens_per_request tokens per request.
+struct DraftPasses {
+  int passes = 0;
+  int tokens_per_request = 1;
+};
+
 class Drafter {
  public:
   virtual ~Drafter() = default;
@@ -70,6 +78,16 @@ class Drafter {
   [[nodiscard]] virtual Status propose(std::span<const DraftRequest> requests, const DraftStop& stop) = 0;
   // Forgets a request's state; unknown ids are ignored.
   virtual void release(uint64_t id) = 0;
+  // What drafting `depth` (>= 1) tokens per request runs (an autoregressive
+  // drafter: one pass per token).
+  virtual DraftPasses passes(int depth) const { return {depth, 1}; }
+  // Seconds of one pass by its token count, as StepCost takes them, measured on
+  // the drafter's still-empty state for up to max_requests requests; empty when
+  // a pass costs nothing worth scheduling around (model-free drafters).
+  [[nodiscard]] virtual StatusOr<std::vector<std::pair<int, double>>> profile_pass_cost(int max_requests) {
+    (void)max_requests;
+    return std::vector<std::pair<int, double>>{};
+  }
 };
 
 // What a model drafter is sized for: the engine's limits.

@@ -237,4 +237,10 @@ Status ModelDrafter::propose(std::span<const DraftRequest> requests, const Draft
   return ok_status();
 }
 
+StatusOr<std::vector<std::pair<int, double>>> ModelDrafter::profile_pass_cost(int max_requests) {
+  SB_CHECK(call_ == 0);  // the cache is still empty
+  const int n = std::min({max_requests, limits_.max_seqs, limits_.max_batch_tokens});
+  return profile_forward(*forward_, kv_, n, n);
+}
+
 }  // namespace sb

@@ -42,6 +42,8 @@ class ModelDrafter : public Drafter {
                                                         const DrafterLimits& limits, int target_vocab);
   Status propose(std::span<const DraftRequest> requests, const DraftStop& stop) override;
   void release(uint64_t id) override;
+  // One pass: a draft forward with one token per request.
+  StatusOr<std::vector<std::pair<int, double>>> profile_pass_cost(int max_requests) override;
 
  private:
   // A request's draft cache: tokens [0, base) of the request, then fed[0, n_fed)

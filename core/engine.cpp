@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -64,6 +63,7 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
       scheduler_(kv_, options.max_batch_tokens, options.max_seqs),
       verifier_(model.config.n_vocab),
       calibrator_(options.spec_max),
+      planner_(options.spec_max),
       admission_(options.max_seqs) {
   eos_ids_ = model.config.eos_ids;
   for (int id : tokenizer.eos_ids())
@@ -82,6 +82,8 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
   confidence_.resize(ms * static_cast<size_t>(options.spec_max));
   confidence_rows_.reserve(ms);
   n_admitted_.resize(ms);
+  draft_seconds_.reserve(static_cast<size_t>(options.spec_max) + 1);
+  survival_.resize(static_cast<size_t>(options.spec_max));
   logprob_work_.resize(static_cast<size_t>(n_vocab_));
 }
 
@@ -94,10 +96,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
     return invalid_argument("engine: max_batch_tokens, max_seqs and kv_block_size must be positive");
   if (options.spec_max < 1 || options.spec_max > 64)
     return invalid_argument("engine: spec_max must be in [1, 64]");
-  for (size_t i = 0; i < options.step_cost.size(); ++i)
-    if (options.step_cost[i].first < 1 || !(options.step_cost[i].second > 0) ||
-        (i > 0 && options.step_cost[i].first <= options.step_cost[i - 1].first))
-      return invalid_argument("engine: step_cost needs token counts increasing from >= 1 and positive seconds");
+  for (const auto* table : {&options.step_cost, &options.draft_pass_cost})
+    for (size_t i = 0; i < table->size(); ++i)
+      if ((*table)[i].first < 1 || !((*table)[i].second > 0) || (i > 0 && (*table)[i].first <= (*table)[i - 1].first))
+        return invalid_argument("engine: step_cost and draft_pass_cost need token counts increasing from >= 1 and "
+                                "positive seconds");
   if (tokenizer.n_vocab() > model.config.n_vocab)
     return invalid_argument(model.path + ": the tokenizer has " + std::to_string(tokenizer.n_vocab()) +
                             " tokens but the model's vocabulary " + std::to_string(model.config.n_vocab));
@@ -117,11 +120,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
     SB_ASSIGN_OR_RETURN(e->drafter_, make_drafter(options.draft, dl, draft_model, &backend, model.config.n_vocab));
   }
   if (e->drafter_ && options.spec_policy == SpecPolicy::kConfidence) {
-    if (options.step_cost.empty()) {
-      SB_ASSIGN_OR_RETURN(e->step_cost_, e->profile_step_cost());
-    } else {
-      e->step_cost_ = std::make_unique<StepCost>(options.step_cost);
+    std::vector<std::pair<int, double>> step = options.step_cost, pass = options.draft_pass_cost;
+    if (step.empty()) {
+      SB_ASSIGN_OR_RETURN(step, profile_forward(*e->forward_, e->kv_, options.max_batch_tokens, options.max_seqs));
+      if (step.empty()) return internal_error("engine: the KV cache has no room to profile a one-token step");
+      SB_ASSIGN_OR_RETURN(pass, e->drafter_->profile_pass_cost(options.max_seqs));
     }
+    e->step_cost_ = std::make_unique<StepCost>(std::move(step));
+    if (!pass.empty()) e->draft_pass_cost_ = std::make_unique<StepCost>(std::move(pass));
   }
   return e;
 }
@@ -218,13 +224,24 @@ Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
                                &r->req.sampling, r->req.index, &r->draft});
     draft_chunks_.push_back(static_cast<int32_t>(i));
   }
-  // The confidence policy stops autoregressive drafting where the last step's admission stopped.
+  if (draft_requests_.empty()) return ok_status();
+  const int n_requests = static_cast<int>(draft_requests_.size());
   DraftStop stop;
-  if (options_.spec_policy == SpecPolicy::kConfidence) stop = {&calibrator_, admission_.marginal()};
+  int depth = options_.spec_max;
+  if (options_.spec_policy == SpecPolicy::kConfidence) {
+    // How deep drafting pays at this load, the drafter's cost included (none: the drafter does not run);
+    // autoregressive drafting stops early where the last step's admission stopped.
+    draft_seconds_.clear();
+    for (int d = 0; d <= options_.spec_max; ++d) draft_seconds_.push_back(draft_seconds(n_requests, d));
+    depth = planner_.depth(n_requests, base_tokens, base_emitted, *step_cost_, draft_seconds_);
+    if (depth == 0) return ok_status();
+    for (DraftRequest& d : draft_requests_) d.k = std::min(d.k, depth);
+    stop = {&calibrator_, admission_.marginal()};
+  }
   SB_RETURN_IF_ERROR(drafter_->propose(draft_requests_, stop));
+  ++stats_.drafter_steps;
   for (size_t m = 0; m < draft_requests_.size(); ++m)
     if (draft_requests_[m].out->size() > 0) drafted_.push_back(draft_chunks_[m]);
-  if (drafted_.empty()) return ok_status();
   if (options_.spec_policy == SpecPolicy::kFixed) {
     for (int32_t i : drafted_) {
       const size_t c = static_cast<size_t>(i);
@@ -232,60 +249,34 @@ Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
     }
     return ok_status();
   }
+  // Calibrated confidences of each proposal for admission; their running
+  // products (survival) for the planner, which learns from empty proposals too.
   confidence_rows_.clear();
-  for (size_t m = 0; m < drafted_.size(); ++m) {
-    const Draft& d = static_cast<Request*>(chunks[static_cast<size_t>(drafted_[m])].seq)->draft;
-    float* conf = confidence_.data() + m * static_cast<size_t>(options_.spec_max);
-    for (int j = 0; j < d.size(); ++j) conf[j] = calibrator_.calibrated(j, d.confidence[static_cast<size_t>(j)]);
-    confidence_rows_.emplace_back(conf, static_cast<size_t>(d.size()));
+  for (const DraftRequest& d : draft_requests_) {
+    const Draft& draft = *d.out;
+    float* c = confidence_.data() + confidence_rows_.size() * static_cast<size_t>(options_.spec_max);
+    double a = 1;
+    for (int j = 0; j < draft.size(); ++j) {
+      c[j] = calibrator_.calibrated(j, draft.confidence[static_cast<size_t>(j)]);
+      a *= c[j];
+      survival_[static_cast<size_t>(j)] = static_cast<float>(a);
+    }
+    planner_.observe(std::span<const float>(survival_.data(), static_cast<size_t>(draft.size())), d.k);
+    if (draft.size() > 0) confidence_rows_.emplace_back(c, static_cast<size_t>(draft.size()));
   }
+  if (drafted_.empty()) return ok_status();
   const std::span<int> n_admitted(n_admitted_.data(), drafted_.size());
-  admission_.admit(confidence_rows_, base_tokens, base_emitted, scheduler_.budget_left(), *step_cost_, n_admitted);
+  admission_.admit(confidence_rows_, base_tokens, base_emitted, scheduler_.budget_left(), *step_cost_,
+                   draft_seconds(n_requests, depth), n_admitted);
   for (size_t m = 0; m < drafted_.size(); ++m)
     if (n_admitted[m] > 0) scheduler_.extend(static_cast<size_t>(drafted_[m]), n_admitted[m]);
   return ok_status();
 }
 
-StatusOr<std::unique_ptr<StepCost>> Engine::profile_step_cost() {
-  std::vector<std::pair<int, double>> points;
-  for (int b = 1;; b = std::min(2 * b, options_.max_batch_tokens)) {
-    const int n_seqs = std::min(b, options_.max_seqs);
-    tokens_.clear();
-    positions_.clear();
-    seqs_.clear();
-    rows_.clear();
-    bool room = true;
-    std::vector<int> created;
-    for (int s = 0; s < n_seqs && room; ++s) {
-      const int len = b / n_seqs + (s < b % n_seqs);
-      const int seq = kv_.seq_create();
-      if (seq >= 0) created.push_back(seq);
-      room = seq >= 0 && kv_.seq_grow(seq, len);
-      for (int p = 0; p < len && room; ++p) {
-        if (static_cast<int>(rows_.size()) < static_cast<int>(rows_.capacity()))
-          rows_.push_back(static_cast<int32_t>(tokens_.size()));
-        tokens_.push_back(1 % n_vocab_);
-        positions_.push_back(p);
-        seqs_.push_back(seq);
-      }
-    }
-    double best = 0;
-    if (room) {
-      const ForwardBatch batch{tokens_, positions_, seqs_, rows_};
-      for (int rep = 0; rep < 3; ++rep) {
-        const auto t0 = std::chrono::steady_clock::now();
-        SB_RETURN_IF_ERROR(forward_->run(batch, kv_, logits_.data()));
-        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        best = rep == 0 ? sec : std::min(best, sec);
-      }
-    }
-    for (int seq : created) kv_.seq_free(seq);
-    if (!room) break;
-    points.emplace_back(b, std::max(best, 1e-9));
-    if (b == options_.max_batch_tokens) break;
-  }
-  if (points.empty()) return internal_error("engine: the KV cache has no room to profile a one-token step");
-  return std::make_unique<StepCost>(std::move(points));
+double Engine::draft_seconds(int n_requests, int depth) const {
+  if (!draft_pass_cost_ || depth == 0) return 0;
+  const DraftPasses p = drafter_->passes(depth);
+  return p.passes * draft_pass_cost_->seconds(n_requests * p.tokens_per_request);
 }
 
 bool Engine::emit(Request* r, int32_t id, const float* logits) {

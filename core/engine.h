@@ -56,6 +56,10 @@ struct EngineOptions {
   // kConfidence: (tokens, seconds) of one target step, as StepCost takes them
   // (e.g. loaded with --spec-profile); empty = profile at creation.
   std::vector<std::pair<int, double>> step_cost;
+  // kConfidence: (tokens, seconds) of one draft pass (Drafter::profile_pass_cost),
+  // used only together with step_cost; empty with step_cost given = the drafter
+  // costs nothing.
+  std::vector<std::pair<int, double>> draft_pass_cost;
 };
 
 // K and V bytes one token occupies over all layers (F32 cache).
@@ -80,6 +84,7 @@ struct EngineStats {
   uint64_t accepted_tokens = 0;   // of them accepted
   uint64_t sampled_steps = 0;       // request-steps that sampled (one per sampling request and step)
   uint64_t spec_verifications = 0;  // of them, those that verified >= 1 draft token
+  uint64_t drafter_steps = 0;       // steps in which the drafter ran
 };
 
 class Engine {
@@ -98,6 +103,8 @@ class Engine {
   const EngineOptions& options() const { return options_; }
   // The confidence policy's step cost (given or profiled); null otherwise.
   const StepCost* step_cost() const { return step_cost_.get(); }
+  // Its draft pass cost; null without the confidence policy or for a drafter that costs nothing.
+  const StepCost* draft_pass_cost() const { return draft_pass_cost_.get(); }
 
   // Queues a request and returns its id. Errors, for this request only:
   // kInvalidArgument (empty prompt, token outside the vocabulary, sampling
@@ -125,9 +132,8 @@ class Engine {
   Status add_drafts(std::span<const ScheduledChunk> chunks);
   // Tells the drafter about requests the scheduler preempted since the last call.
   void release_preempted();
-  // Times one forward step over a grid of token counts up to max_batch_tokens
-  // on the still-empty cache (the fastest of three runs each).
-  StatusOr<std::unique_ptr<StepCost>> profile_step_cost();
+  // Seconds the drafter spends on `depth` tokens for each of n_requests.
+  double draft_seconds(int n_requests, int depth) const;
   // Appends one emitted token, chosen from the target logit row `logits`, to r
   // (and its logprobs when r asks); true when it ends r's generation.
   bool emit(Request* r, int32_t id, const float* logits);
@@ -143,6 +149,8 @@ class Engine {
   std::unique_ptr<Drafter> drafter_;  // null without speculation
   ConfidenceCalibrator calibrator_;
   std::unique_ptr<StepCost> step_cost_;  // kConfidence: given or profiled at creation
+  std::unique_ptr<StepCost> draft_pass_cost_;  // kConfidence with a drafter that costs something
+  DraftPlanner planner_;
   DraftAdmission admission_;
   std::unique_ptr<Forward> forward_;
   uint64_t next_id_ = 0;
@@ -171,6 +179,8 @@ class Engine {
   std::vector<float> confidence_;    // [max_seqs, spec_max] calibrated, per drafted_ entry
   std::vector<std::span<const float>> confidence_rows_;  // [max_seqs]
   std::vector<int> n_admitted_;      // [max_seqs]
+  std::vector<double> draft_seconds_;  // [spec_max + 1] by depth
+  std::vector<float> survival_;        // [spec_max] one proposal's a_r0, a_r1, ...
   std::vector<TokenLogprob> logprob_work_;  // [n_vocab] top-K selection
 };
 

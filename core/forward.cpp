@@ -1,6 +1,7 @@
 #include "core/forward.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -285,6 +286,55 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
   SB_RETURN_IF_ERROR(b.matmul(xl_, lm_head_, DeviceWeight{}, logits_, n_logits));
   return b.copy_to_host(logits, logits_,
                         static_cast<size_t>(n_logits) * static_cast<size_t>(c.n_vocab) * sizeof(float));
+}
+
+StatusOr<std::vector<std::pair<int, double>>> profile_forward(Forward& forward, KvCache& kv, int max_tokens,
+                                                              int max_seqs) {
+  SB_CHECK(max_tokens >= 1 && max_tokens <= forward.limits().max_tokens && max_seqs >= 1);
+  const int n_rows = std::min(max_tokens, forward.limits().max_logit_rows);
+  std::vector<int32_t> tokens, positions, seqs, rows;
+  std::vector<float> logits(static_cast<size_t>(n_rows) * static_cast<size_t>(forward.config().n_vocab));
+  std::vector<std::pair<int, double>> points;
+  for (int b = 1;; b = std::min(2 * b, max_tokens)) {
+    const int n_seqs = std::min({b, max_seqs, forward.limits().max_seqs});
+    tokens.clear();
+    positions.clear();
+    seqs.clear();
+    rows.clear();
+    bool room = true;
+    std::vector<int> created;
+    for (int s = 0; s < n_seqs && room; ++s) {
+      const int len = b / n_seqs + (s < b % n_seqs);
+      const int seq = kv.seq_create();
+      if (seq >= 0) created.push_back(seq);
+      room = seq >= 0 && kv.seq_grow(seq, len);
+      for (int p = 0; p < len && room; ++p) {
+        if (static_cast<int>(rows.size()) < n_rows) rows.push_back(static_cast<int32_t>(tokens.size()));
+        tokens.push_back(1 % forward.config().n_vocab);
+        positions.push_back(p);
+        seqs.push_back(seq);
+      }
+    }
+    double best = 0;
+    if (room) {
+      const ForwardBatch batch{tokens, positions, seqs, rows};
+      for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const Status st = forward.run(batch, kv, logits.data());
+        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!st.ok()) {
+          for (int seq : created) kv.seq_free(seq);
+          return st;
+        }
+        best = rep == 0 ? sec : std::min(best, sec);
+      }
+    }
+    for (int seq : created) kv.seq_free(seq);
+    if (!room) break;
+    points.emplace_back(b, std::max(best, 1e-9));
+    if (b == max_tokens) break;
+  }
+  return points;
 }
 
 }  // namespace sb

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "core/backend.h"
@@ -105,5 +106,13 @@ class Forward {
   std::vector<int32_t> seq_row_;  // [kv.max_seqs()] batch row of a KvCache seq, -1 if absent
   std::vector<int32_t> row_seq_;  // [max_seqs] KvCache seq of a batch row
 };
+
+// Seconds of one run() by its token count n = 1, 2, 4, ... up to max_tokens
+// (<= forward.limits().max_tokens), the fastest of three runs each: n tokens
+// spread over min(n, max_seqs) new sequences of kv from position 0, freed
+// afterwards. The grid stops early where the cache has no room. Set-up only (it
+// allocates); kv must be the cache forward was created for, still empty.
+StatusOr<std::vector<std::pair<int, double>>> profile_forward(Forward& forward, KvCache& kv, int max_tokens,
+                                                              int max_seqs);
 
 }  // namespace sb

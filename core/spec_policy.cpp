@@ -1,6 +1,7 @@
 #include "core/spec_policy.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/status.h"
 
@@ -56,7 +57,7 @@ double StepCost::seconds(int n) const {
 DraftAdmission::DraftAdmission(int max_requests) { heap_.reserve(static_cast<size_t>(max_requests)); }
 
 void DraftAdmission::admit(std::span<const std::span<const float>> confidence, int base_tokens, int base_emitted,
-                           int budget, const StepCost& cost, std::span<int> n_admitted) {
+                           int budget, const StepCost& cost, double draft_seconds, std::span<int> n_admitted) {
   SB_CHECK(n_admitted.size() == confidence.size() && confidence.size() <= heap_.capacity() && base_tokens >= 1);
   // The highest a first; the lower request index on ties (deterministic).
   const auto lower = [](const Candidate& x, const Candidate& y) { return x.a < y.a || (x.a == y.a && x.r > y.r); };
@@ -71,8 +72,8 @@ void DraftAdmission::admit(std::span<const std::span<const float>> confidence, i
   marginal_ = 0;
   while (!heap_.empty() && budget > 0) {
     const Candidate c = heap_.front();
-    // Theta = tau / seconds(B) must grow: (tau + a) * seconds(B) > tau * seconds(B + 1).
-    if (!((tau + c.a) * cost.seconds(b) > tau * cost.seconds(b + 1))) {
+    // Theta = tau / (seconds(B) + draft) must grow.
+    if (!((tau + c.a) * (cost.seconds(b) + draft_seconds) > tau * (cost.seconds(b + 1) + draft_seconds))) {
       marginal_ = c.a;
       break;
     }
@@ -88,6 +89,52 @@ void DraftAdmission::admit(std::span<const std::span<const float>> confidence, i
       std::push_heap(heap_.begin(), heap_.end(), lower);
     }
   }
+}
+
+DraftPlanner::DraftPlanner(int max_k) : max_k_(max_k), mean_(static_cast<size_t>(max_k), 0), seen_(static_cast<size_t>(max_k), 0) {
+  SB_CHECK(max_k >= 1);
+}
+
+void DraftPlanner::observe(std::span<const float> survival, int asked) {
+  SB_CHECK(survival.size() <= static_cast<size_t>(asked) && asked <= max_k_);
+  for (int j = 0; j < asked; ++j) {
+    const size_t i = static_cast<size_t>(j);
+    const double a = i < survival.size() ? survival[i] : 0.0;
+    if (seen_[i] < kWindow) ++seen_[i];
+    mean_[i] += (a - mean_[i]) / seen_[i];
+  }
+}
+
+double DraftPlanner::mean_survival(int j) const {
+  SB_CHECK(j >= 0 && j < max_k_);
+  int last = j;  // the deepest position reached, at or before j
+  while (last >= 0 && seen_[static_cast<size_t>(last)] == 0) --last;
+  if (last < 0) return std::pow(kPrior, j + 1);
+  const double at = mean_[static_cast<size_t>(last)];
+  const double before = last > 0 ? mean_[static_cast<size_t>(last) - 1] : 1.0;
+  const double rate = before > 0 ? std::min(1.0, at / before) : 0.0;
+  return at * std::pow(rate, j - last);
+}
+
+int DraftPlanner::depth(int n_requests, int base_tokens, int base_emitted, const StepCost& target,
+                        std::span<const double> draft_seconds) const {
+  SB_CHECK(n_requests >= 1 && base_tokens >= 1 && !draft_seconds.empty() &&
+           draft_seconds.size() <= static_cast<size_t>(max_k_) + 1);
+  const int max_depth = static_cast<int>(draft_seconds.size()) - 1;
+  if (std::all_of(draft_seconds.begin(), draft_seconds.end(), [](double s) { return s == 0; })) return max_depth;
+  int best = 0;
+  double best_theta = base_emitted / target.seconds(base_tokens);
+  double tau = base_emitted;
+  for (int d = 1; d <= max_depth; ++d) {
+    tau += n_requests * mean_survival(d - 1);
+    const double theta =
+        tau / (target.seconds(base_tokens + n_requests * d) + draft_seconds[static_cast<size_t>(d)]);
+    if (theta > best_theta) {
+      best = d;
+      best_theta = theta;
+    }
+  }
+  return best;
 }
 
 }  // namespace sb

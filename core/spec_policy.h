@@ -1,10 +1,12 @@
 // Confidence scheduling of draft tokens (DESIGN.md section 7). Raw drafter
 // confidences are calibrated online, per draft position, against the accept /
 // reject outcomes the engine observes; the step's cost is a measured table
-// seconds(B) over batch token counts (SPS(B) = 1 / seconds(B), interpolated);
+// seconds(B) over batch token counts (SPS(B) = 1 / seconds(B), interpolated)
+// plus the drafter's own seconds; the planner picks how deep to draft before
+// the drafter runs (none when drafting cannot pay at the current load), and
 // admission takes candidates in decreasing survival probability a_rj and stops
-// at the first that lowers Theta = expected emitted tokens x SPS(B). Nothing
-// here allocates after construction.
+// at the first that lowers Theta = expected emitted tokens / step seconds.
+// Nothing here allocates after construction.
 #pragma once
 
 #include <cstdint>
@@ -54,10 +56,11 @@ class DraftAdmission {
   // confidence[r]: request r's calibrated conditional confidences c_r0, c_r1, ...
   // (each in [0, 1]). base_tokens: the step's tokens without drafts (>= 1);
   // base_emitted: tokens the step emits without drafts (one per sampling request);
-  // budget: draft tokens the step can still take. Writes the admitted count of
-  // each request to n_admitted [confidence.size()].
+  // budget: draft tokens the step can still take; draft_seconds: what the
+  // drafter already spent on this step (it counts in every Theta). Writes the
+  // admitted count of each request to n_admitted [confidence.size()].
   void admit(std::span<const std::span<const float>> confidence, int base_tokens, int base_emitted, int budget,
-             const StepCost& cost, std::span<int> n_admitted);
+             const StepCost& cost, double draft_seconds, std::span<int> n_admitted);
   // The marginal survival probability of the last admit(): that of the first
   // candidate it refused for lowering Theta (every later one was lower), or 0
   // when it refused none. Drafting a token below it is likely wasted.
@@ -70,6 +73,40 @@ class DraftAdmission {
   };
   std::vector<Candidate> heap_;  // [max_requests]
   double marginal_ = 0;
+};
+
+// How deep a step drafts, decided before the drafter runs: its work is spent
+// before admission sees a confidence, so it is priced up front. The planner
+// keeps the mean calibrated survival abar_j of draft position j over recent
+// drafting requests (0 where a draft stopped short of j) and, for a step whose
+// R drafting requests ride on B0 tokens that emit E0 without drafts, picks the
+// depth d maximizing
+//   Theta(d) = (E0 + R (abar_0 + ... + abar_{d-1})) / (seconds(B0 + R d) + draft_seconds[d]),
+// 0 (the drafter does not run) when no depth beats Theta(0) = E0 / seconds(B0).
+// All verified, every request alike: at saturated load a costly drafter is
+// skipped, at low load it drafts as deep as its survival pays for. A drafter
+// that costs nothing always drafts to the deepest depth (admission decides).
+class DraftPlanner {
+ public:
+  explicit DraftPlanner(int max_k);
+  // One drafting request's calibrated survival a_0, a_1, ... of a draft asked
+  // for `asked` tokens (its positions past survival.size() count 0).
+  void observe(std::span<const float> survival, int asked);
+  // abar_j. A position no draft has reached yet continues the last reached
+  // one's conditional rate abar_j / abar_{j-1} (kPrior before any).
+  double mean_survival(int j) const;
+  // draft_seconds[d] for d = 0 .. max depth (draft_seconds[0] = 0; max depth
+  // <= max_k). n_requests >= 1, base_tokens >= 1.
+  int depth(int n_requests, int base_tokens, int base_emitted, const StepCost& target,
+            std::span<const double> draft_seconds) const;
+
+  static constexpr double kPrior = 0.5;  // conditional acceptance assumed before any observation
+  static constexpr int kWindow = 64;     // observations the mean is an average over, at most
+
+ private:
+  int max_k_;
+  std::vector<double> mean_;    // [max_k]
+  std::vector<uint32_t> seen_;  // [max_k] observations, saturating at kWindow
 };
 
 }  // namespace sb

@@ -11,13 +11,17 @@ namespace sb {
 
 std::string spec_profile_to_json(const SpecProfile& p) {
   JsonWriter w;
-  w.begin_object().key("specbatch_spec_profile").value(1);
+  w.begin_object().key("specbatch_spec_profile").value(2);
   w.key("model_size").value(p.key.model_size).key("model_hash").value(p.key.model_hash);
   w.key("model_shape").value(p.key.model_shape).key("backend").value(p.key.backend);
   w.key("threads").value(p.key.threads).key("max_batch_tokens").value(p.key.max_batch_tokens);
-  w.key("kv_block_size").value(p.key.kv_block_size).key("step_seconds").begin_array();
-  for (const auto& [tokens, seconds] : p.step_seconds) w.begin_array().value(tokens).value(seconds).end_array();
-  w.end_array().end_object();
+  w.key("kv_block_size").value(p.key.kv_block_size).key("draft").value(p.key.draft);
+  for (const auto& [name, points] : {std::pair{"step_seconds", &p.step_seconds}, {"draft_pass_seconds", &p.draft_pass_seconds}}) {
+    w.key(name).begin_array();
+    for (const auto& [tokens, seconds] : *points) w.begin_array().value(tokens).value(seconds).end_array();
+    w.end_array();
+  }
+  w.end_object();
   return w.take() + "\n";
 }
 
@@ -30,8 +34,8 @@ StatusOr<SpecProfile> parse_spec_profile(std::string_view json, const std::strin
     return corrupt(what + ": field '" + field + "' " + want + " (a --spec-profile file; delete it to profile again)");
   };
   int64_t version = 0;
-  if (doc["specbatch_spec_profile"].get_int64().get(version) != simdjson::SUCCESS || version != 1)
-    return bad("specbatch_spec_profile", "must be 1");
+  if (doc["specbatch_spec_profile"].get_int64().get(version) != simdjson::SUCCESS || version != 2)
+    return bad("specbatch_spec_profile", "must be 2");
   SpecProfile p;
   const auto get_string = [&](const char* field, std::string* out) {
     std::string_view s;
@@ -52,24 +56,30 @@ StatusOr<SpecProfile> parse_spec_profile(std::string_view json, const std::strin
   SB_RETURN_IF_ERROR(get_int("threads", 1, 1 << 16, &threads));
   SB_RETURN_IF_ERROR(get_int("max_batch_tokens", 1, INT32_MAX, &tokens));
   SB_RETURN_IF_ERROR(get_int("kv_block_size", 1, INT32_MAX, &block));
+  SB_RETURN_IF_ERROR(get_string("draft", &p.key.draft));
   p.key.model_size = static_cast<uint64_t>(size);
   p.key.threads = static_cast<int>(threads);
   p.key.max_batch_tokens = static_cast<int>(tokens);
   p.key.kv_block_size = static_cast<int>(block);
-  simdjson::dom::array points;
-  if (doc["step_seconds"].get_array().get(points) != simdjson::SUCCESS || points.size() == 0)
-    return bad("step_seconds", "must be a non-empty array of [tokens, seconds] pairs");
-  for (simdjson::dom::element e : points) {
-    simdjson::dom::array pair;
-    int64_t n = 0;
-    double s = 0;
-    if (e.get_array().get(pair) != simdjson::SUCCESS || pair.size() != 2 || pair.at(0).get_int64().get(n) ||
-        pair.at(1).get_double().get(s) || n < 1 || n > INT32_MAX || !(s > 0) || !std::isfinite(s) ||
-        (!p.step_seconds.empty() && n <= p.step_seconds.back().first))
-      return bad("step_seconds",
-                 "must hold [tokens, seconds] pairs with tokens increasing from >= 1 and seconds > 0");
-    p.step_seconds.emplace_back(static_cast<int>(n), s);
-  }
+  const auto get_points = [&](const char* field, bool may_be_empty, std::vector<std::pair<int, double>>* out) {
+    const char* want = "must hold [tokens, seconds] pairs with tokens increasing from >= 1 and seconds > 0";
+    simdjson::dom::array points;
+    if (doc[field].get_array().get(points) != simdjson::SUCCESS || (points.size() == 0 && !may_be_empty))
+      return bad(field, want);
+    for (simdjson::dom::element e : points) {
+      simdjson::dom::array pair;
+      int64_t n = 0;
+      double s = 0;
+      if (e.get_array().get(pair) != simdjson::SUCCESS || pair.size() != 2 || pair.at(0).get_int64().get(n) ||
+          pair.at(1).get_double().get(s) || n < 1 || n > INT32_MAX || !(s > 0) || !std::isfinite(s) ||
+          (!out->empty() && n <= out->back().first))
+        return bad(field, want);
+      out->emplace_back(static_cast<int>(n), s);
+    }
+    return ok_status();
+  };
+  SB_RETURN_IF_ERROR(get_points("step_seconds", false, &p.step_seconds));
+  SB_RETURN_IF_ERROR(get_points("draft_pass_seconds", true, &p.draft_pass_seconds));
   return p;
 }
 
@@ -85,6 +95,7 @@ std::vector<std::string> spec_profile_key_differences(const SpecProfileKey& f, c
   cmp("threads", std::to_string(f.threads), std::to_string(now.threads));
   cmp("max_batch_tokens", std::to_string(f.max_batch_tokens), std::to_string(now.max_batch_tokens));
   cmp("kv_block_size", std::to_string(f.kv_block_size), std::to_string(now.kv_block_size));
+  cmp("draft", f.draft, now.draft);
   return out;
 }
 

@@ -38,8 +38,9 @@ double number(const std::string& json, const char* field) {
 // `json` with the step_seconds array replaced by `points`.
 std::string with_points(const std::string& json, const std::string& points) {
   const size_t at = json.find("\"step_seconds\":");
-  REQUIRE(at != std::string::npos);
-  return json.substr(0, at) + "\"step_seconds\":" + points + "}\n";
+  const size_t end = json.find(",\"draft_pass_seconds\":", at);
+  REQUIRE(end != std::string::npos);
+  return json.substr(0, at) + "\"step_seconds\":" + points + json.substr(end);
 }
 
 }  // namespace
@@ -98,7 +99,7 @@ TEST_CASE("spec profile: run writes, loads, re-profiles on a key change, rejects
   CHECK(number(read_file(profile), "threads") == 1);
 
   // Malformed: a fatal error naming the file and the field.
-  write_file(profile, "{\"specbatch_spec_profile\":1,\"model_size\":\"big\"}");
+  write_file(profile, "{\"specbatch_spec_profile\":2,\"model_size\":\"big\"}");
   auto bad = run_cli(confidence, kInput);
   CHECK(bad.exit_code == 1);
   CHECK(bad.err.find(profile) != std::string::npos);

@@ -5,6 +5,7 @@
 // the online calibration.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "core/spec_policy.h"
@@ -17,7 +18,7 @@ std::vector<int> admit(const std::vector<std::vector<float>>& conf, int base_tok
   for (const auto& c : conf) rows.emplace_back(c);
   std::vector<int> n(conf.size(), -1);
   sb::DraftAdmission a(static_cast<int>(conf.size()));
-  a.admit(rows, base_tokens, base_emitted, budget, cost, n);
+  a.admit(rows, base_tokens, base_emitted, budget, cost, 0.0, n);
   return n;
 }
 
@@ -88,13 +89,72 @@ TEST_CASE("admission: the marginal is the survival probability of the first refu
   // As above: 0.9 and 0.6 admitted, r0's second (a = 0.9 * 0.5) refused.
   const std::vector<float> r0 = {0.9f, 0.5f}, r1 = {0.6f};
   const std::vector<std::span<const float>> rows = {r0, r1};
-  a.admit(rows, 2, 2, 100, linear, n);
+  a.admit(rows, 2, 2, 100, linear, 0.0, n);
   CHECK(n == std::vector<int>{1, 1});
   CHECK(a.marginal() == doctest::Approx(0.45));
   // Everything admitted (flat cost) or the budget ran out: no refusal, no marginal.
-  a.admit(rows, 2, 2, 100, sb::StepCost({{1, 1.0}}), n);
+  a.admit(rows, 2, 2, 100, sb::StepCost({{1, 1.0}}), 0.0, n);
   CHECK(n == std::vector<int>{2, 1});
   CHECK(a.marginal() == 0.0);
-  a.admit(rows, 2, 2, 1, sb::StepCost({{1, 1.0}}), n);
+  a.admit(rows, 2, 2, 1, sb::StepCost({{1, 1.0}}), 0.0, n);
   CHECK(a.marginal() == 0.0);
+}
+
+TEST_CASE("admission: the drafter's spent seconds count in every Theta, so it admits more") {
+  // seconds(B) = 2 + B; base 2 tokens emitting 2. Without drafter seconds a = 0.45 is refused (above);
+  // with 10 spent: (3.5 + 0.45) / (7 + 10) > 3.5 / (6 + 10), admitted.
+  std::vector<std::pair<int, double>> pts;
+  for (int b = 1; b <= 64; ++b) pts.emplace_back(b, 2.0 + b);
+  const sb::StepCost linear(pts);
+  const std::vector<float> r0 = {0.9f, 0.5f}, r1 = {0.6f};
+  const std::vector<std::span<const float>> rows = {r0, r1};
+  sb::DraftAdmission a(2);
+  std::vector<int> n(2);
+  a.admit(rows, 2, 2, 100, linear, 10.0, n);
+  CHECK(n == std::vector<int>{2, 1});
+}
+
+TEST_CASE("planner: survival means, prior and extrapolation past the deepest position reached") {
+  sb::DraftPlanner p(4);
+  CHECK(p.mean_survival(0) == doctest::Approx(sb::DraftPlanner::kPrior));
+  CHECK(p.mean_survival(2) == doctest::Approx(std::pow(sb::DraftPlanner::kPrior, 3)));
+  // Two drafts asked for 2 tokens: one reached a = (0.8, 0.4), one stopped after a = 0.6.
+  const std::vector<float> full = {0.8f, 0.4f}, short_one = {0.6f};
+  p.observe(full, 2);
+  p.observe(short_one, 2);
+  CHECK(p.mean_survival(0) == doctest::Approx(0.7));
+  CHECK(p.mean_survival(1) == doctest::Approx(0.2));
+  // Position 2 continues position 1's conditional rate 0.2 / 0.7.
+  CHECK(p.mean_survival(2) == doctest::Approx(0.2 * 0.2 / 0.7));
+  // The mean is over the last kWindow observations at most: new behaviour wins.
+  for (int i = 0; i < 10 * sb::DraftPlanner::kWindow; ++i) p.observe(std::vector<float>{}, 1);
+  CHECK(p.mean_survival(0) < 0.01);
+}
+
+TEST_CASE("planner: drafts deep when the target step is flat and drafting cheap, not at all when it cannot pay") {
+  sb::DraftPlanner p(8);
+  const std::vector<float> good = {0.9f, 0.81f, 0.73f, 0.66f, 0.59f, 0.53f, 0.48f, 0.43f};
+  for (int i = 0; i < 8; ++i) p.observe(good, 8);
+  // Memory-bound target: 10 ms for any token count up to 16.
+  const sb::StepCost flat({{1, 0.010}, {16, 0.010}, {512, 0.5}});
+  std::vector<double> cheap(9), dear(9);
+  for (int d = 0; d <= 8; ++d) {
+    cheap[static_cast<size_t>(d)] = 0.001 * d;  // 1 ms per pass
+    dear[static_cast<size_t>(d)] = 0.020 * d;   // 20 ms per pass: more than the target step
+  }
+  // One request: Theta(d) = (1 + sum a) / (0.010 + 0.001 d) rises to d = 8.
+  CHECK(p.depth(1, 1, 1, flat, cheap) == 8);
+  // Dear passes: (1 + 0.9) / (0.010 + 0.020) < 1 / 0.010, no depth pays.
+  CHECK(p.depth(1, 1, 1, flat, dear) == 0);
+  // Saturated: cost proportional to tokens, 64 decoding requests; even a cheap
+  // drafter cannot pay for doubling the verified tokens at a < 1.
+  std::vector<std::pair<int, double>> prop;
+  for (int b = 1; b <= 1024; b *= 2) prop.emplace_back(b, 0.001 * b);
+  CHECK(p.depth(64, 64, 64, sb::StepCost(prop), cheap) == 0);
+  // A drafter that costs nothing always drafts to the deepest depth: admission decides.
+  CHECK(p.depth(64, 64, 64, sb::StepCost(prop), std::vector<double>(9, 0.0)) == 8);
+  // Useless drafts (survival 0) never pay, however cheap.
+  sb::DraftPlanner useless(8);
+  for (int i = 0; i < 4; ++i) useless.observe(std::vector<float>{}, 8);
+  CHECK(useless.depth(1, 1, 1, flat, cheap) == 0);
 }

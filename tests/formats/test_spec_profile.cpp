@@ -9,8 +9,9 @@ namespace {
 
 sb::SpecProfile sample() {
   sb::SpecProfile p;
-  p.key = {1185376, "00ff00ff00ff00ff", "llama dim 64", "cpu", 3, 512, 16};
+  p.key = {1185376, "00ff00ff00ff00ff", "llama dim 64", "cpu", 3, 512, 16, "self:q8_0"};
   p.step_seconds = {{1, 0.0015}, {2, 0.00175}, {17, 0.0031}, {512, 0.25}};
+  p.draft_pass_seconds = {{1, 0.0004}, {64, 0.002}};
   return p;
 }
 
@@ -30,6 +31,14 @@ TEST_CASE("spec_profile: JSON round trip") {
   CHECK(back->key.model_size == p.key.model_size);
   CHECK(back->key.threads == 3);
   CHECK(back->step_seconds == p.step_seconds);
+  CHECK(back->draft_pass_seconds == p.draft_pass_seconds);
+  CHECK(back->key.draft == "self:q8_0");
+  // A drafter that costs nothing has no pass points.
+  sb::SpecProfile free = p;
+  free.draft_pass_seconds.clear();
+  auto none = sb::parse_spec_profile(sb::spec_profile_to_json(free), "p.json");
+  REQUIRE_MESSAGE(none.ok(), none.status().to_string());
+  CHECK(none->draft_pass_seconds.empty());
 }
 
 TEST_CASE("spec_profile: malformed files name the file and the field") {
@@ -39,8 +48,8 @@ TEST_CASE("spec_profile: malformed files name the file and the field") {
     const char* field;
   };
   const Bad cases[] = {
-      {"{\"specbatch_spec_profile\":1", "JSON"},
-      {replaced(good, "\"specbatch_spec_profile\":1", "\"specbatch_spec_profile\":2"), "specbatch_spec_profile"},
+      {"{\"specbatch_spec_profile\":2", "JSON"},
+      {replaced(good, "\"specbatch_spec_profile\":2", "\"specbatch_spec_profile\":1"), "specbatch_spec_profile"},
       {replaced(good, "\"threads\":3", "\"threads\":\"3\""), "threads"},
       {replaced(good, "\"threads\":3", "\"threads\":0"), "threads"},
       {replaced(good, "\"model_hash\":\"00ff00ff00ff00ff\"", "\"model_hash\":7"), "model_hash"},
@@ -51,6 +60,9 @@ TEST_CASE("spec_profile: malformed files name the file and the field") {
       {replaced(good, "[17,0.0031]", "[17]"), "step_seconds"},
       {replaced(good, "[17,0.0031]", "[17.5,0.0031]"), "step_seconds"},
       {replaced(good, "[[1,0.0015],[2,0.00175],[17,0.0031],[512,0.25]]", "[]"), "step_seconds"},
+      {replaced(good, "\"draft\":\"self:q8_0\",", ""), "draft"},
+      {replaced(good, "[64,0.002]", "[64,0]"), "draft_pass_seconds"},
+      {replaced(good, "\"draft_pass_seconds\":[[1,0.0004],[64,0.002]]", "\"draft_pass_seconds\":7"), "draft_pass_seconds"},
   };
   for (const Bad& b : cases) {
     auto p = sb::parse_spec_profile(b.json, "dir/profile.json");
@@ -77,4 +89,8 @@ TEST_CASE("spec_profile: key differences name each differing field") {
   b.max_batch_tokens = 256;
   b.backend = "cuda";
   CHECK(sb::spec_profile_key_differences(a, b).size() == 2);
+  b = a;
+  b.draft = "self:q4_0";
+  CHECK(sb::spec_profile_key_differences(a, b) ==
+        std::vector<std::string>{"draft (self:q8_0 in the file, self:q4_0 now)"});
 }
