@@ -156,3 +156,21 @@ TEST_CASE("spec stats: --stats-json and the summary give acceptance, mean accept
   CHECK(r.err.find("mean accepted length") != std::string::npos);
   CHECK(r.err.find("of record-steps verified no draft") != std::string::npos);
 }
+
+TEST_CASE("spec profile: a model drafter's pass times are saved with the --draft value") {
+  const std::string dir = sb::test::scratch_dir("cli_spec_profile_draft");
+  const std::string profile = dir + "/profile.json";
+  std::vector<std::string> args = {"run", "-m", stories_model(), "--temperature", "0", "--max-seqs", "2",
+                                   "--max-batch-tokens", "64", "--threads", "2", "--draft", "self:q8_0",
+                                   "--spec-profile", profile};
+  auto r = run_cli(args, kInput);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string written = read_file(profile);
+  CHECK(written.find("\"draft\":\"self:q8_0\"") != std::string::npos);
+  CHECK(written.find("\"draft_pass_seconds\":[[1,") != std::string::npos);
+  // Another drafter: profiled again, the note naming the draft.
+  args[args.size() - 3] = "self:q4_0";
+  auto other = run_cli(args, kInput);
+  REQUIRE_MESSAGE(other.exit_code == 0, other.err);
+  CHECK(other.err.find("draft (self:q8_0 in the file, self:q4_0 now)") != std::string::npos);
+}

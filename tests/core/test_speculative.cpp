@@ -677,3 +677,31 @@ TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two token
     }
   }
 }
+
+TEST_CASE("engine, confidence: the drafter does not run where its cost cannot pay, and drafts where it does") {
+  Loaded l = load(kStories);
+  const auto reqs = greedy_stories(*l.tok, 8);
+  sb::EngineOptions base;
+  base.max_seqs = 8;
+  const Run plain = run_engine(l, base, reqs);
+  const sb::Model draft = draft_model("self:q8_0", l);
+  // A memory-bound target (flat to 64 tokens) with a draft pass costing a tenth of
+  // a step: drafting pays. The same target with a pass costing two steps: it never does.
+  sb::EngineOptions o = with_draft(base, "self:q8_0", sb::SpecPolicy::kConfidence);
+  o.step_cost = {{1, 0.010}, {64, 0.010}, {512, 0.080}};
+  o.draft_pass_cost = {{1, 0.001}, {64, 0.001}};
+  const Run cheap = run_engine(l, o, reqs, &draft);
+  check_same(cheap.results, plain.results);
+  CHECK(cheap.stats.drafter_steps > 0);
+  CHECK(cheap.stats.accepted_tokens > 0);
+  o.draft_pass_cost = {{1, 0.020}, {64, 0.020}};
+  const Run dear = run_engine(l, o, reqs, &draft);
+  check_same(dear.results, plain.results);
+  CHECK(dear.stats.drafter_steps == 0);
+  CHECK(dear.stats.drafted_tokens == 0);
+  // A drafter that costs nothing (no pass table) runs every step it can.
+  o.draft_pass_cost.clear();
+  const Run ngram = run_engine(l, with_ngram(o, sb::SpecPolicy::kConfidence), reqs);
+  check_same(ngram.results, plain.results);
+  CHECK(ngram.stats.drafter_steps > 0);
+}
