@@ -177,8 +177,13 @@ TEST_CASE("dspark loader: optional heads, explicit layer ids, the embedding outp
   s.target_layer_ids = {-1, 4};
   s.markov_rank = 0;
   s.confidence_head_with_markov = false;
-  const auto m = write_edit_load("no_markov", s, [](std::string*, std::vector<safetensors::WriteTensor>*) {});
+  // RoPE as transformers 5 writes it: rope_theta inside rope_parameters.
+  const auto m = write_edit_load("no_markov", s, [](std::string* cfg, std::vector<safetensors::WriteTensor>*) {
+    replace(cfg, "\"rope_theta\":1e+06", "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":5000}");
+  });
   REQUIRE_MESSAGE(m.ok(), m.status().message());
+  CHECK(m->model.config.rope_theta == 5000.0f);
+  CHECK(m->model.config.rope_scaling.type == RopeScalingType::kNone);
   CHECK(m->dspark.target_layer_ids == std::vector<int>{-1, 4});
   CHECK(m->fc.cols == 2 * 48);
   CHECK_FALSE(m->markov_w1.present());
