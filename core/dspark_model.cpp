@@ -66,6 +66,8 @@ Status dspark_fields(const hf::DSparkJsonConfig& j, const std::string& cfg, cons
 StatusOr<DSparkModel> load_dspark(const std::string& dir, const ModelConfig& target) {
   const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
   SB_ASSIGN_OR_RETURN(const hf::ModelJsonConfig j, hf::read_model_config(dir));
+  SB_ASSIGN_OR_RETURN(const std::string text, hf::read_text_file(cfg));
+  SB_ASSIGN_OR_RETURN(const hf::DSparkJsonConfig dj, hf::parse_dspark_config(text, cfg));
   DSparkModel d;
   Model& m = d.model;
   m.path = dir;
@@ -84,7 +86,7 @@ StatusOr<DSparkModel> load_dspark(const std::string& dir, const ModelConfig& tar
     return invalid_argument(cfg + ": vocab_size = " + std::to_string(c.n_vocab) + " differs from the target's " +
                             std::to_string(target.n_vocab) + " (a checkpoint for another target?)");
   }
-  SB_RETURN_IF_ERROR(dspark_fields(j.dspark, cfg, target, &d.dspark));
+  SB_RETURN_IF_ERROR(dspark_fields(dj, cfg, target, &d.dspark));
 
   SB_ASSIGN_OR_RETURN(safetensors::TensorSet set, safetensors::TensorSet::open_dir(dir));
   WeightBinder b(safetensors_lookup(set, "model."), &m, " (looked for with and without a leading 'model.')");

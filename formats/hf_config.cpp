@@ -175,7 +175,15 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
   SB_RETURN_IF_ERROR(f.get_int("bos_token_id", &c.bos_token_id));
   bool has_eos = false;
   SB_RETURN_IF_ERROR(f.get_int_list("eos_token_id", &c.eos_token_ids, &has_eos));
-  DSparkJsonConfig& d = c.dspark;
+  return c;
+}
+
+StatusOr<DSparkJsonConfig> parse_dspark_config(std::string_view json, const std::string& name) {
+  simdjson::dom::parser parser;
+  object obj;
+  SB_RETURN_IF_ERROR(parse_object(&parser, json, name, &obj));
+  Fields f(obj, name);
+  DSparkJsonConfig d;
   SB_RETURN_IF_ERROR(f.get_int("block_size", &d.block_size, &d.has_block_size));
   SB_RETURN_IF_ERROR(f.get_int_list("target_layer_ids", &d.target_layer_ids, &d.has_target_layer_ids));
   SB_RETURN_IF_ERROR(f.get_int("mask_token_id", &d.mask_token_id, &d.has_mask_token_id));
@@ -184,7 +192,7 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
   SB_RETURN_IF_ERROR(f.get_bool("enable_confidence_head", &d.enable_confidence_head));
   SB_RETURN_IF_ERROR(f.get_bool("confidence_head_with_markov", &d.confidence_head_with_markov));
   SB_RETURN_IF_ERROR(f.get_int("num_target_layers", &d.num_target_layers));
-  return c;
+  return d;
 }
 
 Status merge_generation_config(std::string_view json, const std::string& name, ModelJsonConfig* config) {

@@ -57,7 +57,6 @@ struct ModelJsonConfig {
   bool attention_bias = false;
   int64_t bos_token_id = -1;               // -1: none
   std::vector<int64_t> eos_token_ids;      // int or list in the file
-  DSparkJsonConfig dspark;
 };
 
 // Parses config.json text; `name` (usually the file path) prefixes error messages.
@@ -66,6 +65,10 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
 Status merge_generation_config(std::string_view json, const std::string& name, ModelJsonConfig* config);
 // Reads dir/config.json and, when present, dir/generation_config.json.
 StatusOr<ModelJsonConfig> read_model_config(const std::string& dir);
+
+// The DSpark fields of a config.json text (read only for DSpark checkpoints, so a
+// plain model's unrelated field of the same name cannot fail its loading).
+StatusOr<DSparkJsonConfig> parse_dspark_config(std::string_view json, const std::string& name);
 
 // Reads a whole (small) file into a string; errors name the path.
 StatusOr<std::string> read_text_file(const std::string& path);
