@@ -23,6 +23,21 @@ struct RopeScalingConfig {
   double beta_slow = 1.0;            // yarn
 };
 
+// The DSpark block-drafter fields (DESIGN.md section 8), absent in plain models.
+struct DSparkJsonConfig {
+  bool has_block_size = false;
+  int64_t block_size = 0;
+  bool has_target_layer_ids = false;
+  std::vector<int64_t> target_layer_ids;
+  bool has_mask_token_id = false;
+  int64_t mask_token_id = 0;
+  int64_t markov_rank = 0;
+  std::string markov_head_type = "vanilla";
+  bool enable_confidence_head = false;
+  bool confidence_head_with_markov = false;
+  int64_t num_target_layers = 0;           // 0: absent
+};
+
 struct ModelJsonConfig {
   std::vector<std::string> architectures;  // e.g. {"Qwen2ForCausalLM"}
   std::string model_type;                  // e.g. "qwen2"
@@ -35,8 +50,8 @@ struct ModelJsonConfig {
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
-  double rope_theta = 10000.0;
-  RopeScalingConfig rope_scaling;
+  double rope_theta = 10000.0;             // or rope_parameters.rope_theta (newer transformers)
+  RopeScalingConfig rope_scaling;          // rope_scaling, or the scaling fields of rope_parameters
   bool tie_word_embeddings = false;        // absent: false (Llama / Qwen defaults)
   bool has_tie_word_embeddings = false;    // whether the file said it
   bool attention_bias = false;
@@ -50,6 +65,10 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
 Status merge_generation_config(std::string_view json, const std::string& name, ModelJsonConfig* config);
 // Reads dir/config.json and, when present, dir/generation_config.json.
 StatusOr<ModelJsonConfig> read_model_config(const std::string& dir);
+
+// The DSpark fields of a config.json text (read only for DSpark checkpoints, so a
+// plain model's unrelated field of the same name cannot fail its loading).
+StatusOr<DSparkJsonConfig> parse_dspark_config(std::string_view json, const std::string& name);
 
 // Reads a whole (small) file into a string; errors name the path.
 StatusOr<std::string> read_text_file(const std::string& path);
