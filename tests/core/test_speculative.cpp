@@ -166,13 +166,16 @@ TEST_CASE("ngram drafter: the most recent match's continuation, longest n first,
   propose({1, 2, 3, 4}, 4);
   CHECK(out.size() == 0);
   const sb::DrafterLimits limits;
-  CHECK(!sb::make_drafter("ngram:0", limits, nullptr, nullptr, 512).ok());
-  CHECK(sb::make_drafter("ngram:4", limits, nullptr, nullptr, 512).ok());
+  sb::ModelConfig target;
+  target.n_vocab = 512;
+  CHECK(!sb::make_drafter("ngram:0", limits, nullptr, nullptr, target).ok());
+  CHECK(sb::make_drafter("ngram:4", limits, nullptr, nullptr, target).ok());
   // A model spec without its loaded model is an error, not a crash.
-  CHECK(!sb::make_drafter("self:q8_0", limits, nullptr, nullptr, 512).ok());
+  CHECK(!sb::make_drafter("self:q8_0", limits, nullptr, nullptr, target).ok());
   CHECK(!sb::draft_needs_model("ngram:4"));
   CHECK(sb::draft_needs_model("self:q4_0"));
   CHECK(sb::draft_needs_model("models/draft.gguf"));
+  CHECK(!sb::draft_needs_model("dspark:models/dspark"));  // loaded by make_drafter
 }
 
 TEST_CASE("verify, greedy: accept while the draft is the argmax, then the target or a bonus token") {
