@@ -19,9 +19,10 @@ class Fields {
   Fields(object obj, const std::string& name) : obj_(obj), name_(name) {}
 
   // Each getter leaves *out unchanged when the key is absent or null.
-  Status get_int(const char* key, int64_t* out) const {
+  Status get_int(const char* key, int64_t* out, bool* present = nullptr) const {
     element e;
     if (!find(key, &e)) return ok_status();
+    if (present != nullptr) *present = true;
     return to_int(e, key, out);
   }
   Status get_double(const char* key, double* out) const {
@@ -118,14 +119,17 @@ Status parse_object(simdjson::dom::parser* parser, std::string_view json, const 
   return ok_status();
 }
 
-Status parse_rope_scaling(const Fields& f, const std::string& name, RopeScalingConfig* rs) {
+// rope_scaling, or rope_parameters (transformers 5: also holds rope_theta).
+Status parse_rope_scaling(const Fields& f, const char* key, const std::string& name, RopeScalingConfig* rs,
+                          double* rope_theta) {
   element e;
-  if (!f.find("rope_scaling", &e)) return ok_status();
+  if (!f.find(key, &e)) return ok_status();
   object obj;
-  if (e.get_object().get(obj) != simdjson::SUCCESS) return f.bad("rope_scaling", "an object or null");
-  const std::string sub = name + ": rope_scaling";
+  if (e.get_object().get(obj) != simdjson::SUCCESS) return f.bad(key, "an object or null");
+  const std::string sub = name + ": " + key;
   Fields r(obj, sub);
   rs->present = true;
+  SB_RETURN_IF_ERROR(r.get_double("rope_theta", rope_theta));
   SB_RETURN_IF_ERROR(r.get_string("type", &rs->type));
   SB_RETURN_IF_ERROR(r.get_string("rope_type", &rs->type));  // the newer name wins
   SB_RETURN_IF_ERROR(r.get_double("factor", &rs->factor));
@@ -164,12 +168,22 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
   SB_RETURN_IF_ERROR(f.get_int("max_position_embeddings", &c.max_position_embeddings));
   SB_RETURN_IF_ERROR(f.get_double("rms_norm_eps", &c.rms_norm_eps));
   SB_RETURN_IF_ERROR(f.get_double("rope_theta", &c.rope_theta));
-  SB_RETURN_IF_ERROR(parse_rope_scaling(f, name, &c.rope_scaling));
+  SB_RETURN_IF_ERROR(parse_rope_scaling(f, "rope_scaling", name, &c.rope_scaling, &c.rope_theta));
+  SB_RETURN_IF_ERROR(parse_rope_scaling(f, "rope_parameters", name, &c.rope_scaling, &c.rope_theta));
   SB_RETURN_IF_ERROR(f.get_bool("tie_word_embeddings", &c.tie_word_embeddings, &c.has_tie_word_embeddings));
   SB_RETURN_IF_ERROR(f.get_bool("attention_bias", &c.attention_bias));
   SB_RETURN_IF_ERROR(f.get_int("bos_token_id", &c.bos_token_id));
   bool has_eos = false;
   SB_RETURN_IF_ERROR(f.get_int_list("eos_token_id", &c.eos_token_ids, &has_eos));
+  DSparkJsonConfig& d = c.dspark;
+  SB_RETURN_IF_ERROR(f.get_int("block_size", &d.block_size, &d.has_block_size));
+  SB_RETURN_IF_ERROR(f.get_int_list("target_layer_ids", &d.target_layer_ids, &d.has_target_layer_ids));
+  SB_RETURN_IF_ERROR(f.get_int("mask_token_id", &d.mask_token_id, &d.has_mask_token_id));
+  SB_RETURN_IF_ERROR(f.get_int("markov_rank", &d.markov_rank));
+  SB_RETURN_IF_ERROR(f.get_string("markov_head_type", &d.markov_head_type));
+  SB_RETURN_IF_ERROR(f.get_bool("enable_confidence_head", &d.enable_confidence_head));
+  SB_RETURN_IF_ERROR(f.get_bool("confidence_head_with_markov", &d.confidence_head_with_markov));
+  SB_RETURN_IF_ERROR(f.get_int("num_target_layers", &d.num_target_layers));
   return c;
 }
 

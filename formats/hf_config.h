@@ -23,6 +23,21 @@ struct RopeScalingConfig {
   double beta_slow = 1.0;            // yarn
 };
 
+// The DSpark block-drafter fields (DESIGN.md section 8), absent in plain models.
+struct DSparkJsonConfig {
+  bool has_block_size = false;
+  int64_t block_size = 0;
+  bool has_target_layer_ids = false;
+  std::vector<int64_t> target_layer_ids;
+  bool has_mask_token_id = false;
+  int64_t mask_token_id = 0;
+  int64_t markov_rank = 0;
+  std::string markov_head_type = "vanilla";
+  bool enable_confidence_head = false;
+  bool confidence_head_with_markov = false;
+  int64_t num_target_layers = 0;           // 0: absent
+};
+
 struct ModelJsonConfig {
   std::vector<std::string> architectures;  // e.g. {"Qwen2ForCausalLM"}
   std::string model_type;                  // e.g. "qwen2"
@@ -35,13 +50,14 @@ struct ModelJsonConfig {
   int64_t intermediate_size = 0;
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-6;
-  double rope_theta = 10000.0;
-  RopeScalingConfig rope_scaling;
+  double rope_theta = 10000.0;             // or rope_parameters.rope_theta (newer transformers)
+  RopeScalingConfig rope_scaling;          // rope_scaling, or the scaling fields of rope_parameters
   bool tie_word_embeddings = false;        // absent: false (Llama / Qwen defaults)
   bool has_tie_word_embeddings = false;    // whether the file said it
   bool attention_bias = false;
   int64_t bos_token_id = -1;               // -1: none
   std::vector<int64_t> eos_token_ids;      // int or list in the file
+  DSparkJsonConfig dspark;
 };
 
 // Parses config.json text; `name` (usually the file path) prefixes error messages.
