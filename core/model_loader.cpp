@@ -2,12 +2,9 @@
 // files' tensor names onto LayerWeights, checks every shape against the config
 // and keeps the mappings alive in Model::storage.
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <vector>
 
 #include "core/model.h"
 #include "core/weight_binder.h"

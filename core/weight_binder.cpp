@@ -1,6 +1,7 @@
 #include "core/weight_binder.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -10,8 +11,12 @@ namespace {
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
+// "[cols]" for a vector, "[rows, cols]" otherwise.
 std::string shape_str(int64_t rows, int64_t cols) {
-  return rows == 1 ? "[" + std::to_string(cols) + "]" : "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+  std::string s = "[";
+  if (rows != 1) s.append(std::to_string(rows)).append(", ");
+  s.append(std::to_string(cols)).push_back(']');
+  return s;
 }
 
 Status to_int(const std::string& path, const char* field, int64_t v, int* out) {

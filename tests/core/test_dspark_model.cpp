@@ -1,16 +1,22 @@
 // load_dspark(): random DSpark checkpoints written by write_random_dspark (both
-// tensor name styles, F32 and BF16, embed/lm_head copied from a target), and the
-// error for each kind of broken checkpoint, naming the field or tensor.
+// tensor name styles, F32 and BF16, embed/lm_head copied from a target), the
+// checkpoint of tests/tools/make_dspark_reference.py against numpy's reading of
+// it, and the error for each kind of broken checkpoint, naming the field or tensor.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <random>
+#include <sstream>
 
 #include "core/dspark_model.h"
+#include "core/model.h"
 #include "formats/random_dspark.h"
 #include "formats/safetensors.h"
 #include "test_util.h"
@@ -87,7 +93,80 @@ std::string message_of(const StatusOr<DSparkModel>& m) {
   return m.status().message();
 }
 
+// The loaded view a checkpoint tensor name refers to ("model." prefix or not).
+const TensorView* view_by_name(const DSparkModel& m, std::string name) {
+  if (name.rfind("model.", 0) == 0) name = name.substr(6);
+  const ModelWeights& w = m.model.weights;
+  const std::map<std::string, const TensorView*> top = {
+      {"embed_tokens.weight", &w.tok_embd}, {"lm_head.weight", &w.lm_head}, {"norm.weight", &w.out_norm},
+      {"fc.weight", &m.fc}, {"hidden_norm.weight", &m.hidden_norm},
+      {"markov_head.markov_w1.weight", &m.markov_w1}, {"markov_head.markov_w2.weight", &m.markov_w2},
+      {"confidence_head.proj.weight", &m.confidence_w}, {"confidence_head.proj.bias", &m.confidence_b}};
+  if (const auto it = top.find(name); it != top.end()) return it->second;
+  int layer = -1;
+  char rest[128] = {};
+  if (std::sscanf(name.c_str(), "layers.%d.%127s", &layer, rest) != 2 || layer < 0 ||
+      layer >= static_cast<int>(w.layers.size())) {
+    return nullptr;
+  }
+  const LayerWeights& l = w.layers[static_cast<size_t>(layer)];
+  const std::map<std::string, const TensorView*> slots = {
+      {"input_layernorm.weight", &l.attn_norm}, {"self_attn.q_proj.weight", &l.wq},
+      {"self_attn.k_proj.weight", &l.wk}, {"self_attn.v_proj.weight", &l.wv}, {"self_attn.o_proj.weight", &l.wo},
+      {"self_attn.q_norm.weight", &l.q_norm}, {"self_attn.k_norm.weight", &l.k_norm},
+      {"post_attention_layernorm.weight", &l.ffn_norm}, {"mlp.gate_proj.weight", &l.w_gate},
+      {"mlp.up_proj.weight", &l.w_up}, {"mlp.down_proj.weight", &l.w_down}};
+  const auto it = slots.find(rest);
+  return it == slots.end() ? nullptr : it->second;
+}
+
 }  // namespace
+
+TEST_CASE("dspark loader: the numpy reference's checkpoint, tensor by tensor") {
+  const std::string dir = test::scratch_dir("dspark_numpy");
+  const std::string cmd = std::string("/usr/bin/python3 ") + SPECBATCH_SOURCE_DIR +
+                          "/tests/tools/make_dspark_reference.py " + dir;
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "needs /usr/bin/python3 with numpy (python3-numpy)");
+  const StatusOr<Model> target = load_model(dir + "/target");
+  REQUIRE_MESSAGE(target.ok(), target.status().message());
+  const StatusOr<DSparkModel> m = load_dspark(dir + "/dspark", target->config);
+  REQUIRE_MESSAGE(m.ok(), m.status().message());
+  CHECK(m->dspark.target_layer_ids == std::vector<int>{-1, 1, 2});
+  CHECK(m->dspark.markov_rank == 6);
+  CHECK(m->model.config.head_dim == 12);
+  CHECK(m->model.config.n_kv_head == 1);
+
+  std::ifstream in(dir + "/tensors.txt");
+  std::string line;
+  int n_checked = 0;
+  while (std::getline(in, line)) {
+    std::istringstream s(line);
+    std::string name;
+    int64_t rows = 0, cols = 0;
+    double sum = 0, wsum = 0;
+    REQUIRE(static_cast<bool>(s >> name >> rows >> cols >> sum >> wsum));
+    CAPTURE(name);
+    const TensorView* v = view_by_name(*m, name);
+    REQUIRE(v != nullptr);
+    REQUIRE(v->present());
+    CHECK(v->rows == rows);
+    CHECK(v->cols == cols);
+    std::vector<float> row(static_cast<size_t>(v->cols));
+    double got = 0, wgot = 0;
+    for (int64_t r = 0; r < v->rows; ++r) {
+      dequantize_row(v->dtype, v->row(r), row.data(), v->cols);
+      for (int64_t c = 0; c < v->cols; ++c) {
+        const int64_t i = r * v->cols + c;
+        got += row[static_cast<size_t>(c)];
+        wgot += row[static_cast<size_t>(c)] * static_cast<double>(i % 7 + 1);
+      }
+    }
+    CHECK(got == doctest::Approx(sum).epsilon(1e-9).scale(1.0));
+    CHECK(wgot == doctest::Approx(wsum).epsilon(1e-9).scale(1.0));
+    ++n_checked;
+  }
+  CHECK(n_checked == 9 + 2 * 11);
+}
 
 TEST_CASE("dspark loader: random checkpoint, with and without 'model.' prefixes, F32 and BF16") {
   const ModelConfig target = target_config();
@@ -177,8 +256,13 @@ TEST_CASE("dspark loader: optional heads, explicit layer ids, the embedding outp
   s.target_layer_ids = {-1, 4};
   s.markov_rank = 0;
   s.confidence_head_with_markov = false;
-  const auto m = write_edit_load("no_markov", s, [](std::string*, std::vector<safetensors::WriteTensor>*) {});
+  // RoPE as transformers 5 writes it: rope_theta inside rope_parameters.
+  const auto m = write_edit_load("no_markov", s, [](std::string* cfg, std::vector<safetensors::WriteTensor>*) {
+    replace(cfg, "\"rope_theta\":1e+06", "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":5000}");
+  });
   REQUIRE_MESSAGE(m.ok(), m.status().message());
+  CHECK(m->model.config.rope_theta == 5000.0f);
+  CHECK(m->model.config.rope_scaling.type == RopeScalingType::kNone);
   CHECK(m->dspark.target_layer_ids == std::vector<int>{-1, 4});
   CHECK(m->fc.cols == 2 * 48);
   CHECK_FALSE(m->markov_w1.present());

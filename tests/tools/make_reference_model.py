@@ -132,17 +132,23 @@ def rotate_half(x):
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
-def apply_rope(x, freqs):
-    """x: [T, heads, hd]; position t rotates by angle t * freqs."""
-    angles = np.arange(x.shape[0])[:, None] * freqs[None, :]   # [T, hd/2]
+def apply_rope(x, freqs, positions=None):
+    """x: [T, heads, hd]; row t rotates by angle positions[t] * freqs (default positions 0..T-1)."""
+    if positions is None:
+        positions = np.arange(x.shape[0])
+    angles = np.asarray(positions)[:, None] * freqs[None, :]   # [T, hd/2]
     emb = np.concatenate([angles, angles], axis=-1)[:, None, :]  # [T, 1, hd]
     return x * np.cos(emb) + rotate_half(x) * np.sin(emb)
 
 
-def forward(m, w, hd, tokens):
+def forward(m, w, hd, tokens, hidden=None):
+    """Logits for every position; appends to `hidden` (when given) the embedding
+    output and then each decoder layer's output, each [T, dim]."""
     T, H, KV = len(tokens), m["heads"], m["kv_heads"]
     freqs = inv_freq(m, hd)
     x = w["model.embed_tokens.weight"][tokens]
+    if hidden is not None:
+        hidden.append(x)
     mask = np.triu(np.full((T, T), -np.inf), k=1)
     for i in range(m["layers"]):
         p = "model.layers.%d." % i
@@ -171,9 +177,28 @@ def forward(m, w, hd, tokens):
         gate = h @ w[p + "mlp.gate_proj.weight"].T
         up = h @ w[p + "mlp.up_proj.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
+        if hidden is not None:
+            hidden.append(x)
     x = rms_norm(x, w["model.norm.weight"])
     head = w["model.embed_tokens.weight"] if m["tied"] else w["lm_head.weight"]
     return x @ head.T
+
+
+def write_config(d, m):
+    """config.json of model `m` in directory `d`."""
+    config = {
+        "architectures": [m["arch"]], "model_type": m["model_type"], "vocab_size": m["vocab"],
+        "hidden_size": m["dim"], "num_hidden_layers": m["layers"], "num_attention_heads": m["heads"],
+        "num_key_value_heads": m["kv_heads"], "intermediate_size": m["ffn"], "max_position_embeddings": 128,
+        "rms_norm_eps": EPS, "rope_theta": m["theta"], "tie_word_embeddings": m["tied"],
+        "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32" if m["dtype"] == "F32" else "bfloat16",
+    }
+    if m["head_dim"]:
+        config["head_dim"] = m["head_dim"]
+    if m["scaling"]:
+        config["rope_scaling"] = m["scaling"]
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
 
 
 def main():
@@ -184,19 +209,7 @@ def main():
         os.makedirs(d, exist_ok=True)
         weights, hd = make_weights(m, rng)
         stored = write_safetensors(os.path.join(d, "model.safetensors"), weights, m["dtype"])
-        config = {
-            "architectures": [m["arch"]], "model_type": m["model_type"], "vocab_size": m["vocab"],
-            "hidden_size": m["dim"], "num_hidden_layers": m["layers"], "num_attention_heads": m["heads"],
-            "num_key_value_heads": m["kv_heads"], "intermediate_size": m["ffn"], "max_position_embeddings": 128,
-            "rms_norm_eps": EPS, "rope_theta": m["theta"], "tie_word_embeddings": m["tied"],
-            "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32" if m["dtype"] == "F32" else "bfloat16",
-        }
-        if m["head_dim"]:
-            config["head_dim"] = m["head_dim"]
-        if m["scaling"]:
-            config["rope_scaling"] = m["scaling"]
-        with open(os.path.join(d, "config.json"), "w") as f:
-            json.dump(config, f, indent=1)
+        write_config(d, m)
         tokens = rng.integers(0, m["vocab"], TOKENS_LEN)
         logits = forward(m, stored, hd, tokens)
         with open(os.path.join(d, "reference.txt"), "w") as f:
