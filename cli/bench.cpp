@@ -253,8 +253,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str();
   cmd->add_option("--draft", o.draft,
-                  "Also measure generation with this drafter: ngram, ngram:N, self:q8_0, self:q4_0 or a draft "
-                  "model PATH");
+                  "Also measure generation with this drafter: ngram, ngram:N, self:q8_0, self:q4_0, a draft "
+                  "model PATH or dspark:DIR");
   cmd->add_option("--spec-policy", o.spec_policies,
                   "Speculation policies to measure with --draft, comma-separated (default all): off, fixed, "
                   "confidence; off, the baseline of the ratios, is always measured")

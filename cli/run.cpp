@@ -246,7 +246,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->group(e);
   cmd->add_option("--draft", o.draft,
                   "Speculative drafter: ngram or ngram:N (longest n-gram looked up), self:q8_0 or self:q4_0 (the "
-                  "model quantized at load), or a draft model PATH with the model's vocabulary")->group(e);
+                  "model quantized at load), a draft model PATH with the model's vocabulary, or dspark:DIR (a DSpark "
+                  "block drafter checkpoint for a Qwen3 model; turns the prefix cache off)")->group(e);
   cmd->add_option("--spec-policy", o.spec_policy,
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);

@@ -71,6 +71,10 @@ class Backend {
   // out[r] = rows[r]-th row of x                  x: [n_src, dim], out: [n_rows, dim]
   virtual Status gather_rows(const float* x, const int32_t* rows, float* out, int64_t n_rows, int64_t n_src,
                              int64_t dim) = 0;
+  // Row r of out = the first cols floats of row r of x; rows are src_ld / dst_ld floats apart.
+  //   x: [n_rows, src_ld], out: [n_rows, dst_ld]
+  virtual Status copy_rows(const float* x, int64_t src_ld, float* out, int64_t dst_ld, int64_t n_rows,
+                           int64_t cols) = 0;
   // RMSNorm of each row of width w.cols; out may alias x.  x, out: [n_rows, w.cols]
   virtual Status rms_norm(const float* x, const DeviceWeight& w, float* out, int64_t n_rows, float eps) = 0;
   // y = x * w^T (+ bias)             x: [n_rows, w.cols], y: [n_rows, w.rows], bias: [1, w.rows] or absent

@@ -3,7 +3,10 @@
 // draft distribution q it was drawn from (one-hot for model-free drafters) and a
 // raw, uncalibrated confidence that the target accepts it. An empty draft is
 // normal. A stateful drafter keys its per-request state by the engine's request
-// id; the engine calls release() when a request finishes or is preempted.
+// id; the engine calls release() when a request finishes or is preempted. A
+// drafter conditioned on the target's hidden states names the target layers it
+// needs and is shown, after every step, the captured rows of the positions
+// that step verified.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +24,7 @@ namespace sb {
 class Backend;
 class ConfidenceCalibrator;
 struct Model;
+struct ModelConfig;
 
 // Up to k proposed tokens. Token j's q is q[q_begin[j], q_begin[j + 1]): candidates
 // with p summing to 1, including tokens[j] with p > 0.
@@ -71,6 +75,16 @@ struct DraftPasses {
   int tokens_per_request = 1;
 };
 
+// One request's positions verified by a step: batch rows row .. row + count - 1
+// of the target's captured hidden states (Forward::captured()) hold positions
+// position .. position + count - 1, whose tokens are now known and final.
+struct VerifiedRows {
+  uint64_t id = 0;
+  int position = 0;
+  int row = 0;
+  int count = 0;
+};
+
 class Drafter {
  public:
   virtual ~Drafter() = default;
@@ -88,7 +102,28 @@ class Drafter {
     (void)max_requests;
     return std::vector<std::pair<int, double>>{};
   }
+  // Target layers whose hidden states the drafter reads (Forward's capture_layers);
+  // empty: none, and observe() is never called.
+  virtual std::span<const int> hidden_layers() const { return {}; }
+  // After each step's verification, once for all requests (distinct ids) with
+  // verified positions: captured is Forward::captured() of that step's target
+  // forward (backend memory). Errors are backend failures.
+  [[nodiscard]] virtual Status observe(const float* captured, std::span<const VerifiedRows> rows) {
+    (void)captured;
+    (void)rows;
+    return ok_status();
+  }
 };
+
+// Appends draft token j of request r (position r.tokens.size() + j) drawn from
+// its next-token logits [n_vocab] under r's sampling settings: one-hot argmax
+// when greedy, else q after temperature/top-k/top-p/min-p (candidates that
+// underflowed dropped), drawn with RandomPurpose::kDraft. Returns the largest
+// probability of that distribution (for greedy, at temperature 1), the raw
+// confidence of drafters without a head of their own; it is also the pushed
+// confidence, which the caller may replace. q is scratch.
+float draw_draft_token(const DraftRequest& r, const float* logits, int n_vocab, int j, Sampler& sampler,
+                       std::vector<Sampler::Candidate>& q);
 
 // What a model drafter is sized for: the engine's limits.
 struct DrafterLimits {
@@ -100,14 +135,18 @@ struct DrafterLimits {
   int kv_block_size = 16;
 };
 
-// True when a --draft value names a model ("self:q8_0", "self:q4_0" or a path)
-// rather than a model-free drafter ("ngram", "ngram:N").
+// True when a --draft value names a model for load_draft_model() ("self:q8_0",
+// "self:q4_0" or a path) rather than a model-free drafter ("ngram", "ngram:N")
+// or a DSpark checkpoint ("dspark:DIR", loaded by make_drafter()).
 bool draft_needs_model(const std::string& spec);
 
 // The drafter a --draft value names. "ngram" or "ngram:N": n-gram lookup, longest
-// n tried N (default 3). A model spec needs draft_model (see load_draft_model(),
-// core/drafter_model.h) and the backend; target_vocab is the target's logit width.
+// n tried N (default 3). "dspark:DIR": the DSpark checkpoint DIR, loaded and
+// checked against the target (core/dspark_model.h). A model spec needs
+// draft_model (see load_draft_model(), core/drafter_model.h). Model and DSpark
+// drafters run on the backend.
 StatusOr<std::unique_ptr<Drafter>> make_drafter(const std::string& spec, const DrafterLimits& limits,
-                                                const Model* draft_model, Backend* backend, int target_vocab);
+                                                const Model* draft_model, Backend* backend,
+                                                const ModelConfig& target);
 
 }  // namespace sb

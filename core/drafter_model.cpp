@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "core/model_quantize.h"
-#include "core/random.h"
 #include "core/spec_policy.h"
 #include "core/tokenizer.h"
 
@@ -139,24 +138,7 @@ Status ModelDrafter::run_batch(size_t first_row) {
 }
 
 bool ModelDrafter::draw(const DraftRequest& r, const float* logits, int j, const DraftStop& stop, Active* a) {
-  const SamplingParams& sp = *r.sampling;
-  float confidence = 0;
-  if (sp.temperature <= 0) {
-    const int32_t t = argmax(logits, n_vocab_);
-    double sum = 0;
-    for (int i = 0; i < n_vocab_; ++i) sum += std::exp(static_cast<double>(logits[i] - logits[t]));
-    confidence = static_cast<float>(1 / sum);
-    r.out->push_one_hot(t, confidence);
-  } else {
-    // Candidates whose probability underflowed are dropped, so the drawn token has q > 0.
-    q_.clear();
-    for (const Sampler::Candidate& c : sampler_.distribution(logits, sp))
-      if (c.p > 0) q_.push_back(c);
-    for (const Sampler::Candidate& c : q_) confidence = std::max(confidence, c.p);
-    const uint64_t position = static_cast<uint64_t>(a->n + j);
-    const int32_t t = sample_from(q_, random_uniform(sp.seed, r.index, position, RandomPurpose::kDraft));
-    r.out->push(t, confidence, q_);
-  }
+  const float confidence = draw_draft_token(r, logits, n_vocab_, j, sampler_, q_);
   if (stop.calibrator != nullptr) a->survival *= stop.calibrator->calibrated(j, confidence);
   return j + 1 < r.k && (stop.calibrator == nullptr || a->survival >= stop.min_survival);
 }

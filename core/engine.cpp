@@ -78,6 +78,7 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
   logits_.resize(rows * static_cast<size_t>(n_vocab_));
   draft_requests_.reserve(ms);
   draft_chunks_.reserve(ms);
+  verified_.reserve(ms);
   drafted_.reserve(ms);
   confidence_.resize(ms * static_cast<size_t>(options.spec_max));
   confidence_rows_.reserve(ms);
@@ -111,14 +112,22 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
                                 : default_kv_cache_tokens(model.config, options.max_seqs, max_ctx);
   if (blocks_for(kv_tokens, options.kv_block_size) >= (1 << 30) / options.kv_block_size)
     return invalid_argument("engine: a KV cache of " + std::to_string(kv_tokens) + " tokens is too large");
-  std::unique_ptr<Engine> e(new Engine(model, tokenizer, options, max_ctx, kv_tokens));
-  const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, max_logit_rows(options)};
-  SB_ASSIGN_OR_RETURN(e->forward_, Forward::create(model, backend, e->kv_, limits));
+  std::unique_ptr<Drafter> drafter;
+  EngineOptions o = options;
+  std::span<const int> capture;
   if (speculates(options)) {
-    const DrafterLimits dl{options.spec_max, options.max_seqs, max_ctx, options.max_batch_tokens,
-                           e->kv_cache_tokens(), options.kv_block_size};
-    SB_ASSIGN_OR_RETURN(e->drafter_, make_drafter(options.draft, dl, draft_model, &backend, model.config.n_vocab));
+    const int64_t kv_pool = int64_t{blocks_for(kv_tokens, options.kv_block_size)} * options.kv_block_size;
+    const DrafterLimits dl{options.spec_max, options.max_seqs, max_ctx, options.max_batch_tokens, kv_pool,
+                           options.kv_block_size};
+    SB_ASSIGN_OR_RETURN(drafter, make_drafter(options.draft, dl, draft_model, &backend, model.config));
+    // Prefix-cache hits would skip positions whose hidden states the drafter needs.
+    capture = drafter->hidden_layers();
+    if (!capture.empty()) o.prefix_cache = false;
   }
+  std::unique_ptr<Engine> e(new Engine(model, tokenizer, o, max_ctx, kv_tokens));
+  e->drafter_ = std::move(drafter);
+  const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, max_logit_rows(options)};
+  SB_ASSIGN_OR_RETURN(e->forward_, Forward::create(model, backend, e->kv_, limits, capture));
   if (e->drafter_ && options.spec_policy == SpecPolicy::kConfidence) {
     std::vector<std::pair<int, double>> step = options.step_cost, pass = options.draft_pass_cost;
     if (step.empty()) {
@@ -316,9 +325,14 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   seqs_.clear();
   rows_.clear();
   sampled_.clear();
+  verified_.clear();
+  const bool observes = drafter_ && !drafter_->hidden_layers().empty();
   for (const ScheduledChunk& c : chunks) {
     Request* r = static_cast<Request*>(c.seq);
     const int end = c.start + c.count;
+    const int first_row = static_cast<int>(tokens_.size());
+    // All of a chunk's tokens are known unless it reaches the last known one.
+    if (observes && end < r->n_tokens) verified_.push_back({r->id, c.start, first_row, c.count});
     for (int p = c.start; p < end; ++p) {
       tokens_.push_back(p < r->n_tokens ? r->tokens[static_cast<size_t>(p)]
                                         : r->draft.tokens[static_cast<size_t>(p - r->n_tokens)]);
@@ -328,7 +342,7 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
     }
     if (end >= r->n_tokens) {
       const int n_draft = end - r->n_tokens;
-      sampled_.push_back({r, static_cast<int>(rows_.size()) - 1 - n_draft, n_draft});
+      sampled_.push_back({r, static_cast<int>(rows_.size()) - 1 - n_draft, n_draft, c.start, first_row});
     }
   }
   const ForwardBatch batch{tokens_, positions_, seqs_, rows_};
@@ -371,8 +385,10 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
     // The cache keeps the last known token and the accepted draft tokens.
     r->n_computed = known + v.n_accepted;
     if (s.n_draft > v.n_accepted) kv_.seq_truncate(r->kv_seq, r->n_computed);
+    if (observes) verified_.push_back({r->id, s.start, s.first_row, r->n_computed - s.start});
   }
-  return ok_status();
+  if (verified_.empty()) return ok_status();
+  return drafter_->observe(forward_->captured(), verified_);
 }
 
 EngineStats Engine::stats() const {

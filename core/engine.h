@@ -50,7 +50,8 @@ struct EngineOptions {
   int64_t kv_cache_tokens = 0;  // KV pool size in tokens; 0 = default_kv_cache_tokens()
   int kv_block_size = 16;       // tokens per KV block
   bool prefix_cache = true;     // share the KV blocks of common prompt prefixes (core/kv_cache.h)
-  std::string draft;            // --draft value (core/drafter.h): "" = none, ngram[:N], self:q8_0, self:q4_0, PATH
+  std::string draft;            // --draft value (core/drafter.h): "" = none, ngram[:N], self:q8_0, self:q4_0, PATH,
+                                // dspark:DIR
   SpecPolicy spec_policy = SpecPolicy::kConfidence;  // with a drafter
   int spec_max = 8;             // draft tokens per request and step, >= 1
   // kConfidence: (tokens, seconds) of one target step, as StepCost takes them
@@ -91,7 +92,9 @@ class Engine {
  public:
   // Sizes every workspace (options.max_batch_tokens, max_seqs) and the KV pool up front.
   // A model drafter (draft_needs_model(options.draft)) runs draft_model, from
-  // load_draft_model() (core/drafter_model.h), on the same backend.
+  // load_draft_model() (core/drafter_model.h), on the same backend. A drafter
+  // reading the target's hidden states (dspark:DIR) turns the prefix cache off:
+  // a cached prefix has none.
   static StatusOr<std::unique_ptr<Engine>> create(const Model& model, const Tokenizer& tokenizer, Backend& backend,
                                                   const EngineOptions& options, const Model* draft_model = nullptr);
   ~Engine();
@@ -163,17 +166,21 @@ class Engine {
   std::vector<int32_t> positions_;   // [max_batch_tokens]
   std::vector<int32_t> seqs_;        // [max_batch_tokens]
   // A request whose next tokens come from this step: its logit rows start at
-  // `row`, n_draft + 1 of them (the last known token, then each draft token).
+  // `row`, n_draft + 1 of them (the last known token, then each draft token);
+  // its chunk starts at position start, batch row first_row.
   struct Sampled {
     Request* r;
     int row;
     int n_draft;
+    int start;
+    int first_row;
   };
   std::vector<int32_t> rows_;        // [max_logit_rows] batch rows whose logits are returned
   std::vector<Sampled> sampled_;     // [max_seqs]
   std::vector<float> logits_;        // [max_logit_rows, n_vocab]
   std::vector<DraftRequest> draft_requests_;  // [max_seqs]
   std::vector<int32_t> draft_chunks_;  // [max_seqs] the chunk of each draft request
+  std::vector<VerifiedRows> verified_;  // [max_seqs] this step's verified rows, for a hidden-state drafter
   uint64_t preemptions_seen_ = 0;
   std::vector<int32_t> drafted_;     // [max_seqs] chunks that have a proposal
   std::vector<float> confidence_;    // [max_seqs, spec_max] calibrated, per drafted_ entry

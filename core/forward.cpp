@@ -64,10 +64,12 @@ StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
   return t;
 }
 
-Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits)
+Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits,
+                 std::span<const int> capture_layers)
     : model_(model),
       backend_(backend),
       limits_(limits),
+      capture_layers_(capture_layers.begin(), capture_layers.end()),
       kv_block_size_(kv.block_size()),
       kv_max_blocks_(kv.max_blocks_per_seq()),
       n_slots_(static_cast<int64_t>(kv.n_blocks()) * kv.block_size()) {
@@ -84,10 +86,15 @@ Forward::~Forward() {
 }
 
 StatusOr<std::unique_ptr<Forward>> Forward::create(const Model& model, Backend& backend, const KvCache& kv,
-                                                   const ForwardLimits& limits) {
+                                                   const ForwardLimits& limits,
+                                                   std::span<const int> capture_layers) {
   if (limits.max_tokens <= 0 || limits.max_seqs <= 0 || limits.max_logit_rows <= 0)
     return invalid_argument("forward: limits must be positive");
-  std::unique_ptr<Forward> f(new Forward(model, backend, kv, limits));
+  for (int l : capture_layers)
+    if (l < -1 || l >= model.config.n_layer)
+      return invalid_argument(model.path + ": cannot capture layer " + std::to_string(l) + " of a model with " +
+                              std::to_string(model.config.n_layer) + " layers");
+  std::unique_ptr<Forward> f(new Forward(model, backend, kv, limits, capture_layers));
   SB_RETURN_IF_ERROR(f->init().with_context(model.path));
   return f;
 }
@@ -161,6 +168,13 @@ Status Forward::init() {
   SB_ASSIGN_OR_RETURN(up_, alloc_floats(mt * ffn));
   SB_ASSIGN_OR_RETURN(xl_, alloc_floats(rows * dim));
   SB_ASSIGN_OR_RETURN(logits_, alloc_floats(rows * static_cast<size_t>(c.n_vocab)));
+  capture_column_.assign(static_cast<size_t>(c.n_layer) + 1, -1);
+  if (!capture_layers_.empty()) {
+    const size_t n_capture = capture_layers_.size();
+    SB_ASSIGN_OR_RETURN(captured_, alloc_floats(mt * n_capture * dim));
+    for (size_t i = 0; i < n_capture; ++i)
+      capture_column_[static_cast<size_t>(capture_layers_[i] + 1)] = static_cast<int>(i);
+  }
   SB_ASSIGN_OR_RETURN(float* meta, alloc_floats(meta_host_.size()));
   meta_ = reinterpret_cast<int32_t*>(meta);
 
@@ -169,6 +183,14 @@ Status Forward::init() {
   SB_RETURN_IF_ERROR(backend_.copy_to_device(inv_freq_, rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float)));
   attn_factor_ = rope.attn_factor;
   return ok_status();
+}
+
+Status Forward::capture(int layer, int64_t n_tokens) {
+  const int column = capture_column_[static_cast<size_t>(layer + 1)];
+  if (column < 0) return ok_status();
+  const int64_t dim = model_.config.dim;
+  const int64_t width = static_cast<int64_t>(capture_layers_.size()) * dim;
+  return backend_.copy_rows(x_, dim, captured_ + column * dim, width, n_tokens, dim);
 }
 
 Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits) {
@@ -254,7 +276,9 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
 
   Backend& b = backend_;
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
-  for (const Layer& L : layers_) {
+  SB_RETURN_IF_ERROR(capture(-1, n));
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& L = layers_[l];
     // Attention block.
     SB_RETURN_IF_ERROR(b.rms_norm(x_, L.attn_norm, xn_, n, c.rms_eps));
     SB_RETURN_IF_ERROR(b.matmul(xn_, L.wq, L.bq, q_, n));
@@ -279,6 +303,7 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
     SB_RETURN_IF_ERROR(b.silu_mul(gate_, up_, gate_, n * ffn));
     SB_RETURN_IF_ERROR(b.matmul(gate_, L.w_down, DeviceWeight{}, xn_, n));
     SB_RETURN_IF_ERROR(b.add(x_, xn_, n * dim));
+    SB_RETURN_IF_ERROR(capture(static_cast<int>(l), n));
   }
   if (n_logits == 0) return ok_status();
   SB_RETURN_IF_ERROR(b.gather_rows(x_, d_rows, xl_, n_logits, n, dim));

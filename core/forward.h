@@ -3,6 +3,8 @@
 // several sequences, each at its own position, prompt chunks, decode tokens and
 // draft tokens alike. Weights are uploaded once at create(); workspaces are
 // sized by ForwardLimits; run() allocates nothing and syncs once (the logits).
+// On request it also keeps the residual stream of chosen layers for every
+// batch token (hidden-state capture, for drafters conditioned on the target).
 #pragma once
 
 #include <cstdint>
@@ -47,14 +49,21 @@ class Forward {
  public:
   // The KV storage covers kv's blocks; run() must be given a KvCache of the
   // same geometry. Positions are bounded by kv.max_blocks_per_seq() * block_size.
+  // run() keeps the output of capture_layers in captured(): -1 the embedding
+  // output, i the output of decoder layer i. None: nothing is captured (no cost).
   static StatusOr<std::unique_ptr<Forward>> create(const Model& model, Backend& backend, const KvCache& kv,
-                                                   const ForwardLimits& limits);
+                                                   const ForwardLimits& limits,
+                                                   std::span<const int> capture_layers = {});
   ~Forward();
   Forward(const Forward&) = delete;
   Forward& operator=(const Forward&) = delete;
 
   const ModelConfig& config() const { return model_.config; }
   const ForwardLimits& limits() const { return limits_; }
+  // Backend memory [max_tokens, capture_layers.size() * dim]: after run(), row i
+  // holds batch token i's hidden states of capture_layers, concatenated in that
+  // order. Valid until the next run(); null without capture_layers.
+  const float* captured() const { return captured_; }
 
   // Computes the batch, appending every token's K/V to the cache, and writes
   // the logits of batch.logit_rows to host memory logits [n_logits, n_vocab].
@@ -67,14 +76,18 @@ class Forward {
     float* v_cache;  // [n_slots, n_kv_head * head_dim]
   };
 
-  Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits);
+  Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits,
+          std::span<const int> capture_layers);
   Status init();
   Status upload(const TensorView& view, DeviceWeight* out);
+  // Copies the residual rows of x_ into captured_ when layer (-1: the embedding) is captured.
+  Status capture(int layer, int64_t n_tokens);
   StatusOr<float*> alloc_floats(size_t n);
 
   Model model_;  // keeps the mapped weights alive (F32 weights are used in place)
   Backend& backend_;
   ForwardLimits limits_;
+  std::vector<int> capture_layers_;
   int kv_block_size_;
   int kv_max_blocks_;  // per sequence
   int64_t n_slots_;
@@ -96,6 +109,8 @@ class Forward {
   float* xl_ = nullptr;      // [max_logit_rows, dim] rows that need logits
   float* logits_ = nullptr;  // [max_logit_rows, n_vocab]
   float* inv_freq_ = nullptr;// [head_dim / 2]
+  float* captured_ = nullptr;// [max_tokens, capture_layers_.size() * dim]
+  std::vector<int> capture_column_;  // [n_layer + 1] block of captured_ of layer l at l + 1, -1 if none
   float attn_factor_ = 1.0f;
   int32_t* meta_ = nullptr;  // device copy of meta_host_
 

@@ -102,6 +102,10 @@ class CpuBackend final : public Backend {
                      int64_t dim) override {
     return from_kernel(cpu::gather_rows(pool_, x, rows, out, n_rows, n_src, dim), "gather_rows");
   }
+  Status copy_rows(const float* x, int64_t src_ld, float* out, int64_t dst_ld, int64_t n_rows,
+                   int64_t cols) override {
+    return from_kernel(cpu::copy_rows(pool_, x, out, n_rows, cols, src_ld, dst_ld), "copy_rows");
+  }
   Status rms_norm(const float* x, const DeviceWeight& w, float* out, int64_t n_rows, float eps) override {
     return from_kernel(cpu::rms_norm(pool_, x, f32(w), out, n_rows, w.cols, eps), "rms_norm");
   }

@@ -96,6 +96,16 @@ KernelStatus gather_rows(ThreadPool& pool, const float* table, const int32_t* id
   return KernelStatus::kOk;
 }
 
+KernelStatus copy_rows(ThreadPool& pool, const float* x, float* out, int64_t n_rows, int64_t cols, int64_t src_ld,
+                       int64_t dst_ld) {
+  if (n_rows < 0 || cols <= 0 || src_ld < cols || dst_ld < cols) return KernelStatus::kBadShape;
+  for_rows(pool, n_rows, cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      std::memcpy(out + r * dst_ld, x + r * src_ld, static_cast<size_t>(cols) * 4);
+  });
+  return KernelStatus::kOk;
+}
+
 KernelStatus kv_store(ThreadPool& pool, const float* k, const float* v, const int32_t* slots, float* k_cache,
                       float* v_cache, int64_t n_tokens, int64_t kv_dim, int64_t n_slots) {
   if (n_tokens < 0 || kv_dim <= 0) return KernelStatus::kBadShape;

@@ -77,6 +77,12 @@ KernelStatus gather_rows(ThreadPool& pool,
                          float* out,          // [n_ids, dim]
                          int64_t n_ids, int64_t n_rows, int64_t dim);
 
+// Row r of out (stride dst_ld) = row r of x (stride src_ld), cols floats each.
+KernelStatus copy_rows(ThreadPool& pool,
+                       const float* x,  // [n_rows, src_ld]
+                       float* out,      // [n_rows, dst_ld]
+                       int64_t n_rows, int64_t cols, int64_t src_ld, int64_t dst_ld);
+
 // gather_rows() from a quantized table, dequantizing each row; dim must be a
 // multiple of 32.
 KernelStatus gather_rows_quant(ThreadPool& pool, QuantFormat format,

@@ -177,6 +177,19 @@ class CudaBackend final : public Backend {
     return launched(cuda::gather_rows(x, rows, out, n_rows, n_src, dim, err_dev_, stream_), "gather_rows");
   }
 
+  Status copy_rows(const float* x, int64_t src_ld, float* out, int64_t dst_ld, int64_t n_rows,
+                   int64_t cols) override {
+    SB_RETURN_IF_ERROR(use());
+    if (n_rows < 0 || cols <= 0 || src_ld < cols || dst_ld < cols)
+      return invalid_argument(name_ + ": copy_rows: bad shape");
+    if (n_rows == 0) return ok_status();
+    const size_t f = sizeof(float);
+    return check(cudaMemcpy2DAsync(out, static_cast<size_t>(dst_ld) * f, x, static_cast<size_t>(src_ld) * f,
+                                   static_cast<size_t>(cols) * f, static_cast<size_t>(n_rows),
+                                   cudaMemcpyDeviceToDevice, stream_),
+                 "cudaMemcpy2DAsync (copy_rows)");
+  }
+
   Status rms_norm(const float* x, const DeviceWeight& w, float* out, int64_t n_rows, float eps) override {
     SB_RETURN_IF_ERROR(use());
     if (w.dtype != DType::kF32) return invalid_argument(name_ + ": rms_norm weight must be a vector (stored F32)");

@@ -2,13 +2,15 @@
 // without a drafter except for the added "spec" field; --stats-json and the
 // summary give the acceptance; bad values are usage errors; bench measures
 // each speculation policy against off, and can widen its model; model drafters
-// (self:q8_0, self:q4_0, PATH) keep greedy text, a foreign vocabulary is an error.
+// (self:q8_0, self:q4_0, PATH) and DSpark drafts (dspark:DIR) keep greedy text, a
+// foreign vocabulary is an error.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli/cli_test_util.h"
+#include "formats/random_dspark.h"
 #include "formats/random_model.h"
 
 using sb::test::run_cli;
@@ -197,4 +199,41 @@ TEST_CASE("spec run: --draft self:q8_0 and a draft model PATH keep greedy text; 
                         "--draft", "self:q4_0", "--spec-policy", "fixed", "--json"});
   REQUIRE(bench.exit_code == 0);
   CHECK(bench.out.find("\"accepted_draft_tokens\":") != std::string::npos);
+}
+
+TEST_CASE("spec run: --draft dspark:DIR keeps greedy text, bench measures it, a bad checkpoint is an error") {
+  const std::string dir = sb::test::scratch_dir("cli_spec_dspark");
+  sb::RandomDSparkShape shape;  // random weights for stories260K's shape
+  shape.n_vocab = 512;
+  shape.dim = 64;
+  shape.target_n_layer = 5;
+  REQUIRE(sb::write_random_dspark(dir + "/dspark", shape, 5).ok());
+  std::string input;
+  for (int i = 0; i < 5; ++i)
+    input += "{\"prompt\":\"Once upon a time\",\"max_tokens\":" + std::to_string(6 + 5 * i) + "}\n";
+  const std::vector<std::string> base = {"run", "-m", stories_model(), "--temperature", "0", "--max-seqs", "3"};
+  auto plain = run_cli(base, input);
+  REQUIRE(plain.exit_code == 0);
+  std::vector<std::string> with = base;
+  for (const std::string& a : {std::string("--draft"), "dspark:" + dir + "/dspark", std::string("--spec-policy"),
+                              std::string("fixed")})
+    with.push_back(a);
+  auto spec = run_cli(with, input);
+  REQUIRE_MESSAGE(spec.exit_code == 0, spec.err);
+  const auto a = split_lines(plain.out), b = split_lines(spec.out);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const size_t cut = b[i].find(",\"spec\":{\"drafted\":");
+    REQUIRE_MESSAGE(cut != std::string::npos, b[i]);
+    CHECK(b[i].find(",\"spec\":{\"drafted\":0,") == std::string::npos);  // records of 6+ tokens draft
+    CHECK(b[i].substr(0, cut) + "}" == a[i]);
+  }
+  auto missing = run_cli({"run", "-m", stories_model(), "--draft", "dspark:" + dir + "/none"}, input);
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find(dir + "/none") != std::string::npos);
+  auto bench = run_cli({"bench", "-m", stories_model(), "--batch", "2", "--prompt-len", "8", "--gen-len", "10",
+                        "--draft", "dspark:" + dir + "/dspark", "--json"});
+  REQUIRE_MESSAGE(bench.exit_code == 0, bench.err);
+  CHECK(bench.out.find("\"accepted_draft_tokens\":") != std::string::npos);
+  for (const char* cmd : {"run", "bench"}) CHECK(run_cli({cmd, "--help"}).out.find("dspark:DIR") != std::string::npos);
 }

@@ -183,3 +183,79 @@ TEST_CASE("forward rejects positions outside the reserved length") {
   const std::vector<int32_t> too_many(9, 1);
   CHECK(!(*fwd)->run(sb::ForwardBatch{too_many, too_many, too_many, rows}, kv, logits.data()).ok());
 }
+
+TEST_CASE("hidden-state capture: embedding rows, the last layer gives the logits, logits unchanged") {
+  auto backend = sb::make_cpu_backend(2);
+  auto model = sb::load_model(reference_dir() + "/qwen3");
+  REQUIRE(model.ok());
+  const sb::ModelConfig& c = model->config;
+  const int n_vocab = c.n_vocab, dim = c.dim, last = c.n_layer - 1;
+  const Reference ref = read_reference(reference_dir() + "/qwen3/reference.txt");
+  // Two sequences in one batch: the reference tokens and 5 others; every row's logits.
+  std::vector<int32_t> tokens = ref.tokens, pos, seq_ids, rows;
+  for (int i = 0; i < 5; ++i) tokens.push_back((i * 37 + 11) % n_vocab);
+  const int n = static_cast<int>(tokens.size()), n0 = static_cast<int>(ref.tokens.size());
+  for (int i = 0; i < n; ++i) {
+    pos.push_back(i < n0 ? i : i - n0);
+    seq_ids.push_back(i < n0 ? 0 : 1);
+    rows.push_back(i);
+  }
+  auto run = [&](std::span<const int> capture, std::vector<float>* captured) {
+    sb::KvCache kv(16, 4, 2, 32);
+    auto fwd = sb::Forward::create(*model, *backend, kv, sb::ForwardLimits{32, 2, 32}, capture);
+    REQUIRE_MESSAGE(fwd.ok(), fwd.status().to_string());
+    REQUIRE(kv.seq_create() == 0);
+    REQUIRE(kv.seq_create() == 1);
+    REQUIRE(kv.seq_grow(0, n0));
+    REQUIRE(kv.seq_grow(1, n - n0));
+    std::vector<float> logits(static_cast<size_t>(n) * n_vocab);
+    REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seq_ids, rows}, kv, logits.data()).ok());
+    if (captured != nullptr) {
+      CHECK((*fwd)->captured() != nullptr);
+      captured->resize(static_cast<size_t>(n) * capture.size() * dim);
+      REQUIRE(backend->copy_to_host(captured->data(), (*fwd)->captured(), captured->size() * sizeof(float)).ok());
+    } else {
+      CHECK((*fwd)->captured() == nullptr);
+    }
+    return logits;
+  };
+  const std::vector<float> plain = run({}, nullptr);
+  const std::vector<int> layers = {last, -1, 0};
+  std::vector<float> captured;
+  const std::vector<float> with = run(layers, &captured);
+  CHECK(std::memcmp(plain.data(), with.data(), plain.size() * sizeof(float)) == 0);
+
+  const sb::ModelWeights& w = model->weights;
+  const size_t width = layers.size() * static_cast<size_t>(dim);
+  std::vector<float> row(static_cast<size_t>(dim)), norm_w(static_cast<size_t>(dim)),
+      head(static_cast<size_t>(dim));
+  sb::dequantize_row(w.out_norm.dtype, w.out_norm.data, norm_w.data(), dim);
+  double max_err = 0;
+  for (int t = 0; t < n; ++t) {
+    const float* cap = captured.data() + static_cast<size_t>(t) * width;
+    // Column block 1 is layer -1: the token's embedding row.
+    sb::dequantize_row(w.tok_embd.dtype, w.tok_embd.row(tokens[static_cast<size_t>(t)]), row.data(), dim);
+    CHECK(std::memcmp(cap + dim, row.data(), row.size() * sizeof(float)) == 0);
+    // Block 0, the last layer, through the output norm and lm_head (naive float64) gives the logits.
+    double ss = 0;
+    for (int i = 0; i < dim; ++i) ss += static_cast<double>(cap[i]) * cap[i];
+    const double inv = 1 / std::sqrt(ss / dim + c.rms_eps);
+    double scale = 1, err = 0;
+    for (int v = 0; v < n_vocab; ++v) {
+      sb::dequantize_row(w.lm_head.dtype, w.lm_head.row(v), head.data(), dim);
+      double logit = 0;
+      for (int i = 0; i < dim; ++i) logit += cap[i] * inv * norm_w[static_cast<size_t>(i)] * head[static_cast<size_t>(i)];
+      const float got = with[static_cast<size_t>(t) * n_vocab + static_cast<size_t>(v)];
+      scale = std::max(scale, std::fabs(logit));
+      err = std::max(err, std::fabs(got - logit));
+    }
+    max_err = std::max(max_err, err / scale);
+  }
+  INFO("max relative error " << max_err);
+  CHECK(max_err <= 1e-5);
+  // Layer 0's rows differ from both (the capture follows each layer).
+  CHECK(std::memcmp(captured.data() + 2 * dim, captured.data() + dim, sizeof(float) * dim) != 0);
+  sb::KvCache kv(4, 4, 1, 16);
+  const std::vector<int> bad = {c.n_layer};
+  CHECK(!sb::Forward::create(*model, *backend, kv, sb::ForwardLimits{8, 1, 1}, bad).ok());
+}

@@ -21,6 +21,7 @@
 #include "core/spec_policy.h"
 #include "core/speculative.h"
 #include "core/tokenizer.h"
+#include "formats/random_dspark.h"
 #include "formats/random_model.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "core/engine_test_util.h"
@@ -166,13 +167,16 @@ TEST_CASE("ngram drafter: the most recent match's continuation, longest n first,
   propose({1, 2, 3, 4}, 4);
   CHECK(out.size() == 0);
   const sb::DrafterLimits limits;
-  CHECK(!sb::make_drafter("ngram:0", limits, nullptr, nullptr, 512).ok());
-  CHECK(sb::make_drafter("ngram:4", limits, nullptr, nullptr, 512).ok());
+  sb::ModelConfig target;
+  target.n_vocab = 512;
+  CHECK(!sb::make_drafter("ngram:0", limits, nullptr, nullptr, target).ok());
+  CHECK(sb::make_drafter("ngram:4", limits, nullptr, nullptr, target).ok());
   // A model spec without its loaded model is an error, not a crash.
-  CHECK(!sb::make_drafter("self:q8_0", limits, nullptr, nullptr, 512).ok());
+  CHECK(!sb::make_drafter("self:q8_0", limits, nullptr, nullptr, target).ok());
   CHECK(!sb::draft_needs_model("ngram:4"));
   CHECK(sb::draft_needs_model("self:q4_0"));
   CHECK(sb::draft_needs_model("models/draft.gguf"));
+  CHECK(!sb::draft_needs_model("dspark:models/dspark"));  // loaded by make_drafter
 }
 
 TEST_CASE("verify, greedy: accept while the draft is the argmax, then the target or a bonus token") {
@@ -350,7 +354,7 @@ const sb::SpecPolicy kAllPolicies[] = {sb::SpecPolicy::kOff, sb::SpecPolicy::kFi
 
 // Runs reqs with the draft alone, in batches of 17 and of 64, under every policy,
 // and checks each against plain; returns the fixed policy's stats of the batch of 17.
-sb::EngineStats check_model_draft(Loaded& l, const std::string& spec, const sb::Model& draft,
+sb::EngineStats check_model_draft(Loaded& l, const std::string& spec, const sb::Model* draft,
                                   const std::vector<sb::GenerationRequest>& reqs, const Run& plain, int block_size) {
   sb::EngineStats fixed17;
   for (sb::SpecPolicy policy : kAllPolicies)
@@ -360,7 +364,7 @@ sb::EngineStats check_model_draft(Loaded& l, const std::string& spec, const sb::
       o.max_seqs = max_seqs;
       o.kv_block_size = block_size;
       if (max_seqs == 17) o.max_batch_tokens = 40;  // drafts compete for the budget with prompts
-      const Run spec_run = run_engine(l, with_draft(o, spec, policy, 5), reqs, &draft);
+      const Run spec_run = run_engine(l, with_draft(o, spec, policy, 5), reqs, draft);
       check_same(spec_run.results, plain.results);
       if (policy == sb::SpecPolicy::kOff) CHECK(spec_run.stats.drafted_tokens == 0);
       if (policy == sb::SpecPolicy::kFixed) CHECK(spec_run.stats.drafted_tokens > 0);
@@ -372,7 +376,7 @@ sb::EngineStats check_model_draft(Loaded& l, const std::string& spec, const sb::
   tiny.max_batch_tokens = 40;
   tiny.kv_block_size = block_size;
   tiny.kv_cache_tokens = 96;
-  const Run spec_tiny = run_engine(l, with_draft(tiny, spec, sb::SpecPolicy::kFixed, 5), reqs, &draft);
+  const Run spec_tiny = run_engine(l, with_draft(tiny, spec, sb::SpecPolicy::kFixed, 5), reqs, draft);
   check_same(spec_tiny.results, plain.results);
   CHECK(spec_tiny.stats.preemptions > 0);
   return fixed17;
@@ -414,7 +418,7 @@ TEST_CASE("engine, greedy: self:q8_0 and self:q4_0 drafts give the plain output 
   const Run plain = run_engine(l, alone, reqs);
   for (const char* spec : {"self:q8_0", "self:q4_0"}) {
     const sb::Model draft = draft_model(spec, l);
-    const sb::EngineStats s = check_model_draft(l, spec, draft, reqs, plain, 16);
+    const sb::EngineStats s = check_model_draft(l, spec, &draft, reqs, plain, 16);
     MESSAGE(std::string(spec) << ": " << s.accepted_tokens << " of " << s.drafted_tokens << " draft tokens accepted");
     CHECK(s.accepted_tokens > s.drafted_tokens / 2);  // the quantized model mostly agrees with itself
   }
@@ -433,16 +437,73 @@ TEST_CASE("engine, greedy: random Qwen3 target with separate random Qwen3 drafts
   const Run plain = run_engine(l, alone, reqs);
   // An unrelated model: nearly every draft token is rejected, so the draft KV
   // is truncated after almost every step.
-  const sb::EngineStats poor = check_model_draft(l, poor_path, draft_model(poor_path, l), reqs, plain, 4);
+  const sb::Model poor_draft = draft_model(poor_path, l);
+  const sb::EngineStats poor = check_model_draft(l, poor_path, &poor_draft, reqs, plain, 4);
   CHECK(poor.accepted_tokens < poor.drafted_tokens / 2);
   // The target file itself as the draft: if the draft KV stays in step, every
   // draft token is the target's argmax and accepted.
-  const sb::EngineStats same = check_model_draft(l, target_path, draft_model(target_path, l), reqs, plain, 4);
+  const sb::Model same_draft = draft_model(target_path, l);
+  const sb::EngineStats same = check_model_draft(l, target_path, &same_draft, reqs, plain, 4);
   CHECK(same.accepted_tokens == same.drafted_tokens);
-  const sb::EngineStats q4 = check_model_draft(l, "self:q4_0", draft_model("self:q4_0", l), reqs, plain, 4);
+  const sb::Model q4_draft = draft_model("self:q4_0", l);
+  const sb::EngineStats q4 = check_model_draft(l, "self:q4_0", &q4_draft, reqs, plain, 4);
   MESSAGE("random Qwen3: accepted " << poor.accepted_tokens << "/" << poor.drafted_tokens << " (unrelated), "
                                     << same.accepted_tokens << "/" << same.drafted_tokens << " (itself), "
                                     << q4.accepted_tokens << "/" << q4.drafted_tokens << " (self:q4_0)");
+}
+
+namespace {
+
+// A random DSpark checkpoint for target l (its embedding and lm_head copied),
+// reading the embedding output and every layer of a 2-layer target.
+std::string write_dspark_for(const Loaded& l, const std::string& name) {
+  sb::RandomDSparkShape s;
+  s.n_vocab = l.model.config.n_vocab;
+  s.dim = l.model.config.dim;
+  s.target_n_layer = l.model.config.n_layer;
+  s.embed_tokens = l.model.weights.tok_embd;
+  s.lm_head = l.model.weights.lm_head;
+  s.n_layer = 1;
+  s.n_head = 4;
+  s.n_kv_head = 2;
+  s.head_dim = 16;
+  s.ffn_dim = 96;
+  s.block_size = 4;
+  s.target_layer_ids = {-1, 0, l.model.config.n_layer - 1};
+  s.markov_rank = 4;
+  const std::string dir = sb::test::scratch_dir(name);
+  REQUIRE(sb::write_random_dspark(dir, s, 3).ok());
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("engine, greedy: a random DSpark draft gives the plain output, 1/17/64, all policies, preempted") {
+  const std::string target_path = sb::test::scratch_dir("speculative_dspark") + "/target.gguf";
+  REQUIRE(sb::write_random_model(target_path, qwen3_shape(64, 2, 4, 2), 7).ok());
+  Loaded l = load(target_path);
+  const std::string spec = "dspark:" + write_dspark_for(l, "speculative_dspark_draft");
+  const auto reqs = greedy_random(64, 300);
+  sb::EngineOptions alone;
+  alone.max_seqs = 1;
+  const Run plain = run_engine(l, alone, reqs);
+  // Block 4 under spec_max 5: at most 4 draft tokens per step.
+  const sb::EngineStats fixed = check_model_draft(l, spec, nullptr, reqs, plain, 4);
+  MESSAGE("random DSpark: accepted " << fixed.accepted_tokens << "/" << fixed.drafted_tokens << " (fixed, 17)");
+  CHECK(fixed.drafted_tokens <= 4 * fixed.spec_verifications);
+  // The confidence policy soon learns that nothing is accepted and verifies
+  // almost nothing: long requests, so calibration has steps to learn from.
+  std::vector<sb::GenerationRequest> longer = greedy_random(17, 300);
+  for (sb::GenerationRequest& r : longer) r.max_tokens = 60;
+  sb::EngineOptions o;
+  o.max_seqs = 17;
+  const Run conf = run_engine(l, with_draft(o, spec, sb::SpecPolicy::kConfidence, 5), longer);
+  const Run conf_plain = run_engine(l, o, longer);
+  check_same(conf.results, conf_plain.results);
+  const double share = static_cast<double>(conf.stats.spec_verifications) / conf.stats.sampled_steps;
+  MESSAGE("confidence policy: " << conf.stats.spec_verifications << " of " << conf.stats.sampled_steps
+                                << " request-steps verified draft tokens");
+  CHECK(share < 0.15);
 }
 
 TEST_CASE("model drafter: a draft kept in step equals a fresh draft after accepts, rejections, skips and releases") {
@@ -617,9 +678,10 @@ int pair_key(int t1, int t2, int n_vocab, const std::map<int, double>& p1, int n
 
 }  // namespace
 
-TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two tokens follow the exact distribution") {
+TEST_CASE("engine, sampling: with ngram, self:q4_0, dspark drafts the first two tokens follow the exact distribution") {
   Loaded l = load(kStories);
   const sb::Model q4 = draft_model("self:q4_0", l);
+  const std::string dspark = "dspark:" + write_dspark_for(l, "speculative_sampling_dspark");
   const int n_vocab = l.model.config.n_vocab;
   const std::vector<int32_t> prompt =
       l.tok->encode(kSampledPrompt, true);
@@ -653,13 +715,16 @@ TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two token
     sb::EngineOptions o;
     o.max_seqs = 64;
     o.max_batch_tokens = 16;  // prompts end in a running request's chunk, which takes drafts
-    // plain; ngram fixed, confidence; self:q4_0 fixed (top_p 1), confidence (top_p 0.9)
-    for (int variant = 0; variant < 5; ++variant) {
+    // plain; ngram fixed, confidence; self:q4_0 fixed (top_p 1), confidence (top_p 0.9);
+    // dspark fixed (its first draft token, on each record's second step)
+    for (int variant = 0; variant < 6; ++variant) {
       if (variant == (top_p < 1.0f ? 3 : 4)) continue;  // one model run per top_p keeps the test short
       INFO("variant " << variant);
-      const bool model = variant > 2;
+      const bool model = variant == 3 || variant == 4;
       const sb::EngineOptions vo =
-          variant == 0 ? o : with_draft(o, model ? "self:q4_0" : "ngram", kPolicies[(variant - 1) % 2]);
+          variant == 0   ? o
+          : variant == 5 ? with_draft(o, dspark, sb::SpecPolicy::kFixed)
+                         : with_draft(o, model ? "self:q4_0" : "ngram", kPolicies[(variant - 1) % 2]);
       const Run run = run_engine(l, vo, reqs, model ? &q4 : nullptr);
       std::map<int, int> counts;
       for (const auto& r : run.results) {
@@ -670,7 +735,7 @@ TEST_CASE("engine, sampling: with ngram and self:q4_0 drafts the first two token
       CHECK_MESSAGE(fits(counts, joint, n, &stat), "chi-square " << stat);
       MESSAGE("chi-square " << stat << "; " << run.stats.accepted_tokens << " of " << run.stats.drafted_tokens
                             << " draft tokens accepted");
-      if (variant == 1) {
+      if (variant == 1 || variant == 5) {
         CHECK(run.stats.accepted_tokens > 0);
         CHECK(run.stats.accepted_tokens < run.stats.drafted_tokens);
       }
