@@ -23,6 +23,7 @@ struct Engine::Request : SeqState {
   std::vector<int32_t> tokens;  // [prompt + generated], reserved for the request's maximum
   StopMatcher stop;             // refers to req
   Draft draft;                  // this step's proposal, reserved for spec_max tokens
+  int draft_asked = 0;          // tokens the proposal was asked for, until the planner learns its outcome
   SpecCounts spec;
   std::vector<float> logprobs;             // [generated] with req.logprobs >= 0, reserved
   std::vector<TokenLogprob> top_logprobs;  // [generated, req.logprobs], reserved
@@ -258,20 +259,17 @@ Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
     }
     return ok_status();
   }
-  // Calibrated confidences of each proposal for admission; their running
-  // products (survival) for the planner, which learns from empty proposals too.
+  // Calibrated confidences of each proposal for admission; the planner learns
+  // every proposal's outcome (an empty one too) after verification.
   confidence_rows_.clear();
-  for (const DraftRequest& d : draft_requests_) {
+  for (size_t m = 0; m < draft_requests_.size(); ++m) {
+    const DraftRequest& d = draft_requests_[m];
+    static_cast<Request*>(chunks[static_cast<size_t>(draft_chunks_[m])].seq)->draft_asked = d.k;
     const Draft& draft = *d.out;
+    if (draft.size() == 0) continue;
     float* c = confidence_.data() + confidence_rows_.size() * static_cast<size_t>(options_.spec_max);
-    double a = 1;
-    for (int j = 0; j < draft.size(); ++j) {
-      c[j] = calibrator_.calibrated(j, draft.confidence[static_cast<size_t>(j)]);
-      a *= c[j];
-      survival_[static_cast<size_t>(j)] = static_cast<float>(a);
-    }
-    planner_.observe(std::span<const float>(survival_.data(), static_cast<size_t>(draft.size())), d.k);
-    if (draft.size() > 0) confidence_rows_.emplace_back(c, static_cast<size_t>(draft.size()));
+    for (int j = 0; j < draft.size(); ++j) c[j] = calibrator_.calibrated(j, draft.confidence[static_cast<size_t>(j)]);
+    confidence_rows_.emplace_back(c, static_cast<size_t>(draft.size()));
   }
   if (drafted_.empty()) return ok_status();
   const std::span<int> n_admitted(n_admitted_.data(), drafted_.size());
@@ -280,6 +278,20 @@ Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
   for (size_t m = 0; m < drafted_.size(); ++m)
     if (n_admitted[m] > 0) scheduler_.extend(static_cast<size_t>(drafted_[m]), n_admitted[m]);
   return ok_status();
+}
+
+void Engine::learn_outcome(const Request& r, int n_verified, int n_accepted) {
+  const Draft& d = r.draft;
+  double a = 1;  // past the verified tokens: their calibrated survival, given those survived
+  for (int j = 0; j < d.size(); ++j) {
+    if (j < n_verified) {
+      a = j < n_accepted ? 1 : 0;
+    } else {
+      a *= calibrator_.calibrated(j, d.confidence[static_cast<size_t>(j)]);
+    }
+    survival_[static_cast<size_t>(j)] = static_cast<float>(a);
+  }
+  planner_.observe(std::span<const float>(survival_.data(), static_cast<size_t>(d.size())), r.draft_asked);
 }
 
 double Engine::draft_seconds(int n_requests, int depth) const {
@@ -364,6 +376,10 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
                                        static_cast<uint64_t>(known));
     ++r->spec.steps;
     ++stats_.sampled_steps;
+    if (r->draft_asked > 0) {
+      learn_outcome(*r, s.n_draft, v.n_accepted);
+      r->draft_asked = 0;
+    }
     if (s.n_draft > 0) {
       calibrator_.observe(r->draft.confidence, s.n_draft, v.n_accepted);
       r->spec.drafted += s.n_draft;

@@ -135,6 +135,9 @@ class Engine {
   Status add_drafts(std::span<const ScheduledChunk> chunks);
   // Tells the drafter about requests the scheduler preempted since the last call.
   void release_preempted();
+  // Tells the planner how r's proposal fared: n_verified of its tokens were
+  // verified, n_accepted of them accepted.
+  void learn_outcome(const Request& r, int n_verified, int n_accepted);
   // Seconds the drafter spends on `depth` tokens for each of n_requests.
   double draft_seconds(int n_requests, int depth) const;
   // Appends one emitted token, chosen from the target logit row `logits`, to r

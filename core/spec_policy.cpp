@@ -1,7 +1,6 @@
 #include "core/spec_policy.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "core/status.h"
 
@@ -107,13 +106,15 @@ void DraftPlanner::observe(std::span<const float> survival, int asked) {
 
 double DraftPlanner::mean_survival(int j) const {
   SB_CHECK(j >= 0 && j < max_k_);
-  int last = j;  // the deepest position reached, at or before j
-  while (last >= 0 && seen_[static_cast<size_t>(last)] == 0) --last;
-  if (last < 0) return std::pow(kPrior, j + 1);
-  const double at = mean_[static_cast<size_t>(last)];
-  const double before = last > 0 ? mean_[static_cast<size_t>(last) - 1] : 1.0;
-  const double rate = before > 0 ? std::min(1.0, at / before) : 0.0;
-  return at * std::pow(rate, j - last);
+  double before = 1;
+  double abar = 1;
+  for (int i = 0; i <= j; ++i) {
+    const double n = seen_[static_cast<size_t>(i)];
+    const double prior = before * kPrior;
+    abar = std::min(before, (kPriorWeight * prior + n * mean_[static_cast<size_t>(i)]) / (kPriorWeight + n));
+    before = abar;
+  }
+  return abar;
 }
 
 int DraftPlanner::depth(int n_requests, int base_tokens, int base_emitted, const StepCost& target,

@@ -77,10 +77,11 @@ class DraftAdmission {
 
 // How deep a step drafts, decided before the drafter runs: its work is spent
 // before admission sees a confidence, so it is priced up front. The planner
-// keeps the mean calibrated survival abar_j of draft position j over recent
-// drafting requests (0 where a draft stopped short of j) and, for a step whose
-// R drafting requests ride on B0 tokens that emit E0 without drafts, picks the
-// depth d maximizing
+// estimates abar_j, the survival of draft position j over recent drafting
+// requests: observed outcomes where verified (1 accepted, 0 rejected or after a
+// rejection, 0 where a draft stopped short), the calibrated survival where not.
+// For a step whose R drafting requests ride on B0 tokens that emit E0 without
+// drafts, it picks the depth d maximizing
 //   Theta(d) = (E0 + R (abar_0 + ... + abar_{d-1})) / (seconds(B0 + R d) + draft_seconds[d]),
 // 0 (the drafter does not run) when no depth beats Theta(0) = E0 / seconds(B0).
 // All verified, every request alike: at saturated load a costly drafter is
@@ -89,23 +90,28 @@ class DraftAdmission {
 class DraftPlanner {
  public:
   explicit DraftPlanner(int max_k);
-  // One drafting request's calibrated survival a_0, a_1, ... of a draft asked
-  // for `asked` tokens (its positions past survival.size() count 0).
+  // One drafting request's survival a_0, a_1, ... (as above) of a draft asked
+  // for `asked` tokens; positions past survival.size() count 0.
   void observe(std::span<const float> survival, int asked);
-  // abar_j. A position no draft has reached yet continues the last reached
-  // one's conditional rate abar_j / abar_{j-1} (kPrior before any).
+  // abar_j: the mean of the last kWindow observations of position j, shrunk
+  // towards abar_{j-1} * kPrior as if that were kPriorWeight more (abar_{-1} = 1),
+  // and never above abar_{j-1}. A position not yet drafted is abar_{j-1} * kPrior.
   double mean_survival(int j) const;
   // draft_seconds[d] for d = 0 .. max depth (draft_seconds[0] = 0; max depth
   // <= max_k). n_requests >= 1, base_tokens >= 1.
   int depth(int n_requests, int base_tokens, int base_emitted, const StepCost& target,
             std::span<const double> draft_seconds) const;
 
-  static constexpr double kPrior = 0.5;  // conditional acceptance assumed before any observation
-  static constexpr int kWindow = 64;     // observations the mean is an average over, at most
+  // Conditional acceptance assumed before observations: optimistic enough that
+  // a drafter gets tried wherever a good one would pay, and a useless one is
+  // given up after a few steps.
+  static constexpr double kPrior = 0.8;
+  static constexpr double kPriorWeight = 4;  // observations the prior counts as
+  static constexpr int kWindow = 64;          // observations the mean is an average over, at most
 
  private:
   int max_k_;
-  std::vector<double> mean_;    // [max_k]
+  std::vector<double> mean_;    // [max_k] observed mean
   std::vector<uint32_t> seen_;  // [max_k] observations, saturating at kWindow
 };
 

@@ -114,21 +114,28 @@ TEST_CASE("admission: the drafter's spent seconds count in every Theta, so it ad
   CHECK(n == std::vector<int>{2, 1});
 }
 
-TEST_CASE("planner: survival means, prior and extrapolation past the deepest position reached") {
+TEST_CASE("planner: survival means shrunk towards the prior, never rising with depth, windowed") {
+  using P = sb::DraftPlanner;
   sb::DraftPlanner p(4);
-  CHECK(p.mean_survival(0) == doctest::Approx(sb::DraftPlanner::kPrior));
-  CHECK(p.mean_survival(2) == doctest::Approx(std::pow(sb::DraftPlanner::kPrior, 3)));
-  // Two drafts asked for 2 tokens: one reached a = (0.8, 0.4), one stopped after a = 0.6.
-  const std::vector<float> full = {0.8f, 0.4f}, short_one = {0.6f};
+  CHECK(p.mean_survival(0) == doctest::Approx(P::kPrior));
+  CHECK(p.mean_survival(2) == doctest::Approx(P::kPrior * P::kPrior * P::kPrior));
+  // Two drafts asked for 2 tokens: one survived as (1, 0.5), one stopped after 0.6.
+  const std::vector<float> full = {1.0f, 0.5f}, short_one = {0.6f};
   p.observe(full, 2);
   p.observe(short_one, 2);
-  CHECK(p.mean_survival(0) == doctest::Approx(0.7));
-  CHECK(p.mean_survival(1) == doctest::Approx(0.2));
-  // Position 2 continues position 1's conditional rate 0.2 / 0.7.
-  CHECK(p.mean_survival(2) == doctest::Approx(0.2 * 0.2 / 0.7));
+  const double a0 = (P::kPriorWeight * P::kPrior + 2 * 0.8) / (P::kPriorWeight + 2);
+  const double a1 = (P::kPriorWeight * a0 * P::kPrior + 2 * 0.25) / (P::kPriorWeight + 2);
+  CHECK(p.mean_survival(0) == doctest::Approx(a0));
+  CHECK(p.mean_survival(1) == doctest::Approx(a1));
+  CHECK(p.mean_survival(2) == doctest::Approx(a1 * P::kPrior));  // never drafted: the prior rate
+  // Deeper positions never survive more often than shallower ones.
+  sb::DraftPlanner q(3);
+  for (int i = 0; i < 8; ++i) q.observe(std::vector<float>{0.2f, 0.2f, 0.2f}, 3);
+  CHECK(q.mean_survival(1) <= q.mean_survival(0));
+  CHECK(q.mean_survival(2) <= q.mean_survival(1));
   // The mean is over the last kWindow observations at most: new behaviour wins.
-  for (int i = 0; i < 10 * sb::DraftPlanner::kWindow; ++i) p.observe(std::vector<float>{}, 1);
-  CHECK(p.mean_survival(0) < 0.01);
+  for (int i = 0; i < 10 * P::kWindow; ++i) p.observe(std::vector<float>{}, 1);
+  CHECK(p.mean_survival(0) < 0.1);
 }
 
 TEST_CASE("planner: drafts deep when the target step is flat and drafting cheap, not at all when it cannot pay") {
@@ -153,8 +160,10 @@ TEST_CASE("planner: drafts deep when the target step is flat and drafting cheap,
   CHECK(p.depth(64, 64, 64, sb::StepCost(prop), cheap) == 0);
   // A drafter that costs nothing always drafts to the deepest depth: admission decides.
   CHECK(p.depth(64, 64, 64, sb::StepCost(prop), std::vector<double>(9, 0.0)) == 8);
-  // Useless drafts (survival 0) never pay, however cheap.
+  // Useless drafts (survival 0) stop paying after a few observations, however cheap.
   sb::DraftPlanner useless(8);
-  for (int i = 0; i < 4; ++i) useless.observe(std::vector<float>{}, 8);
+  for (int i = 0; i < 64; ++i) useless.observe(std::vector<float>{}, 8);
   CHECK(useless.depth(1, 1, 1, flat, cheap) == 0);
+  // Before any observation the prior gets a drafter tried where a good one would pay.
+  CHECK(sb::DraftPlanner(8).depth(1, 1, 1, flat, cheap) > 0);
 }
