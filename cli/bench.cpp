@@ -170,7 +170,7 @@ void print_json(const BenchOptions& o, const Model& model, const std::vector<Ben
   JsonWriter w;
   w.begin_object().key("model").value(o.model).key("params").value(model.n_params);
   if (!o.widen_model.empty()) w.key("widen_model").value(o.widen_model);
-  w.key("prompt_len").value(o.prompt_len).key("gen_len").value(o.gen_len);
+  w.key("prompt_len").value(o.prompt_len).key("gen_len").value(o.gen_len).key("repeat").value(o.repeat);
   if (!o.draft.empty()) w.key("draft").value(o.draft).key("spec_max").value(o.spec_max);
   w.key("results").begin_array();
   for (const BenchRow& r : rows) {
@@ -265,6 +265,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                   "Load the confidence policy's step cost profile from this file when it matches; else profile "
                   "and write it (as run does)")
       ->type_name("FILE");
+  cmd->add_option("--repeat", o.repeat,
+                  "Run every measurement N times, the policies interleaved, and keep the fastest (a noisy machine)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   cmd->add_flag("--json", o.json, "Print the results as one JSON object");
   return cmd;
 }
@@ -318,25 +322,34 @@ int bench_command(const BenchOptions& o) {
     BenchRow row;
     row.concurrency = c;
     // Prompts alone (one sampled token each), then the full generation under
-    // each policy; the difference is the generation time.
+    // each policy; the difference is the generation time. Each is the fastest
+    // of --repeat runs, interleaved so slow spells of the machine hit all alike.
     EngineStats prompt_stats;
-    auto prefill = timed_run(*loaded, o, c, 1, "off", &profile, &prompt_stats);
-    for (size_t i = 0; i < policies.size() && prefill.ok(); ++i) {
-      PolicyRun run;
-      run.policy = policies[i];
-      auto full = timed_run(*loaded, o, c, o.gen_len, run.policy, &profile, &run.stats);
-      if (!full.ok()) {
-        prefill = full.status();
-        break;
+    std::vector<PolicyRun> runs(policies.size());
+    std::vector<double> full(policies.size(), 0);
+    double prefill = 0;
+    for (int rep = 0; rep < o.repeat; ++rep) {
+      auto p = timed_run(*loaded, o, c, 1, "off", &profile, &prompt_stats);
+      for (size_t i = 0; i < policies.size() && p.ok(); ++i) {
+        runs[i].policy = policies[i];
+        auto f = timed_run(*loaded, o, c, o.gen_len, policies[i], &profile, &runs[i].stats);
+        if (!f.ok()) {
+          p = f.status();
+          break;
+        }
+        full[i] = rep == 0 ? *f : std::min(full[i], *f);
       }
-      run.generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, *full - *prefill);
-      row.runs.push_back(std::move(run));
+      if (!p.ok()) {
+        print_error(p.status().message());
+        return kExitFatal;
+      }
+      prefill = rep == 0 ? *p : std::min(prefill, *p);
     }
-    if (!prefill.ok()) {
-      print_error(prefill.status().message());
-      return kExitFatal;
+    for (size_t i = 0; i < policies.size(); ++i) {
+      runs[i].generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, full[i] - prefill);
+      row.runs.push_back(std::move(runs[i]));
     }
-    row.prompt_tps = static_cast<double>(c) * o.prompt_len / *prefill;
+    row.prompt_tps = static_cast<double>(c) * o.prompt_len / prefill;
     if (!o.json) {
       std::string line = "concurrency " + std::to_string(c) + ": " + std::to_string(static_cast<int>(row.prompt_tps)) +
                          " prompt tokens/s";

@@ -80,6 +80,7 @@ struct BenchOptions {
   std::vector<std::string> spec_policies;  // of off | fixed | confidence; empty = all three with --draft
   int spec_max = 8;
   std::string spec_profile;           // step cost profile file (cli/spec_profile.h); "" = none
+  int repeat = 1;                     // runs per measurement; the fastest counts
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);
 int bench_command(const BenchOptions& opts);

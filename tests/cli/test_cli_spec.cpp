@@ -111,6 +111,13 @@ TEST_CASE("spec bench: --draft measures off, fixed and confidence with ratios to
   CHECK(fixed.out.find("vs off") != std::string::npos);
   CHECK(run_cli({"bench", "-m", stories_model(), "--spec-policy", "fixed"}).exit_code == 2);
   CHECK(run_cli({"bench", "-m", stories_model(), "--spec-policy", "often", "--draft", "ngram"}).exit_code == 2);
+  // --repeat: the same table, every measurement the fastest of N runs.
+  auto twice = run_cli({"bench", "-m", stories_model(), "--batch", "2", "--prompt-len", "8", "--gen-len", "6",
+                        "--draft", "ngram", "--repeat", "2", "--json"});
+  REQUIRE_MESSAGE(twice.exit_code == 0, twice.err);
+  CHECK(twice.out.find("\"repeat\":2") != std::string::npos);
+  CHECK(twice.out.find("\"policy\":\"confidence\"") != std::string::npos);
+  CHECK(run_cli({"bench", "-m", stories_model(), "--repeat", "0"}).exit_code == 2);
 }
 
 TEST_CASE("spec bench: --widen-model measures the widened, function-equivalent model") {
