@@ -32,6 +32,7 @@ DSparkDrafter::DSparkDrafter(DSparkModel model, Backend& backend, const DrafterL
       n_vocab_(m_.model.config.n_vocab),
       rank_(m_.dspark.markov_rank),
       max_rows_(std::max<int64_t>(limits.max_batch_tokens, int64_t{limits.max_seqs} * m_.dspark.block_size)),
+      max_pending_(static_cast<int>(std::min<int64_t>(64, max_rows_))),
       // Contexts never outgrow the target's KV; each request adds its block and partial blocks.
       kv_(static_cast<int>((std::max<int64_t>(limits.kv_cache_tokens, limits.max_ctx) + limits.kv_block_size - 1) /
                                limits.kv_block_size +
@@ -113,6 +114,8 @@ Status DSparkDrafter::init() {
   const size_t rows = static_cast<size_t>(max_rows_), dim = static_cast<size_t>(dim_);
   const size_t ffn = static_cast<size_t>(c.ffn_dim);
   SB_ASSIGN_OR_RETURN(concat_, alloc_floats(rows * m_.dspark.target_layer_ids.size() * dim));
+  SB_ASSIGN_OR_RETURN(pending_, alloc_floats(static_cast<size_t>(limits_.max_seqs) * static_cast<size_t>(max_pending_) *
+                                             m_.dspark.target_layer_ids.size() * dim));
   SB_ASSIGN_OR_RETURN(x_, alloc_floats(rows * dim));
   SB_ASSIGN_OR_RETURN(xn_, alloc_floats(rows * dim));
   SB_ASSIGN_OR_RETURN(q_, alloc_floats(rows * q_dim));
@@ -141,6 +144,7 @@ void DSparkDrafter::free_state(State* s) {
   kv_.seq_free(s->seq);
   s->live = false;
   s->seq = -1;
+  s->pending = 0;
 }
 
 void DSparkDrafter::release(uint64_t id) {
@@ -157,11 +161,40 @@ Status DSparkDrafter::upload_plan() {
   return backend_.copy_to_device(meta_, meta_host_.data(), meta_host_.size() * sizeof(int32_t));
 }
 
-Status DSparkDrafter::observe(const float* captured, std::span<const VerifiedRows> rows) {
-  const ModelConfig& c = m_.model.config;
+bool DSparkDrafter::plan_context(State* s, int count, int32_t src_row, int64_t* n) {
+  SB_CHECK(*n + count <= max_rows_);
+  if (kv_.seq_length(s->seq) > s->ctx) kv_.seq_truncate(s->seq, s->ctx);  // the last block's slots
+  if (!kv_.seq_grow(s->seq, s->ctx + count)) return false;
   int32_t* gather = meta_host_.data() + kIds * max_rows_;
   int32_t* pos = meta_host_.data() + kPos * max_rows_;
   int32_t* slots = meta_host_.data() + kSlots * max_rows_;
+  for (int i = 0; i < count; ++i, ++*n) {
+    gather[*n] = src_row + i;
+    pos[*n] = s->ctx + i;
+    slots[*n] = kv_.seq_slot(s->seq, s->ctx + i);
+  }
+  s->ctx += count;
+  return true;
+}
+
+Status DSparkDrafter::flush(State* s, int64_t* n) {
+  if (s->pending == 0) return ok_status();
+  if (*n + s->pending > max_rows_) {
+    SB_RETURN_IF_ERROR(ingest(pending_, int64_t{limits_.max_seqs} * max_pending_, *n));
+    *n = 0;
+  }
+  const int32_t first = static_cast<int32_t>((s - states_.data()) * max_pending_);
+  const int count = s->pending;
+  s->pending = 0;
+  if (!plan_context(s, count, first, n)) free_state(s);
+  return ok_status();
+}
+
+Status DSparkDrafter::observe(const float* captured, std::span<const VerifiedRows> rows) {
+  const int64_t width = static_cast<int64_t>(m_.dspark.target_layer_ids.size()) * dim_;
+  // First the rows each request keeps: rows re-verified after a rollback replace
+  // the old ones; a request whose new rows would overflow its waiting room has
+  // the waiting ones ingested.
   int64_t n = 0;
   for (const VerifiedRows& v : rows) {
     State* s = find(v.id);
@@ -174,31 +207,43 @@ Status DSparkDrafter::observe(const float* captured, std::span<const VerifiedRow
           s->live = true;
           s->id = v.id;
           s->ctx = 0;
+          s->pending = 0;
           break;
         }
     }
     if (s == nullptr) continue;
-    // Positions re-verified after a rollback or recomputation replace the old
-    // ones; a gap (hidden states never seen) leaves nothing to draft from.
-    if (v.position > s->ctx) {
+    if (v.position > s->ctx + s->pending) {  // a gap: hidden states never seen, nothing to draft from
       free_state(s);
       continue;
     }
-    if (kv_.seq_length(s->seq) > v.position) kv_.seq_truncate(s->seq, v.position);
-    s->ctx = v.position;
-    SB_CHECK(n + v.count <= limits_.max_batch_tokens);  // rows of one target step
-    if (!kv_.seq_grow(s->seq, v.position + v.count)) {
-      free_state(s);
-      continue;
+    if (v.position < s->ctx) {
+      if (kv_.seq_length(s->seq) > v.position) kv_.seq_truncate(s->seq, v.position);
+      s->ctx = v.position;
     }
-    for (int i = 0; i < v.count; ++i, ++n) {
-      gather[n] = v.row + i;
-      pos[n] = v.position + i;
-      slots[n] = kv_.seq_slot(s->seq, v.position + i);
-    }
-    s->ctx = v.position + v.count;
+    s->pending = v.position - s->ctx;
+    if (s->pending + v.count > max_pending_) SB_RETURN_IF_ERROR(flush(s, &n));
   }
+  SB_RETURN_IF_ERROR(ingest(pending_, int64_t{limits_.max_seqs} * max_pending_, n));
+  // Then the new rows: kept while they fit, else (a long prompt chunk) ingested at once.
+  n = 0;
+  for (const VerifiedRows& v : rows) {
+    State* s = find(v.id);
+    if (s == nullptr || s->ctx + s->pending != v.position) continue;
+    if (s->pending + v.count <= max_pending_) {
+      const size_t at = static_cast<size_t>((s - states_.data()) * max_pending_ + s->pending);
+      SB_RETURN_IF_ERROR(backend_.copy_rows(captured + static_cast<int64_t>(v.row) * width, width,
+                                            pending_ + at * static_cast<size_t>(width), width, v.count, width));
+      s->pending += v.count;
+    } else if (!plan_context(s, v.count, v.row, &n)) {
+      free_state(s);
+    }
+  }
+  return ingest(captured, limits_.max_batch_tokens, n);
+}
+
+Status DSparkDrafter::ingest(const float* src, int64_t n_src, int64_t n) {
   if (n == 0) return ok_status();
+  const ModelConfig& c = m_.model.config;
   row_seq_.clear();
   SB_RETURN_IF_ERROR(upload_plan());
   const int32_t* d_gather = meta_ + kIds * max_rows_;
@@ -209,7 +254,7 @@ Status DSparkDrafter::observe(const float* captured, std::span<const VerifiedRow
   const int64_t n_slots = int64_t{kv_.n_blocks()} * kv_.block_size();
   Backend& b = backend_;
   // u = hidden_norm(fc(concat)); in every layer its keys and values are the context's.
-  SB_RETURN_IF_ERROR(b.gather_rows(captured, d_gather, concat_, n, limits_.max_batch_tokens, width));
+  SB_RETURN_IF_ERROR(b.gather_rows(src, d_gather, concat_, n, n_src, width));
   SB_RETURN_IF_ERROR(b.matmul(concat_, fc_, DeviceWeight{}, x_, n));
   SB_RETURN_IF_ERROR(b.rms_norm(x_, hidden_norm_, x_, n, c.rms_eps));
   for (const Layer& L : layers_) {
@@ -294,6 +339,11 @@ float DSparkDrafter::confidence(const float* h, int32_t prev) const {
 }
 
 Status DSparkDrafter::propose(std::span<const DraftRequest> requests, const DraftStop& stop) {
+  // The drafting requests' waiting rows become context first.
+  int64_t n_flush = 0;
+  for (const DraftRequest& r : requests)
+    if (State* s = find(r.id)) SB_RETURN_IF_ERROR(flush(s, &n_flush));
+  SB_RETURN_IF_ERROR(ingest(pending_, int64_t{limits_.max_seqs} * max_pending_, n_flush));
   active_.clear();
   row_seq_.clear();
   int32_t* ids = meta_host_.data() + kIds * max_rows_;

@@ -1,8 +1,10 @@
 // The DSpark block drafter (DESIGN.md section 8): drafts a block of up to gamma
 // tokens per request in one batched forward, conditioned on the target's hidden
-// states. observe() turns each step's verified rows into context K/V
+// states. observe() keeps each step's verified rows; they become context K/V
 // (u = hidden_norm(fc(concat)), per layer k_norm(k_proj(u)) with RoPE and
-// v_proj(u)) in the drafter's own paged cache; propose() runs the block
+// v_proj(u)) in the drafter's own paged cache once the request drafts or has
+// max_pending_ rows waiting, so steps the planner does not draft cost a row
+// copy rather than a forward, and waiting rows go through in one batch. propose() runs the block
 // [last known token, mask x (gamma-1)] at positions p .. p+gamma-1 over that
 // context for every drafting request together, then draws left to right with
 // the Markov correction on the host. A request drafts only when its context
@@ -59,12 +61,14 @@ class DSparkDrafter : public Drafter {
     float* k_cache;  // [n_slots, n_kv_head * head_dim]
     float* v_cache;
   };
-  // A request's context: its verified positions 0 .. ctx-1 are in seq.
+  // A request's context: its verified positions 0 .. ctx-1 are in seq, the
+  // next `pending` ones wait as captured rows in its region of pending_.
   struct State {
     bool live = false;
     uint64_t id = 0;
     int seq = -1;
     int ctx = 0;
+    int pending = 0;
   };
   struct Active {
     size_t m;         // index into the call's requests
@@ -80,6 +84,13 @@ class DSparkDrafter : public Drafter {
   void free_state(State* s);
   // Fills the plan's block tables from row_seq_, uploads the plan.
   Status upload_plan();
+  // Plans count source rows from src_row on as s's context positions ctx ..
+  // (row *n of the plan onwards) and advances ctx; false when the cache is full.
+  bool plan_context(State* s, int count, int32_t src_row, int64_t* n);
+  // Turns the n planned rows of src [n_src, capture width] into context K/V.
+  Status ingest(const float* src, int64_t n_src, int64_t n);
+  // Plans s's pending rows as context, ingesting the plan first when it is full.
+  Status flush(State* s, int64_t* n);
   // Runs the decoder layers over the block of n tokens planned in meta_host_.
   Status run_block(int64_t n);
   // Confidence head on h and, with the Markov part, markov_w1[prev].
@@ -90,6 +101,7 @@ class DSparkDrafter : public Drafter {
   DrafterLimits limits_;
   int gamma_, dim_, n_vocab_, rank_;
   int64_t max_rows_;  // rows of every workspace: max(max_batch_tokens, max_seqs * gamma)
+  int max_pending_;   // rows a request may keep waiting: min(64, max_rows_)
   KvCache kv_;
   Sampler sampler_;
   std::vector<State> states_;  // [max_seqs]
@@ -106,6 +118,7 @@ class DSparkDrafter : public Drafter {
 
   // Device workspace.
   float* concat_ = nullptr;   // [max_rows, n_capture * dim] gathered captured rows
+  float* pending_ = nullptr;  // [max_seqs, max_pending, n_capture * dim] rows waiting per state
   float* x_ = nullptr;        // [max_rows, dim] u (context) or the block's residual stream
   float* xn_ = nullptr;       // [max_rows, dim]
   float* q_ = nullptr;        // [max_rows, n_head * head_dim]

@@ -133,7 +133,9 @@ TEST_CASE("dspark drafter: block logits and confidences match the numpy referenc
     int n_known = std::min(c.p + 1, 3), n_computed = 0;
     const int accepts[] = {0, 2, 1, 3};
     for (int step = 0; !(n_known - 1 == c.p && n_computed == c.p); ++step) {
-      propose(id, n_known, gamma);  // drafts only once its context is complete; its block slots are overwritten
+      // Drafts only once its context is complete; its block slots are overwritten.
+      // Without proposals (later cases) verified rows wait, rejections included, until the last one.
+      if (ci == 0) propose(id, n_known, gamma);
       std::vector<int32_t> tokens, pos, seqs, rows;
       int acc = 0, n_draft = 0;
       if (step == 0 && n_known > 2) {
