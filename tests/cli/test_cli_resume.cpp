@@ -98,7 +98,7 @@ TEST_CASE("kill -9 at random moments, resume each time: every record exactly onc
 
   std::mt19937 rng(12345);
   std::uniform_real_distribution<double> fraction(0.03, 0.09);
-  for (const std::string out : {dir + "/out.jsonl", dir + "/out.jsonl.zst"}) {
+  for (const std::string& out : {dir + "/out.jsonl", dir + "/out.jsonl.zst"}) {
     CAPTURE(out);
     int kills = 0, trials = 0;
     bool finished = false;
@@ -140,7 +140,7 @@ TEST_CASE("SIGTERM: exit 143, a resumable output, nothing lost after resume") {
   write_file(dir + "/in.jsonl", prompts(200));
   auto ref = run_cli(with(base_args(dir + "/in.jsonl"), {"-o", dir + "/ref.jsonl"}));
   REQUIRE(ref.exit_code == 0);
-  for (const std::string out : {dir + "/out.jsonl", dir + "/out.jsonl.zst"}) {
+  for (const std::string& out : {dir + "/out.jsonl", dir + "/out.jsonl.zst"}) {
     const pid_t pid = spawn_cli(with(base_args(dir + "/in.jsonl"), {"-o", out}), dir + "/log");
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
     ::kill(pid, SIGTERM);
