@@ -39,7 +39,8 @@ DSparkDrafter::DSparkDrafter(DSparkModel model, Backend& backend, const DrafterL
                            int64_t{limits.max_seqs} *
                                ((m_.dspark.block_size + limits.kv_block_size - 1) / limits.kv_block_size + 1)),
           limits.kv_block_size, limits.max_seqs, limits.max_ctx + m_.dspark.block_size),
-      sampler_(m_.model.config.n_vocab) {
+      sampler_(m_.model.config.n_vocab),
+      arena_(backend) {
   const size_t rows = static_cast<size_t>(max_rows_), ms = static_cast<size_t>(limits.max_seqs);
   states_.resize(ms);
   meta_host_.resize(kFields * rows + ms * static_cast<size_t>(kv_.max_blocks_per_seq()));
@@ -50,10 +51,7 @@ DSparkDrafter::DSparkDrafter(DSparkModel model, Backend& backend, const DrafterL
   cand_.reserve(static_cast<size_t>(n_vocab_));
 }
 
-DSparkDrafter::~DSparkDrafter() {
-  for (const DeviceWeight& w : uploaded_) backend_.release_weight(w);
-  for (void* p : buffers_) backend_.release(p);
-}
+DSparkDrafter::~DSparkDrafter() = default;
 
 StatusOr<std::unique_ptr<DSparkDrafter>> DSparkDrafter::create(DSparkModel model, Backend& backend,
                                                                const DrafterLimits& limits) {
@@ -67,41 +65,20 @@ StatusOr<std::unique_ptr<DSparkDrafter>> DSparkDrafter::create(DSparkModel model
   return d;
 }
 
-Status DSparkDrafter::upload(const TensorView& view, DeviceWeight* out) {
-  SB_ASSIGN_OR_RETURN(*out, backend_.upload_weight(view));
-  if (out->present()) uploaded_.push_back(*out);
-  return ok_status();
-}
-
-StatusOr<float*> DSparkDrafter::alloc_floats(size_t n) {
-  SB_ASSIGN_OR_RETURN(void* p, backend_.alloc(n * sizeof(float)));
-  buffers_.push_back(p);
-  return static_cast<float*>(p);
-}
-
 Status DSparkDrafter::init() {
   const ModelConfig& c = m_.model.config;
   const ModelWeights& w = m_.model.weights;
-  SB_RETURN_IF_ERROR(upload(w.tok_embd, &tok_embd_));
-  SB_RETURN_IF_ERROR(upload(w.out_norm, &out_norm_));
-  SB_RETURN_IF_ERROR(upload(w.lm_head, &lm_head_));
-  SB_RETURN_IF_ERROR(upload(m_.fc, &fc_));
-  SB_RETURN_IF_ERROR(upload(m_.hidden_norm, &hidden_norm_));
+  SB_RETURN_IF_ERROR(arena_.upload(w.tok_embd, &tok_embd_));
+  SB_RETURN_IF_ERROR(arena_.upload(w.out_norm, &out_norm_));
+  SB_RETURN_IF_ERROR(arena_.upload(w.lm_head, &lm_head_));
+  SB_RETURN_IF_ERROR(arena_.upload(m_.fc, &fc_));
+  SB_RETURN_IF_ERROR(arena_.upload(m_.hidden_norm, &hidden_norm_));
   const int64_t n_slots = int64_t{kv_.n_blocks()} * kv_.block_size();
   const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
   const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * c.head_dim;
   layers_.resize(w.layers.size());
-  for (size_t l = 0; l < w.layers.size(); ++l) {
-    const LayerWeights& lw = w.layers[l];
-    Layer& d = layers_[l];
-    for (auto [t, dst] : {std::pair{&lw.attn_norm, &d.attn_norm}, {&lw.wq, &d.wq}, {&lw.wk, &d.wk}, {&lw.wv, &d.wv},
-                          {&lw.wo, &d.wo}, {&lw.bq, &d.bq}, {&lw.bk, &d.bk}, {&lw.bv, &d.bv},
-                          {&lw.q_norm, &d.q_norm}, {&lw.k_norm, &d.k_norm}, {&lw.ffn_norm, &d.ffn_norm},
-                          {&lw.w_gate, &d.w_gate}, {&lw.w_up, &d.w_up}, {&lw.w_down, &d.w_down}})
-      SB_RETURN_IF_ERROR(upload(*t, dst));
-    SB_ASSIGN_OR_RETURN(d.k_cache, alloc_floats(static_cast<size_t>(n_slots) * kv_dim));
-    SB_ASSIGN_OR_RETURN(d.v_cache, alloc_floats(static_cast<size_t>(n_slots) * kv_dim));
-  }
+  for (size_t l = 0; l < w.layers.size(); ++l)
+    SB_RETURN_IF_ERROR(upload_layer(arena_, w.layers[l], n_slots, static_cast<int64_t>(kv_dim), &layers_[l]));
   if (rank_ > 0) {
     markov_w1_ = host_f32(m_.markov_w1);
     markov_w2_ = host_f32(m_.markov_w2);
@@ -113,22 +90,22 @@ Status DSparkDrafter::init() {
 
   const size_t rows = static_cast<size_t>(max_rows_), dim = static_cast<size_t>(dim_);
   const size_t ffn = static_cast<size_t>(c.ffn_dim);
-  SB_ASSIGN_OR_RETURN(concat_, alloc_floats(rows * m_.dspark.target_layer_ids.size() * dim));
-  SB_ASSIGN_OR_RETURN(pending_, alloc_floats(static_cast<size_t>(limits_.max_seqs) * static_cast<size_t>(max_pending_) *
+  SB_ASSIGN_OR_RETURN(concat_, arena_.alloc_floats(rows * m_.dspark.target_layer_ids.size() * dim));
+  SB_ASSIGN_OR_RETURN(pending_, arena_.alloc_floats(static_cast<size_t>(limits_.max_seqs) * static_cast<size_t>(max_pending_) *
                                              m_.dspark.target_layer_ids.size() * dim));
-  SB_ASSIGN_OR_RETURN(x_, alloc_floats(rows * dim));
-  SB_ASSIGN_OR_RETURN(xn_, alloc_floats(rows * dim));
-  SB_ASSIGN_OR_RETURN(q_, alloc_floats(rows * q_dim));
-  SB_ASSIGN_OR_RETURN(k_, alloc_floats(rows * kv_dim));
-  SB_ASSIGN_OR_RETURN(v_, alloc_floats(rows * kv_dim));
-  SB_ASSIGN_OR_RETURN(att_, alloc_floats(rows * q_dim));
-  SB_ASSIGN_OR_RETURN(gate_, alloc_floats(rows * ffn));
-  SB_ASSIGN_OR_RETURN(up_, alloc_floats(rows * ffn));
-  SB_ASSIGN_OR_RETURN(out_, alloc_floats(rows * (dim + static_cast<size_t>(n_vocab_))));
-  SB_ASSIGN_OR_RETURN(float* meta, alloc_floats(meta_host_.size()));
+  SB_ASSIGN_OR_RETURN(x_, arena_.alloc_floats(rows * dim));
+  SB_ASSIGN_OR_RETURN(xn_, arena_.alloc_floats(rows * dim));
+  SB_ASSIGN_OR_RETURN(q_, arena_.alloc_floats(rows * q_dim));
+  SB_ASSIGN_OR_RETURN(k_, arena_.alloc_floats(rows * kv_dim));
+  SB_ASSIGN_OR_RETURN(v_, arena_.alloc_floats(rows * kv_dim));
+  SB_ASSIGN_OR_RETURN(att_, arena_.alloc_floats(rows * q_dim));
+  SB_ASSIGN_OR_RETURN(gate_, arena_.alloc_floats(rows * ffn));
+  SB_ASSIGN_OR_RETURN(up_, arena_.alloc_floats(rows * ffn));
+  SB_ASSIGN_OR_RETURN(out_, arena_.alloc_floats(rows * (dim + static_cast<size_t>(n_vocab_))));
+  SB_ASSIGN_OR_RETURN(float* meta, arena_.alloc_floats(meta_host_.size()));
   meta_ = reinterpret_cast<int32_t*>(meta);
   SB_ASSIGN_OR_RETURN(RopeTable rope, rope_table(c, kv_.max_blocks_per_seq() * kv_.block_size()));
-  SB_ASSIGN_OR_RETURN(inv_freq_, alloc_floats(rope.inv_freq.size()));
+  SB_ASSIGN_OR_RETURN(inv_freq_, arena_.alloc_floats(rope.inv_freq.size()));
   SB_RETURN_IF_ERROR(backend_.copy_to_device(inv_freq_, rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float)));
   attn_factor_ = rope.attn_factor;
   return ok_status();
@@ -257,7 +234,7 @@ Status DSparkDrafter::ingest(const float* src, int64_t n_src, int64_t n) {
   SB_RETURN_IF_ERROR(b.gather_rows(src, d_gather, concat_, n, n_src, width));
   SB_RETURN_IF_ERROR(b.matmul(concat_, fc_, DeviceWeight{}, x_, n));
   SB_RETURN_IF_ERROR(b.rms_norm(x_, hidden_norm_, x_, n, c.rms_eps));
-  for (const Layer& L : layers_) {
+  for (const DeviceLayer& L : layers_) {
     SB_RETURN_IF_ERROR(b.matmul(x_, L.wk, L.bk, k_, n));
     SB_RETURN_IF_ERROR(b.matmul(x_, L.wv, L.bv, v_, n));
     if (c.qk_norm) SB_RETURN_IF_ERROR(b.rms_norm(k_, L.k_norm, k_, n * c.n_kv_head, c.rms_eps));
@@ -294,7 +271,7 @@ Status DSparkDrafter::run_block(int64_t n) {
 
   Backend& b = backend_;
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
-  for (const Layer& L : layers_) {
+  for (const DeviceLayer& L : layers_) {
     SB_RETURN_IF_ERROR(b.rms_norm(x_, L.attn_norm, xn_, n, c.rms_eps));
     SB_RETURN_IF_ERROR(b.matmul(xn_, L.wq, L.bq, q_, n));
     SB_RETURN_IF_ERROR(b.matmul(xn_, L.wk, L.bk, k_, n));

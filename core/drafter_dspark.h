@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/device_arena.h"
 #include "core/drafter.h"
 #include "core/dspark_model.h"
 #include "core/kv_cache.h"
@@ -56,11 +57,6 @@ class DSparkDrafter : public Drafter {
   }
 
  private:
-  struct Layer {
-    DeviceWeight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
-    float* k_cache;  // [n_slots, n_kv_head * head_dim]
-    float* v_cache;
-  };
   // A request's context: its verified positions 0 .. ctx-1 are in seq, the
   // next `pending` ones wait as captured rows in its region of pending_.
   struct State {
@@ -78,8 +74,6 @@ class DSparkDrafter : public Drafter {
 
   DSparkDrafter(DSparkModel model, Backend& backend, const DrafterLimits& limits);
   Status init();
-  Status upload(const TensorView& view, DeviceWeight* out);
-  StatusOr<float*> alloc_floats(size_t n);
   State* find(uint64_t id);
   void free_state(State* s);
   // Fills the plan's block tables from row_seq_, uploads the plan.
@@ -106,10 +100,9 @@ class DSparkDrafter : public Drafter {
   Sampler sampler_;
   std::vector<State> states_;  // [max_seqs]
 
-  std::vector<DeviceWeight> uploaded_;
-  std::vector<void*> buffers_;
+  DeviceArena arena_;  // everything below that lives in backend memory
   DeviceWeight tok_embd_, out_norm_, lm_head_, fc_, hidden_norm_;
-  std::vector<Layer> layers_;
+  std::vector<DeviceLayer> layers_;
   // Host copies of the heads, F32.
   std::vector<float> markov_w1_;  // [n_vocab, r]
   std::vector<float> markov_w2_;  // [n_vocab, r]

@@ -72,7 +72,8 @@ Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const 
       capture_layers_(capture_layers.begin(), capture_layers.end()),
       kv_block_size_(kv.block_size()),
       kv_max_blocks_(kv.max_blocks_per_seq()),
-      n_slots_(static_cast<int64_t>(kv.n_blocks()) * kv.block_size()) {
+      n_slots_(static_cast<int64_t>(kv.n_blocks()) * kv.block_size()),
+      arena_(backend) {
   const size_t mt = static_cast<size_t>(limits.max_tokens);
   meta_host_.resize(4 * mt + static_cast<size_t>(limits.max_logit_rows) +
                     static_cast<size_t>(limits.max_seqs) * static_cast<size_t>(kv_max_blocks_));
@@ -80,10 +81,7 @@ Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const 
   row_seq_.resize(static_cast<size_t>(limits.max_seqs));
 }
 
-Forward::~Forward() {
-  for (const DeviceWeight& w : uploaded_) backend_.release_weight(w);
-  for (void* p : buffers_) backend_.release(p);
-}
+Forward::~Forward() = default;
 
 StatusOr<std::unique_ptr<Forward>> Forward::create(const Model& model, Backend& backend, const KvCache& kv,
                                                    const ForwardLimits& limits,
@@ -99,18 +97,6 @@ StatusOr<std::unique_ptr<Forward>> Forward::create(const Model& model, Backend& 
   return f;
 }
 
-Status Forward::upload(const TensorView& view, DeviceWeight* out) {
-  SB_ASSIGN_OR_RETURN(*out, backend_.upload_weight(view));
-  if (out->present()) uploaded_.push_back(*out);
-  return ok_status();
-}
-
-StatusOr<float*> Forward::alloc_floats(size_t n) {
-  SB_ASSIGN_OR_RETURN(void* p, backend_.alloc(n * sizeof(float)));
-  buffers_.push_back(p);
-  return static_cast<float*>(p);
-}
-
 Status Forward::init() {
   const ModelConfig& c = model_.config;
   const ModelWeights& w = model_.weights;
@@ -120,12 +106,12 @@ Status Forward::init() {
   auto need = [](const TensorView& t, const char* what) {
     return t.present() ? ok_status() : invalid_argument(std::string("missing tensor: ") + what);
   };
-  SB_RETURN_IF_ERROR(upload(w.tok_embd, &tok_embd_));
-  SB_RETURN_IF_ERROR(upload(w.out_norm, &out_norm_));
+  SB_RETURN_IF_ERROR(arena_.upload(w.tok_embd, &tok_embd_));
+  SB_RETURN_IF_ERROR(arena_.upload(w.out_norm, &out_norm_));
   if (w.lm_head.data == w.tok_embd.data) {
     lm_head_ = tok_embd_;  // tied: one upload
   } else {
-    SB_RETURN_IF_ERROR(upload(w.lm_head, &lm_head_));
+    SB_RETURN_IF_ERROR(arena_.upload(w.lm_head, &lm_head_));
   }
   if (!tok_embd_.present() || !out_norm_.present() || !lm_head_.present())
     return invalid_argument("missing token embedding, output norm or lm_head");
@@ -136,7 +122,6 @@ Status Forward::init() {
   layers_.resize(w.layers.size());
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const LayerWeights& lw = w.layers[l];
-    Layer& d = layers_[l];
     for (auto [t, what] : {std::pair{&lw.attn_norm, "attn_norm"}, {&lw.wq, "wq"}, {&lw.wk, "wk"}, {&lw.wv, "wv"},
                            {&lw.wo, "wo"}, {&lw.ffn_norm, "ffn_norm"}, {&lw.w_gate, "w_gate"}, {&lw.w_up, "w_up"},
                            {&lw.w_down, "w_down"}})
@@ -147,39 +132,33 @@ Status Forward::init() {
     if (c.qk_norm)
       for (auto [t, what] : {std::pair{&lw.q_norm, "q_norm"}, {&lw.k_norm, "k_norm"}})
         SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
-    for (auto [t, dst] : {std::pair{&lw.attn_norm, &d.attn_norm}, {&lw.wq, &d.wq}, {&lw.wk, &d.wk}, {&lw.wv, &d.wv},
-                          {&lw.wo, &d.wo}, {&lw.bq, &d.bq}, {&lw.bk, &d.bk}, {&lw.bv, &d.bv},
-                          {&lw.q_norm, &d.q_norm}, {&lw.k_norm, &d.k_norm}, {&lw.ffn_norm, &d.ffn_norm},
-                          {&lw.w_gate, &d.w_gate}, {&lw.w_up, &d.w_up}, {&lw.w_down, &d.w_down}})
-      SB_RETURN_IF_ERROR(upload(*t, dst));
-    SB_ASSIGN_OR_RETURN(d.k_cache, alloc_floats(static_cast<size_t>(n_slots_) * kv_dim));
-    SB_ASSIGN_OR_RETURN(d.v_cache, alloc_floats(static_cast<size_t>(n_slots_) * kv_dim));
+    SB_RETURN_IF_ERROR(upload_layer(arena_, lw, n_slots_, static_cast<int64_t>(kv_dim), &layers_[l]));
   }
 
   const size_t dim = static_cast<size_t>(c.dim), ffn = static_cast<size_t>(c.ffn_dim);
   const size_t rows = static_cast<size_t>(limits_.max_logit_rows);
-  SB_ASSIGN_OR_RETURN(x_, alloc_floats(mt * dim));
-  SB_ASSIGN_OR_RETURN(xn_, alloc_floats(mt * dim));
-  SB_ASSIGN_OR_RETURN(q_, alloc_floats(mt * q_dim));
-  SB_ASSIGN_OR_RETURN(k_, alloc_floats(mt * kv_dim));
-  SB_ASSIGN_OR_RETURN(v_, alloc_floats(mt * kv_dim));
-  SB_ASSIGN_OR_RETURN(att_, alloc_floats(mt * q_dim));
-  SB_ASSIGN_OR_RETURN(gate_, alloc_floats(mt * ffn));
-  SB_ASSIGN_OR_RETURN(up_, alloc_floats(mt * ffn));
-  SB_ASSIGN_OR_RETURN(xl_, alloc_floats(rows * dim));
-  SB_ASSIGN_OR_RETURN(logits_, alloc_floats(rows * static_cast<size_t>(c.n_vocab)));
+  SB_ASSIGN_OR_RETURN(x_, arena_.alloc_floats(mt * dim));
+  SB_ASSIGN_OR_RETURN(xn_, arena_.alloc_floats(mt * dim));
+  SB_ASSIGN_OR_RETURN(q_, arena_.alloc_floats(mt * q_dim));
+  SB_ASSIGN_OR_RETURN(k_, arena_.alloc_floats(mt * kv_dim));
+  SB_ASSIGN_OR_RETURN(v_, arena_.alloc_floats(mt * kv_dim));
+  SB_ASSIGN_OR_RETURN(att_, arena_.alloc_floats(mt * q_dim));
+  SB_ASSIGN_OR_RETURN(gate_, arena_.alloc_floats(mt * ffn));
+  SB_ASSIGN_OR_RETURN(up_, arena_.alloc_floats(mt * ffn));
+  SB_ASSIGN_OR_RETURN(xl_, arena_.alloc_floats(rows * dim));
+  SB_ASSIGN_OR_RETURN(logits_, arena_.alloc_floats(rows * static_cast<size_t>(c.n_vocab)));
   capture_column_.assign(static_cast<size_t>(c.n_layer) + 1, -1);
   if (!capture_layers_.empty()) {
     const size_t n_capture = capture_layers_.size();
-    SB_ASSIGN_OR_RETURN(captured_, alloc_floats(mt * n_capture * dim));
+    SB_ASSIGN_OR_RETURN(captured_, arena_.alloc_floats(mt * n_capture * dim));
     for (size_t i = 0; i < n_capture; ++i)
       capture_column_[static_cast<size_t>(capture_layers_[i] + 1)] = static_cast<int>(i);
   }
-  SB_ASSIGN_OR_RETURN(float* meta, alloc_floats(meta_host_.size()));
+  SB_ASSIGN_OR_RETURN(float* meta, arena_.alloc_floats(meta_host_.size()));
   meta_ = reinterpret_cast<int32_t*>(meta);
 
   SB_ASSIGN_OR_RETURN(RopeTable rope, rope_table(c, kv_max_blocks_ * kv_block_size_));
-  SB_ASSIGN_OR_RETURN(inv_freq_, alloc_floats(rope.inv_freq.size()));
+  SB_ASSIGN_OR_RETURN(inv_freq_, arena_.alloc_floats(rope.inv_freq.size()));
   SB_RETURN_IF_ERROR(backend_.copy_to_device(inv_freq_, rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float)));
   attn_factor_ = rope.attn_factor;
   return ok_status();
@@ -278,7 +257,7 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
   SB_RETURN_IF_ERROR(capture(-1, n));
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const Layer& L = layers_[l];
+    const DeviceLayer& L = layers_[l];
     // Attention block.
     SB_RETURN_IF_ERROR(b.rms_norm(x_, L.attn_norm, xn_, n, c.rms_eps));
     SB_RETURN_IF_ERROR(b.matmul(xn_, L.wq, L.bq, q_, n));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/device_arena.h"
 #include "core/kv_cache.h"
 #include "core/model.h"
 #include "core/status.h"
@@ -70,19 +71,11 @@ class Forward {
   Status run(const ForwardBatch& batch, const KvCache& kv, float* logits);
 
  private:
-  struct Layer {
-    DeviceWeight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
-    float* k_cache;  // [n_slots, n_kv_head * head_dim]
-    float* v_cache;  // [n_slots, n_kv_head * head_dim]
-  };
-
   Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits,
           std::span<const int> capture_layers);
   Status init();
-  Status upload(const TensorView& view, DeviceWeight* out);
   // Copies the residual rows of x_ into captured_ when layer (-1: the embedding) is captured.
   Status capture(int layer, int64_t n_tokens);
-  StatusOr<float*> alloc_floats(size_t n);
 
   Model model_;  // keeps the mapped weights alive (F32 weights are used in place)
   Backend& backend_;
@@ -92,10 +85,9 @@ class Forward {
   int kv_max_blocks_;  // per sequence
   int64_t n_slots_;
 
-  std::vector<DeviceWeight> uploaded_;  // to release
-  std::vector<void*> buffers_;          // to release
+  DeviceArena arena_;  // everything below that lives in backend memory
   DeviceWeight tok_embd_, out_norm_, lm_head_;
-  std::vector<Layer> layers_;
+  std::vector<DeviceLayer> layers_;
 
   // Device workspace.
   float* x_ = nullptr;       // [max_tokens, dim] residual stream
