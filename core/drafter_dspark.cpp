@@ -246,19 +246,16 @@ Status DSparkDrafter::ingest(const float* src, int64_t n_src, int64_t n) {
 
 Status DSparkDrafter::run_block(int64_t n) {
   const ModelConfig& c = m_.model.config;
-  const int64_t dim = dim_, hd = c.head_dim, ffn = c.ffn_dim;
-  const int64_t kv_dim = int64_t{c.n_kv_head} * hd;
+  const int64_t dim = dim_, hd = c.head_dim;
   const int32_t* d_ids = meta_ + kIds * max_rows_;
   const int32_t* d_pos = meta_ + kPos * max_rows_;
   const int32_t* d_slots = meta_ + kSlots * max_rows_;
   AttentionOp att;
-  att.q = q_;
   // RoPE turns each block token by its own position, but every block token
   // attends to the context and the whole block: its limit is the block's end.
   att.pos = meta_ + kLimit * max_rows_;
   att.token_seq = meta_ + kTokenSeq * max_rows_;
   att.block_tables = meta_ + kFields * max_rows_;
-  att.out = att_;
   att.n_tokens = n;
   att.n_seqs = static_cast<int64_t>(row_seq_.size());
   att.n_head = c.n_head;
@@ -271,30 +268,9 @@ Status DSparkDrafter::run_block(int64_t n) {
 
   Backend& b = backend_;
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
-  for (const DeviceLayer& L : layers_) {
-    SB_RETURN_IF_ERROR(b.rms_norm(x_, L.attn_norm, xn_, n, c.rms_eps));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wq, L.bq, q_, n));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wk, L.bk, k_, n));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wv, L.bv, v_, n));
-    if (c.qk_norm) {
-      SB_RETURN_IF_ERROR(b.rms_norm(q_, L.q_norm, q_, n * c.n_head, c.rms_eps));
-      SB_RETURN_IF_ERROR(b.rms_norm(k_, L.k_norm, k_, n * c.n_kv_head, c.rms_eps));
-    }
-    SB_RETURN_IF_ERROR(b.rope(q_, d_pos, inv_freq_, n, c.n_head, hd, c.rope_style, attn_factor_));
-    SB_RETURN_IF_ERROR(b.rope(k_, d_pos, inv_freq_, n, c.n_kv_head, hd, c.rope_style, attn_factor_));
-    SB_RETURN_IF_ERROR(b.kv_store(k_, v_, d_slots, L.k_cache, L.v_cache, n, kv_dim, att.n_slots));
-    att.k_cache = L.k_cache;
-    att.v_cache = L.v_cache;
-    SB_RETURN_IF_ERROR(b.attention(att));
-    SB_RETURN_IF_ERROR(b.matmul(att_, L.wo, DeviceWeight{}, xn_, n));
-    SB_RETURN_IF_ERROR(b.add(x_, xn_, n * dim));
-    SB_RETURN_IF_ERROR(b.rms_norm(x_, L.ffn_norm, xn_, n, c.rms_eps));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.w_gate, DeviceWeight{}, gate_, n));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.w_up, DeviceWeight{}, up_, n));
-    SB_RETURN_IF_ERROR(b.silu_mul(gate_, up_, gate_, n * ffn));
-    SB_RETURN_IF_ERROR(b.matmul(gate_, L.w_down, DeviceWeight{}, xn_, n));
-    SB_RETURN_IF_ERROR(b.add(x_, xn_, n * dim));
-  }
+  const LayerScratch scratch{xn_, q_, k_, v_, att_, gate_, up_};
+  for (const DeviceLayer& L : layers_)
+    SB_RETURN_IF_ERROR(run_decoder_layer(b, c, L, x_, scratch, d_pos, d_slots, inv_freq_, attn_factor_, att, n));
   // h = norm(x) of the rows drafts are drawn from, then U = lm_head(h): one copy back.
   const int64_t n_out = static_cast<int64_t>(n_out_);
   float* h = out_;

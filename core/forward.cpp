@@ -64,6 +64,38 @@ StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
   return t;
 }
 
+Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
+                         const int32_t* pos, const int32_t* slots, const float* inv_freq, float attn_factor,
+                         AttentionOp att, int64_t n) {
+  const int64_t hd = c.head_dim, kv_dim = int64_t{c.n_kv_head} * hd;
+  // Attention block.
+  SB_RETURN_IF_ERROR(b.rms_norm(x, L.attn_norm, s.xn, n, c.rms_eps));
+  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.wq, L.bq, s.q, n));
+  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.wk, L.bk, s.k, n));
+  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.wv, L.bv, s.v, n));
+  if (c.qk_norm) {
+    SB_RETURN_IF_ERROR(b.rms_norm(s.q, L.q_norm, s.q, n * c.n_head, c.rms_eps));
+    SB_RETURN_IF_ERROR(b.rms_norm(s.k, L.k_norm, s.k, n * c.n_kv_head, c.rms_eps));
+  }
+  SB_RETURN_IF_ERROR(b.rope(s.q, pos, inv_freq, n, c.n_head, hd, c.rope_style, attn_factor));
+  SB_RETURN_IF_ERROR(b.rope(s.k, pos, inv_freq, n, c.n_kv_head, hd, c.rope_style, attn_factor));
+  SB_RETURN_IF_ERROR(b.kv_store(s.k, s.v, slots, L.k_cache, L.v_cache, n, kv_dim, att.n_slots));
+  att.q = s.q;
+  att.out = s.att;
+  att.k_cache = L.k_cache;
+  att.v_cache = L.v_cache;
+  SB_RETURN_IF_ERROR(b.attention(att));
+  SB_RETURN_IF_ERROR(b.matmul(s.att, L.wo, DeviceWeight{}, s.xn, n));
+  SB_RETURN_IF_ERROR(b.add(x, s.xn, n * c.dim));
+  // SwiGLU MLP block.
+  SB_RETURN_IF_ERROR(b.rms_norm(x, L.ffn_norm, s.xn, n, c.rms_eps));
+  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_gate, DeviceWeight{}, s.gate, n));
+  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_up, DeviceWeight{}, s.up, n));
+  SB_RETURN_IF_ERROR(b.silu_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  SB_RETURN_IF_ERROR(b.matmul(s.gate, L.w_down, DeviceWeight{}, s.xn, n));
+  return b.add(x, s.xn, n * c.dim);
+}
+
 Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits,
                  std::span<const int> capture_layers)
     : model_(model),
@@ -235,14 +267,11 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
   const int32_t* d_rows = d_token_seq + mt;
   const int32_t* d_tables = d_rows + limits_.max_logit_rows;
 
-  const int64_t dim = c.dim, hd = c.head_dim, ffn = c.ffn_dim;
-  const int64_t kv_dim = c.n_kv_head * hd;
+  const int64_t dim = c.dim, hd = c.head_dim;
   AttentionOp att;
-  att.q = q_;
   att.pos = d_pos;
   att.token_seq = d_token_seq;
   att.block_tables = d_tables;
-  att.out = att_;
   att.n_tokens = n;
   att.n_seqs = n_seqs;
   att.n_head = c.n_head;
@@ -256,32 +285,10 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
   Backend& b = backend_;
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
   SB_RETURN_IF_ERROR(capture(-1, n));
+  const LayerScratch scratch{xn_, q_, k_, v_, att_, gate_, up_};
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const DeviceLayer& L = layers_[l];
-    // Attention block.
-    SB_RETURN_IF_ERROR(b.rms_norm(x_, L.attn_norm, xn_, n, c.rms_eps));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wq, L.bq, q_, n));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wk, L.bk, k_, n));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.wv, L.bv, v_, n));
-    if (c.qk_norm) {
-      SB_RETURN_IF_ERROR(b.rms_norm(q_, L.q_norm, q_, n * c.n_head, c.rms_eps));
-      SB_RETURN_IF_ERROR(b.rms_norm(k_, L.k_norm, k_, n * c.n_kv_head, c.rms_eps));
-    }
-    SB_RETURN_IF_ERROR(b.rope(q_, d_pos, inv_freq_, n, c.n_head, hd, c.rope_style, attn_factor_));
-    SB_RETURN_IF_ERROR(b.rope(k_, d_pos, inv_freq_, n, c.n_kv_head, hd, c.rope_style, attn_factor_));
-    SB_RETURN_IF_ERROR(b.kv_store(k_, v_, d_slots, L.k_cache, L.v_cache, n, kv_dim, n_slots_));
-    att.k_cache = L.k_cache;
-    att.v_cache = L.v_cache;
-    SB_RETURN_IF_ERROR(b.attention(att));
-    SB_RETURN_IF_ERROR(b.matmul(att_, L.wo, DeviceWeight{}, xn_, n));
-    SB_RETURN_IF_ERROR(b.add(x_, xn_, n * dim));
-    // SwiGLU MLP block.
-    SB_RETURN_IF_ERROR(b.rms_norm(x_, L.ffn_norm, xn_, n, c.rms_eps));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.w_gate, DeviceWeight{}, gate_, n));
-    SB_RETURN_IF_ERROR(b.matmul(xn_, L.w_up, DeviceWeight{}, up_, n));
-    SB_RETURN_IF_ERROR(b.silu_mul(gate_, up_, gate_, n * ffn));
-    SB_RETURN_IF_ERROR(b.matmul(gate_, L.w_down, DeviceWeight{}, xn_, n));
-    SB_RETURN_IF_ERROR(b.add(x_, xn_, n * dim));
+    SB_RETURN_IF_ERROR(
+        run_decoder_layer(b, c, layers_[l], x_, scratch, d_pos, d_slots, inv_freq_, attn_factor_, att, n));
     SB_RETURN_IF_ERROR(capture(static_cast<int>(l), n));
   }
   if (n_logits == 0) return ok_status();

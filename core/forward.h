@@ -37,6 +37,25 @@ struct ForwardBatch {
   std::span<const int32_t> logit_rows;  // [n_logits] indices into tokens
 };
 
+// The scratch a decoder layer runs in: backend memory of at least n rows each.
+struct LayerScratch {
+  float* xn;    // [n, dim]
+  float* q;     // [n, n_head * head_dim]
+  float* k;     // [n, n_kv_head * head_dim]
+  float* v;     // [n, n_kv_head * head_dim]
+  float* att;   // [n, n_head * head_dim]
+  float* gate;  // [n, ffn_dim]
+  float* up;    // [n, ffn_dim]
+};
+
+// One pre-norm decoder layer over the n rows of x [n, dim], in place: q/k/v
+// (q/k norms with qk_norm), RoPE at pos, K/V stored at slots, attention as att
+// describes (its q, out and caches are set here: att.pos is the attention
+// limit, which may differ from pos), output projection, then the SwiGLU MLP.
+Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
+                         const int32_t* pos, const int32_t* slots, const float* inv_freq, float attn_factor,
+                         AttentionOp att, int64_t n);
+
 // RoPE frequencies for the config's scaling variant, computed as Hugging Face
 // does: inv_freq [head_dim / 2] and the factor applied to cos and sin (YaRN).
 // Dynamic NTK uses one fixed base sized for max_ctx (as vLLM does).
