@@ -18,15 +18,15 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/spec_profile.h"
+#include "cli/engine_setup.h"
 #include "core/backend.h"
 #include "core/engine.h"
-#include "core/model.h"
+#include "core/model/model.h"
+#include "core/modelgen/random_model.h"
+#include "core/modelgen/widen_model.h"
 #include "core/random.h"
-#include "core/tokenizer.h"
+#include "core/tokenizer/tokenizer.h"
 #include "formats/json_writer.h"
-#include "formats/random_model.h"
-#include "formats/widen_model.h"
 
 namespace sb::cli {
 namespace {

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "core/model.h"
-#include "core/status.h"
-#include "core/tensor.h"
+#include "core/base/status.h"
+#include "core/base/tensor.h"
+#include "core/model/model.h"
 
 namespace sb {
 

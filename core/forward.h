@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/base/status.h"
 #include "core/device_arena.h"
 #include "core/kv_cache.h"
-#include "core/model.h"
-#include "core/status.h"
+#include "core/model/model.h"
 
 namespace sb {
 

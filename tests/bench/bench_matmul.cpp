@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/base/tensor.h"
 #include "kernels/cpu/ops.h"
 
 namespace {

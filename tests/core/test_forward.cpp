@@ -13,7 +13,7 @@
 
 #include "core/forward.h"
 #include "core/kv_cache.h"
-#include "core/model.h"
+#include "core/model/model.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "test_util.h"
 

@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "core/engine_test_util.h"
 #include "core/forward.h"
 #include "core/kv_cache.h"
-#include "core/model.h"
+#include "core/model/model.h"
 #include "core/sampler.h"
-#include "core/tokenizer.h"
-#include "core/engine_test_util.h"
+#include "core/tokenizer/tokenizer.h"
 #include "gpu_test_util.h"
 #include "test_util.h"
 

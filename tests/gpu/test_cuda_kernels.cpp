@@ -8,7 +8,7 @@
 #include <numeric>
 #include <string>
 
-#include "core/tensor.h"
+#include "core/base/tensor.h"
 #include "gpu_test_util.h"
 
 namespace {

@@ -1,6 +1,6 @@
 // The CPU backend with Q8_0/Q4_0 weights: quantized matrices are kept in
 // blocks (in place) and used by matmul and embed; vectors become F32. End to
-// end, stories260K with its matrices quantized through core/tensor.h must
+// end, stories260K with its matrices quantized through core/base/tensor.h must
 // decode greedily like the F32 model.
 #include <doctest/doctest.h>
 
@@ -15,7 +15,7 @@
 
 #include "core/forward.h"
 #include "core/kv_cache.h"
-#include "core/model.h"
+#include "core/model/model.h"
 #include "core/sampler.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "test_util.h"

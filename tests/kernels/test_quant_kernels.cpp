@@ -1,5 +1,5 @@
 // Quantized CPU kernels (Q8_0, Q4_0) against a naive double-precision reference
-// over weights dequantized by core/tensor.h, on awkward sizes: 1, 3, 17, 64
+// over weights dequantized by core/base/tensor.h, on awkward sizes: 1, 3, 17, 64
 // rows, widths that are multiples of 32 but not of 64, output counts that are
 // not multiples of the 6-row tile or the thread split; plus bitwise batch
 // invariance and the ops.h contract (same bits as matmul() on the dequantized
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/base/tensor.h"
 #include "kernels/cpu/ops.h"
 
 namespace {
@@ -29,7 +29,7 @@ std::vector<float> random_vec(size_t n, uint32_t seed) {
   return v;
 }
 
-// A [rows, cols] matrix quantized by core/tensor.h, and its exact dequantization.
+// A [rows, cols] matrix quantized by core/base/tensor.h, and its exact dequantization.
 struct QuantMatrix {
   std::vector<uint8_t> blocks;
   std::vector<float> dequantized;
