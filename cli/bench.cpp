@@ -34,7 +34,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct PolicyRun {
-  std::string policy;        // off, fixed or confidence
+  SpecPolicy policy = SpecPolicy::kOff;
   double generated_tps = 0;  // generated tokens/s after the prompts
   EngineStats stats;         // of the full generation
 
@@ -72,14 +72,14 @@ struct ProfileSource {
 
 // An engine for n concurrent requests under `policy` (off: no drafter).
 StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const BenchOptions& o, int n,
-                                               const std::string& policy, ProfileSource* profile) {
+                                               SpecPolicy policy, ProfileSource* profile) {
   EngineOptions eo;
   eo.max_seqs = n;
   eo.max_batch_tokens = o.max_batch_tokens;
   eo.max_ctx = o.prompt_len + o.gen_len;
-  if (policy != "off") {
+  if (policy != SpecPolicy::kOff) {
     eo.draft = o.draft;
-    eo.spec_policy = policy == "fixed" ? SpecPolicy::kFixed : SpecPolicy::kConfidence;
+    eo.spec_policy = policy;
     eo.spec_max = o.spec_max;
     eo.step_cost = profile->measured;
     eo.draft_pass_cost = profile->measured_draft_pass;
@@ -97,7 +97,7 @@ StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const 
 // Seconds to run `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS,
 // under `policy`. Writes the engine's counts to *stats.
 StatusOr<double> timed_run(const LoadedModel& loaded, const BenchOptions& o, int n, int max_tokens,
-                           const std::string& policy, ProfileSource* profile, EngineStats* stats) {
+                           SpecPolicy policy, ProfileSource* profile, EngineStats* stats) {
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, bench_engine(loaded, o, n, policy, profile));
   const int n_vocab = loaded.model.config.n_vocab;
   const int first = std::min(n_vocab - 1, 3);  // past the usual control tokens
@@ -171,7 +171,7 @@ void print_json(const BenchOptions& o, const Model& model, const std::vector<Ben
   w.begin_object().key("model").value(o.model).key("params").value(model.n_params);
   if (!o.widen_model.empty()) w.key("widen_model").value(o.widen_model);
   w.key("prompt_len").value(o.prompt_len).key("gen_len").value(o.gen_len).key("repeat").value(o.repeat);
-  if (!o.draft.empty()) w.key("draft").value(o.draft).key("spec_max").value(o.spec_max);
+  if (!o.draft.none()) w.key("draft").value(o.draft.text).key("spec_max").value(o.spec_max);
   w.key("results").begin_array();
   for (const BenchRow& r : rows) {
     const PolicyRun& off = r.runs.front();
@@ -182,9 +182,10 @@ void print_json(const BenchOptions& o, const Model& model, const std::vector<Ben
     w.key("preemptions").value(off.stats.preemptions);
     w.key("policies").begin_array();
     for (const PolicyRun& p : r.runs) {
-      w.begin_object().key("policy").value(p.policy).key("generated_tokens_per_second").value(p.generated_tps);
+      w.begin_object().key("policy").value(spec_policy_name(p.policy));
+      w.key("generated_tokens_per_second").value(p.generated_tps);
       w.key("ratio_to_off").value(p.generated_tps / off.generated_tps);
-      if (p.policy != "off") {
+      if (p.policy != SpecPolicy::kOff) {
         w.key("draft_tokens").value(p.stats.drafted_tokens).key("accepted_draft_tokens").value(p.stats.accepted_tokens);
         w.key("draft_acceptance_rate").value(p.acceptance());
         w.key("mean_accepted_length").value(p.mean_accepted_length());
@@ -202,7 +203,7 @@ void print_table(const BenchOptions& o, const Model& model, const std::vector<Be
   const BenchRow& base = rows.front();
   std::string what = o.model;
   if (!o.widen_model.empty()) what += " widened to " + o.widen_model;
-  if (!o.draft.empty()) what += ", draft " + o.draft;
+  if (!o.draft.none()) what += ", draft " + o.draft.text;
   std::printf("%s: %llu parameters, prompt %d, generate %d tokens per request\n", what.c_str(),
               static_cast<unsigned long long>(model.n_params), o.prompt_len, o.gen_len);
   std::printf("%11s %14s %7s %10s %15s %7s %7s %8s %9s %8s\n", "concurrency", "prompt tok/s", "vs c1", "policy",
@@ -215,9 +216,9 @@ void print_table(const BenchOptions& o, const Model& model, const std::vector<Be
       } else {
         std::printf("%11s %14s %7s", "", "", "");
       }
-      std::printf(" %10s %15.1f %7.2f %7.2f", p.policy.c_str(), p.generated_tps,
+      std::printf(" %10s %15.1f %7.2f %7.2f", spec_policy_name(p.policy), p.generated_tps,
                   p.generated_tps / base.runs.front().generated_tps, p.generated_tps / off.generated_tps);
-      if (p.policy != "off")
+      if (p.policy != SpecPolicy::kOff)
         std::printf(" %7.1f%% %9.2f %7.1f%%", 100.0 * p.acceptance(), p.mean_accepted_length(),
                     100.0 * p.no_draft_share());
       std::printf("\n");
@@ -252,13 +253,18 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str();
-  cmd->add_option("--draft", o.draft,
+  cmd->add_option_function<std::string>(
+         "--draft", [&o](const std::string& v) { o.draft = flag_value(parse_draft_spec(v)); },
                   "Also measure generation with this drafter: ngram, ngram:N, self:q8_0, self:q4_0, a draft "
                   "model PATH or dspark:DIR");
-  cmd->add_option("--spec-policy", o.spec_policies,
+  cmd->add_option_function<std::vector<std::string>>(
+         "--spec-policy",
+         [&o](const std::vector<std::string>& v) {
+           for (const std::string& p : v) o.spec_policies.push_back(flag_value(parse_spec_policy(p)));
+         },
                   "Speculation policies to measure with --draft, comma-separated (default all): off, fixed, "
                   "confidence; off, the baseline of the ratios, is always measured")
-      ->delimiter(',')->check(CLI::IsMember({"confidence", "fixed", "off"}));
+      ->delimiter(',');
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per request and step")
       ->check(CLI::Range(1, 64))->capture_default_str();
   cmd->add_option("--spec-profile", o.spec_profile,
@@ -274,14 +280,14 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
 }
 
 int bench_command(const BenchOptions& o) {
-  std::vector<std::string> policies = {"off"};
-  for (const char* p : {"fixed", "confidence"}) {
+  std::vector<SpecPolicy> policies = {SpecPolicy::kOff};
+  for (SpecPolicy p : {SpecPolicy::kFixed, SpecPolicy::kConfidence}) {
     const bool listed = std::find(o.spec_policies.begin(), o.spec_policies.end(), p) != o.spec_policies.end();
-    if (listed && o.draft.empty()) {
-      print_error(std::string("--spec-policy ") + p + " needs --draft");
+    if (listed && o.draft.none()) {
+      print_error(std::string("--spec-policy ") + spec_policy_name(p) + " needs --draft");
       return kExitUsage;
     }
-    if (!o.draft.empty() && (o.spec_policies.empty() || listed)) policies.push_back(p);
+    if (!o.draft.none() && (o.spec_policies.empty() || listed)) policies.push_back(p);
   }
   const auto device = parse_device(o.device, o.dtype, o.threads);
   if (!device.ok()) {
@@ -304,14 +310,15 @@ int bench_command(const BenchOptions& o) {
   }
   // The first run faults in the weights (the model file is mapped); keep it out of the table.
   EngineStats warm;
-  if (auto w = timed_run(*loaded, o, 1, 2, "off", &profile, &warm); !w.ok()) {
+  if (auto w = timed_run(*loaded, o, 1, 2, SpecPolicy::kOff, &profile, &warm); !w.ok()) {
     print_error(w.status().message());
     return kExitFatal;
   }
-  if (std::find(policies.begin(), policies.end(), "confidence") != policies.end()) {
+  if (std::find(policies.begin(), policies.end(), SpecPolicy::kConfidence) != policies.end()) {
     // The step cost once, at the largest concurrency: its KV cache has room
     // for the most tokens per profiled step.
-    auto profiled = bench_engine(*loaded, o, *std::max_element(o.batch.begin(), o.batch.end()), "confidence", &profile);
+    const int most = *std::max_element(o.batch.begin(), o.batch.end());
+    auto profiled = bench_engine(*loaded, o, most, SpecPolicy::kConfidence, &profile);
     if (!profiled.ok()) {
       print_error(profiled.status().message());
       return kExitFatal;
@@ -329,7 +336,7 @@ int bench_command(const BenchOptions& o) {
     std::vector<double> full(policies.size(), 0);
     double prefill = 0;
     for (int rep = 0; rep < o.repeat; ++rep) {
-      auto p = timed_run(*loaded, o, c, 1, "off", &profile, &prompt_stats);
+      auto p = timed_run(*loaded, o, c, 1, SpecPolicy::kOff, &profile, &prompt_stats);
       for (size_t i = 0; i < policies.size() && p.ok(); ++i) {
         runs[i].policy = policies[i];
         auto f = timed_run(*loaded, o, c, o.gen_len, policies[i], &profile, &runs[i].stats);
@@ -354,7 +361,7 @@ int bench_command(const BenchOptions& o) {
       std::string line = "concurrency " + std::to_string(c) + ": " + std::to_string(static_cast<int>(row.prompt_tps)) +
                          " prompt tokens/s";
       for (const PolicyRun& p : row.runs)
-        line += ", " + p.policy + " " + std::to_string(static_cast<int>(p.generated_tps)) + " generated tokens/s";
+        line += ", " + std::string(spec_policy_name(p.policy)) + " " + std::to_string(static_cast<int>(p.generated_tps)) + " generated tokens/s";
       print_note(line);
     }
     rows.push_back(std::move(row));

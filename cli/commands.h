@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/spec/draft_spec.h"
+
 namespace sb::cli {
 
 struct RunOptions {
@@ -48,8 +50,8 @@ struct RunOptions {
   int kv_cache_mb = 0;  // 0 = sized for max_seqs full contexts, capped by memory
   bool no_prefix_cache = false;  // compute every prompt token, sharing no KV blocks
   // Speculative decoding (man/specbatch.1, SPECULATIVE DECODING).
-  std::string draft;                  // "" = none; ngram[:N]
-  std::string spec_policy = "confidence";  // confidence | fixed | off
+  DraftSpec draft;                    // --draft, parsed (core/spec/draft_spec.h); kNone = none
+  SpecPolicy spec_policy = SpecPolicy::kConfidence;
   int spec_max = 8;                   // draft tokens per record and step
   std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = none
   // Output order, reporting.
@@ -76,8 +78,8 @@ struct BenchOptions {
   std::string dtype = "auto";   // auto | f32 | bf16
   bool json = false;
   std::string widen_model;            // "DIM,LAYERS,FFN[,HEAD_DIM]": measure the widened model instead (core/modelgen/widen_model.h)
-  std::string draft;                  // "" = none; ngram[:N]
-  std::vector<std::string> spec_policies;  // of off | fixed | confidence; empty = all three with --draft
+  DraftSpec draft;                    // --draft, parsed (core/spec/draft_spec.h); kNone = none
+  std::vector<SpecPolicy> spec_policies;  // empty = all three with --draft
   int spec_max = 8;
   std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = none
   int repeat = 1;                     // runs per measurement; the fastest counts

@@ -56,13 +56,13 @@ StatusOr<std::string> read_all(int fd, const std::string& what) {
   }
 }
 
-StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& draft,
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const DraftSpec& draft,
                                           const DeviceChoice& choice) {
   LoadedModel loaded;
   SB_ASSIGN_OR_RETURN(loaded.backend, make_backend(choice));
   SB_ASSIGN_OR_RETURN(loaded.model, load_model(model_path));
   SB_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::load(model_path));
-  if (draft_needs_model(draft)) {
+  if (draft.needs_model()) {
     SB_ASSIGN_OR_RETURN(loaded.draft_model, load_draft_model(draft, loaded.model, *loaded.tokenizer));
   }
   return loaded;

@@ -2,6 +2,8 @@
 // writes and the --device choice. Only cli/ picks exit codes and prints usage.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "core/base/status.h"
 #include "core/model/model.h"
+#include "core/spec/draft_spec.h"
 #include "core/tokenizer/tokenizer.h"
 
 namespace sb {
@@ -28,6 +31,14 @@ constexpr int kExitSomeFailed = 3;  // finished, but some records became error r
 void print_error(std::string_view message);
 // "specbatch: <message>" on stderr.
 void print_note(std::string_view message);
+
+// A flag's typed value, parsed once in its CLI11 callback (parse_draft_spec(),
+// parse_spec_policy()): a bad value is a usage error (exit 2) with the parser's message.
+template <typename T>
+T flag_value(StatusOr<T> parsed) {
+  if (!parsed.ok()) throw CLI::ValidationError(parsed.status().message());
+  return std::move(parsed).value();
+}
 
 // Writes all of `bytes` (retrying short writes and EINTR); `what` names the target.
 Status write_all(int fd, std::string_view bytes, const std::string& what);
@@ -63,7 +74,7 @@ struct LoadedModel {
 
   const Model* draft() const { return draft_model ? &*draft_model : nullptr; }
 };
-StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const std::string& draft,
+StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const DraftSpec& draft,
                                           const DeviceChoice& choice);
 
 // "specbatch 0.1.0 (CUDA: built|not built)".

@@ -30,18 +30,17 @@ namespace {
 
 // The --draft value, with the fingerprint of the file or directory it names
 // (a separate draft model or a dspark: checkpoint).
-StatusOr<std::string> draft_key(const std::string& draft) {
-  if (draft.starts_with("self:") || draft.starts_with("ngram")) return draft;
-  const std::string path = draft.starts_with("dspark:") ? draft.substr(7) : draft;
-  SB_ASSIGN_OR_RETURN(const FileFingerprint fp, fingerprint_path(path));
-  return draft + " (" + fp.hex() + ")";
+StatusOr<std::string> draft_key(const DraftSpec& draft) {
+  if (draft.path.empty()) return draft.text;
+  SB_ASSIGN_OR_RETURN(const FileFingerprint fp, fingerprint_path(draft.path));
+  return draft.text + " (" + fp.hex() + ")";
 }
 
 }  // namespace
 
 StatusOr<std::unique_ptr<Engine>> create_engine(const LoadedModel& loaded, EngineOptions options,
                                                 const std::string& profile_path, SpecProfileKey key) {
-  const bool use_file = !profile_path.empty() && !options.draft.empty() &&
+  const bool use_file = !profile_path.empty() && !options.draft.none() &&
                         options.spec_policy == SpecPolicy::kConfidence && options.step_cost.empty();
   key.max_batch_tokens = options.max_batch_tokens;
   key.kv_block_size = options.kv_block_size;

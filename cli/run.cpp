@@ -118,7 +118,9 @@ std::string result_line(const Record& r, std::span<const GenerationResult> sampl
 class LineFormatter {
  public:
   LineFormatter(const RunOptions& o, const Tokenizer& tok)
-      : tok_(tok), openai_(o.output_format == "openai"), spec_(!o.draft.empty() && o.spec_policy != "off"),
+      : tok_(tok),
+        openai_(o.output_format == "openai"),
+        spec_(!o.draft.none() && o.spec_policy != SpecPolicy::kOff),
         return_token_ids_(o.return_token_ids) {
     std::string model = o.model;
     while (model.size() > 1 && model.back() == '/') model.pop_back();
@@ -244,13 +246,15 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
       ->group(e);
-  cmd->add_option("--draft", o.draft,
+  cmd->add_option_function<std::string>(
+         "--draft", [&o](const std::string& v) { o.draft = flag_value(parse_draft_spec(v)); },
                   "Speculative drafter: ngram or ngram:N (longest n-gram looked up), self:q8_0 or self:q4_0 (the "
                   "model quantized at load), a draft model PATH with the model's vocabulary, or dspark:DIR (a DSpark "
                   "block drafter checkpoint for a Qwen3 model; turns the prefix cache off)")->group(e);
-  cmd->add_option("--spec-policy", o.spec_policy,
+  cmd->add_option_function<std::string>(
+         "--spec-policy", [&o](const std::string& v) { o.spec_policy = flag_value(parse_spec_policy(v)); },
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
-      ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);
+      ->default_str(spec_policy_name(o.spec_policy))->group(e);
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per record and step")
       ->check(CLI::Range(1, 64))->capture_default_str()->group(e);
   cmd->add_option("--spec-profile", o.spec_profile,
@@ -364,7 +368,7 @@ int run_command(const RunOptions& o) {
   }
   RunOutput& output = **prepared;
 
-  auto loaded = load_for_generation(o.model, o.spec_policy == "off" ? "" : o.draft, *device);
+  auto loaded = load_for_generation(o.model, o.spec_policy == SpecPolicy::kOff ? DraftSpec{} : o.draft, *device);
   if (!loaded.ok()) {
     print_error(loaded.status().message());
     return kExitFatal;
@@ -381,9 +385,7 @@ int run_command(const RunOptions& o) {
   eo.max_seqs = o.max_seqs;
   eo.max_ctx = o.ctx;
   eo.draft = o.draft;
-  eo.spec_policy = o.spec_policy == "off"     ? SpecPolicy::kOff
-                     : o.spec_policy == "fixed" ? SpecPolicy::kFixed
-                                                : SpecPolicy::kConfidence;
+  eo.spec_policy = o.spec_policy;
   eo.spec_max = o.spec_max;
   eo.prefix_cache = !o.no_prefix_cache;
   if (o.kv_cache_mb > 0)

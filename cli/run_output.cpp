@@ -170,9 +170,9 @@ StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard) {
   if (o.logprobs >= 0) m.set("logprobs", std::to_string(o.logprobs));
   if (o.return_token_ids) m.set("return_token_ids", "true");
   m.set("ctx", std::to_string(o.ctx));
-  if (!o.draft.empty()) {  // the "spec" field; which draws sampled records take
-    m.set("draft", o.draft);
-    m.set("spec_policy", o.spec_policy);
+  if (!o.draft.none()) {  // the "spec" field; which draws sampled records take
+    m.set("draft", o.draft.text);
+    m.set("spec_policy", spec_policy_name(o.spec_policy));
     m.set("spec_max", std::to_string(o.spec_max));
   }
   if (!o.chat_template.empty()) {

@@ -17,13 +17,12 @@ namespace sb {
 // A request in flight. tokens holds prompt + generated ids; SeqState counts them.
 struct Engine::Request : SeqState {
   Request(uint64_t id_, GenerationRequest req_, const Tokenizer& tok, std::span<const int> eos)
-      : id(id_), req(std::move(req_)), stop(tok, req, eos) {}
-  uint64_t id;
+      : req(std::move(req_)), stop(tok, req, eos) {
+    id = id_;
+  }
   GenerationRequest req;
   std::vector<int32_t> tokens;  // [prompt + generated], reserved for the request's maximum
   StopMatcher stop;             // refers to req
-  Draft draft;                  // this step's proposal, reserved for spec_max tokens
-  int draft_asked = 0;          // tokens the proposal was asked for, until the planner learns its outcome
   SpecCounts spec;
   std::vector<float> logprobs;             // [generated] with req.logprobs >= 0, reserved
   std::vector<TokenLogprob> top_logprobs;  // [generated, req.logprobs], reserved
@@ -44,7 +43,7 @@ int64_t default_kv_cache_tokens(const ModelConfig& config, int max_seqs, int max
 namespace {
 int blocks_for(int64_t tokens, int block_size) { return static_cast<int>((tokens + block_size - 1) / block_size); }
 
-bool speculates(const EngineOptions& o) { return !o.draft.empty() && o.spec_policy != SpecPolicy::kOff; }
+bool speculates(const EngineOptions& o) { return !o.draft.none() && o.spec_policy != SpecPolicy::kOff; }
 
 // Logit rows per step: one per request, plus one per draft token.
 int max_logit_rows(const EngineOptions& o) {
@@ -62,10 +61,7 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
       kv_(blocks_for(kv_tokens, options.kv_block_size), options.kv_block_size, options.max_seqs, max_ctx,
           options.prefix_cache),
       scheduler_(kv_, options.max_batch_tokens, options.max_seqs),
-      verifier_(model.config.n_vocab),
-      calibrator_(options.spec_max),
-      planner_(options.spec_max),
-      admission_(options.max_seqs) {
+      verifier_(model.config.n_vocab) {
   eos_ids_ = model.config.eos_ids;
   for (int id : tokenizer.eos_ids())
     if (std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) eos_ids_.push_back(id);
@@ -77,15 +73,8 @@ Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptio
   rows_.reserve(rows);
   sampled_.reserve(ms);
   logits_.resize(rows * static_cast<size_t>(n_vocab_));
-  draft_requests_.reserve(ms);
-  draft_chunks_.reserve(ms);
-  verified_.reserve(ms);
-  drafted_.reserve(ms);
-  confidence_.resize(ms * static_cast<size_t>(options.spec_max));
-  confidence_rows_.reserve(ms);
-  n_admitted_.resize(ms);
-  draft_seconds_.reserve(static_cast<size_t>(options.spec_max) + 1);
-  survival_.resize(static_cast<size_t>(options.spec_max));
+  candidates_.reserve(ms);
+  outcomes_.reserve(ms);
   logprob_work_.resize(static_cast<size_t>(n_vocab_));
 }
 
@@ -126,18 +115,12 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
     if (!capture.empty()) o.prefix_cache = false;
   }
   std::unique_ptr<Engine> e(new Engine(model, tokenizer, o, max_ctx, kv_tokens));
-  e->drafter_ = std::move(drafter);
   const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, max_logit_rows(options)};
   SB_ASSIGN_OR_RETURN(e->forward_, Forward::create(model, backend, e->kv_, limits, capture));
-  if (e->drafter_ && options.spec_policy == SpecPolicy::kConfidence) {
-    std::vector<std::pair<int, double>> step = options.step_cost, pass = options.draft_pass_cost;
-    if (step.empty()) {
-      SB_ASSIGN_OR_RETURN(step, profile_forward(*e->forward_, e->kv_, options.max_batch_tokens, options.max_seqs));
-      if (step.empty()) return internal_error("engine: the KV cache has no room to profile a one-token step");
-      SB_ASSIGN_OR_RETURN(pass, e->drafter_->profile_pass_cost(options.max_seqs));
-    }
-    e->step_cost_ = std::make_unique<StepCost>(std::move(step));
-    if (!pass.empty()) e->draft_pass_cost_ = std::make_unique<StepCost>(std::move(pass));
+  if (drafter) {
+    const SpeculatorOptions so{options.spec_policy, options.spec_max,  options.max_seqs,
+                               options.max_batch_tokens, options.step_cost, options.draft_pass_cost};
+    SB_ASSIGN_OR_RETURN(e->speculator_, Speculator::create(std::move(drafter), so, e->forward_.get(), &e->kv_));
   }
   return e;
 }
@@ -174,7 +157,6 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     r->logprobs.reserve(max_generated);
     r->top_logprobs.reserve(max_generated * static_cast<size_t>(r->req.logprobs));
   }
-  if (drafter_) r->draft.reserve_one_hot(options_.spec_max);
   Request* raw = r.get();
   stats_.prompt_tokens += static_cast<uint64_t>(n_prompt);
   requests_.emplace(id, std::move(r));
@@ -186,9 +168,11 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
   return id;
 }
 
+Engine::Request& Engine::request_of(const ScheduledChunk& c) { return *static_cast<Request*>(c.seq); }
+
 void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   if (r->kv_seq >= 0) scheduler_.finish(r);
-  if (drafter_) drafter_->release(r->id);
+  if (speculator_) speculator_->release(r->id);
   FinishedRequest f;
   f.id = r->id;
   GenerationResult& g = f.result;
@@ -207,97 +191,77 @@ void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   requests_.erase(r->id);
 }
 
-void Engine::release_preempted() {
-  const uint64_t preemptions = scheduler_.stats().preemptions;
-  if (preemptions == preemptions_seen_) return;
-  preemptions_seen_ = preemptions;
-  for (const auto& [id, r] : requests_)
-    if (r->kv_seq < 0) drafter_->release(id);
+std::span<const SpecCandidate> Engine::draft_candidates(std::span<const ScheduledChunk> running) {
+  candidates_.clear();
+  for (size_t i = 0; i < running.size(); ++i) {
+    Request& r = request_of(running[i]);
+    if (running[i].start + running[i].count != r.n_tokens) continue;  // drafts follow the last known token
+    // Emitted tokens stay within max_tokens; draft K/V within the context.
+    const int generated = r.n_tokens - static_cast<int>(r.req.prompt.size());
+    const int k = std::min(r.req.max_tokens - generated - 1, max_ctx_ - r.n_tokens);
+    const std::span<const int32_t> tokens(r.tokens.data(), static_cast<size_t>(r.n_tokens));
+    candidates_.push_back({i, DraftRequest{r.id, tokens, k, &r.req.sampling, r.req.index, nullptr}});
+  }
+  return candidates_;
 }
 
-Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
-  draft_requests_.clear();
-  draft_chunks_.clear();
-  drafted_.clear();
-  int base_tokens = 0, base_emitted = 0;
+void Engine::build_batch(std::span<const ScheduledChunk> chunks) {
+  tokens_.clear();
+  positions_.clear();
+  seqs_.clear();
+  rows_.clear();
+  sampled_.clear();
+  outcomes_.clear();
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ScheduledChunk& c = chunks[i];
-    Request* r = static_cast<Request*>(c.seq);
-    base_tokens += c.count;
-    if (c.start + c.count != r->n_tokens) continue;  // drafts follow the last known token
-    ++base_emitted;
-    // Emitted tokens stay within max_tokens; draft K/V within the context.
-    const int generated = r->n_tokens - static_cast<int>(r->req.prompt.size());
-    const int k = std::min({options_.spec_max, r->req.max_tokens - generated - 1, max_ctx_ - r->n_tokens});
-    if (k <= 0) continue;
-    draft_requests_.push_back({r->id, std::span<const int32_t>(r->tokens.data(), static_cast<size_t>(r->n_tokens)), k,
-                               &r->req.sampling, r->req.index, &r->draft});
-    draft_chunks_.push_back(static_cast<int32_t>(i));
-  }
-  if (draft_requests_.empty()) return ok_status();
-  const int n_requests = static_cast<int>(draft_requests_.size());
-  DraftStop stop;
-  int depth = options_.spec_max;
-  if (options_.spec_policy == SpecPolicy::kConfidence) {
-    // How deep drafting pays at this load, the drafter's cost included (none: the drafter does not run);
-    // autoregressive drafting stops early where the last step's admission stopped.
-    draft_seconds_.clear();
-    for (int d = 0; d <= options_.spec_max; ++d) draft_seconds_.push_back(draft_seconds(n_requests, d));
-    depth = planner_.depth(n_requests, base_tokens, base_emitted, *step_cost_, draft_seconds_);
-    if (depth == 0) return ok_status();
-    for (DraftRequest& d : draft_requests_) d.k = std::min(d.k, depth);
-    stop = {&calibrator_, admission_.marginal()};
-  }
-  SB_RETURN_IF_ERROR(drafter_->propose(draft_requests_, stop));
-  ++stats_.drafter_steps;
-  for (size_t m = 0; m < draft_requests_.size(); ++m)
-    if (draft_requests_[m].out->size() > 0) drafted_.push_back(draft_chunks_[m]);
-  if (options_.spec_policy == SpecPolicy::kFixed) {
-    for (int32_t i : drafted_) {
-      const size_t c = static_cast<size_t>(i);
-      scheduler_.extend(c, static_cast<Request*>(chunks[c].seq)->draft.size());
+    Request& r = request_of(c);
+    const int end = c.start + c.count, first_row = static_cast<int>(tokens_.size());
+    const Draft* draft = speculator_ ? speculator_->draft(i) : nullptr;
+    for (int p = c.start; p < end; ++p) {
+      tokens_.push_back(p < r.n_tokens ? r.tokens[static_cast<size_t>(p)]
+                                       : draft->tokens[static_cast<size_t>(p - r.n_tokens)]);
+      positions_.push_back(p);
+      seqs_.push_back(r.kv_seq);
+      if (p >= r.n_tokens - 1) rows_.push_back(static_cast<int32_t>(tokens_.size() - 1));
     }
-    return ok_status();
+    // All of a chunk's tokens are final unless it reaches the last known one (verification decides).
+    outcomes_.push_back({r.id, c.start, first_row, end < r.n_tokens ? c.count : 0, 0, 0});
+    if (end >= r.n_tokens) {
+      const int n_draft = end - r.n_tokens;
+      sampled_.push_back({&r, static_cast<int>(rows_.size()) - 1 - n_draft, n_draft, draft, i});
+    }
   }
-  // Calibrated confidences of each proposal for admission; the planner learns
-  // every proposal's outcome (an empty one too) after verification.
-  confidence_rows_.clear();
-  for (size_t m = 0; m < draft_requests_.size(); ++m) {
-    const DraftRequest& d = draft_requests_[m];
-    static_cast<Request*>(chunks[static_cast<size_t>(draft_chunks_[m])].seq)->draft_asked = d.k;
-    const Draft& draft = *d.out;
-    if (draft.size() == 0) continue;
-    float* c = confidence_.data() + confidence_rows_.size() * static_cast<size_t>(options_.spec_max);
-    for (int j = 0; j < draft.size(); ++j) c[j] = calibrator_.calibrated(j, draft.confidence[static_cast<size_t>(j)]);
-    confidence_rows_.emplace_back(c, static_cast<size_t>(draft.size()));
-  }
-  if (drafted_.empty()) return ok_status();
-  const std::span<int> n_admitted(n_admitted_.data(), drafted_.size());
-  admission_.admit(confidence_rows_, base_tokens, base_emitted, scheduler_.budget_left(), *step_cost_,
-                   draft_seconds(n_requests, depth), n_admitted);
-  for (size_t m = 0; m < drafted_.size(); ++m)
-    if (n_admitted[m] > 0) scheduler_.extend(static_cast<size_t>(drafted_[m]), n_admitted[m]);
-  return ok_status();
 }
 
-void Engine::learn_outcome(const Request& r, int n_verified, int n_accepted) {
-  const Draft& d = r.draft;
-  double a = 1;  // past the verified tokens: their calibrated survival, given those survived
-  for (int j = 0; j < d.size(); ++j) {
-    if (j < n_verified) {
-      a = j < n_accepted ? 1 : 0;
-    } else {
-      a *= calibrator_.calibrated(j, d.confidence[static_cast<size_t>(j)]);
-    }
-    survival_[static_cast<size_t>(j)] = static_cast<float>(a);
+void Engine::verify_and_emit(const Sampled& s, std::vector<FinishedRequest>* finished) {
+  Request* r = s.r;
+  const int known = r->n_tokens;
+  const auto row = [&](int j) { return logits_.data() + static_cast<size_t>(s.row + j) * static_cast<size_t>(n_vocab_); };
+  const Verdict v = verifier_.verify(row(0), s.draft, s.n_draft, r->req.sampling, r->req.index,
+                                     static_cast<uint64_t>(known));
+  ++r->spec.steps;
+  ++stats_.sampled_steps;
+  SpecOutcome& o = outcomes_[s.chunk];
+  o.n_verified = s.n_draft;
+  o.n_accepted = v.n_accepted;
+  if (s.n_draft > 0) {
+    r->spec.drafted += s.n_draft;
+    r->spec.accepted += v.n_accepted;
+    stats_.drafted_tokens += static_cast<uint64_t>(s.n_draft);
+    stats_.accepted_tokens += static_cast<uint64_t>(v.n_accepted);
+    ++stats_.spec_verifications;
   }
-  planner_.observe(std::span<const float>(survival_.data(), static_cast<size_t>(d.size())), r.draft_asked);
-}
-
-double Engine::draft_seconds(int n_requests, int depth) const {
-  if (!draft_pass_cost_ || depth == 0) return 0;
-  const DraftPasses p = drafter_->passes(depth);
-  return p.passes * draft_pass_cost_->seconds(n_requests * p.tokens_per_request);
+  // Draft token j was checked against row j; the token after the accepted ones comes from the next row.
+  bool done = false;
+  for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, s.draft->tokens[static_cast<size_t>(j)], row(j));
+  if (!done) done = emit(r, v.next, row(v.n_accepted));
+  if (done) {
+    complete(r, finished);
+    return;
+  }
+  // The cache keeps the last known token and the accepted draft tokens.
+  scheduler_.rollback(r, s.n_draft - v.n_accepted);
+  o.n_final = r->n_computed - o.position;
 }
 
 bool Engine::emit(Request* r, int32_t id, const float* logits) {
@@ -321,96 +285,35 @@ bool Engine::emit(Request* r, int32_t id, const float* logits) {
 Status Engine::step(std::vector<FinishedRequest>* finished) {
   for (Request* r : done_at_add_) complete(r, finished);
   done_at_add_.clear();
+  // Schedule: the running requests' known tokens, then (with a drafter) their
+  // draft tokens, then admissions with the budget left.
   const std::span<const ScheduledChunk> running = scheduler_.plan_running();
-  if (drafter_) {
-    release_preempted();
-    SB_RETURN_IF_ERROR(add_drafts(running));  // drafts before admissions
+  if (speculator_) {
+    for (const SeqState* s : scheduler_.preempted()) speculator_->release(s->id);
+    SB_RETURN_IF_ERROR(speculator_->propose(running, draft_candidates(running), scheduler_));
   }
   const std::span<const ScheduledChunk> chunks = scheduler_.admit();
   if (chunks.empty()) return ok_status();
 
-  // The batch: every chunk's tokens, known ones then draft ones; logit rows
-  // from where a chunk reaches the request's last known token (the next one is
-  // sampled from it) through its draft tokens.
-  tokens_.clear();
-  positions_.clear();
-  seqs_.clear();
-  rows_.clear();
-  sampled_.clear();
-  verified_.clear();
-  const bool observes = drafter_ && !drafter_->hidden_layers().empty();
-  for (const ScheduledChunk& c : chunks) {
-    Request* r = static_cast<Request*>(c.seq);
-    const int end = c.start + c.count;
-    const int first_row = static_cast<int>(tokens_.size());
-    // All of a chunk's tokens are known unless it reaches the last known one.
-    if (observes && end < r->n_tokens) verified_.push_back({r->id, c.start, first_row, c.count});
-    for (int p = c.start; p < end; ++p) {
-      tokens_.push_back(p < r->n_tokens ? r->tokens[static_cast<size_t>(p)]
-                                        : r->draft.tokens[static_cast<size_t>(p - r->n_tokens)]);
-      positions_.push_back(p);
-      seqs_.push_back(r->kv_seq);
-      if (p >= r->n_tokens - 1) rows_.push_back(static_cast<int32_t>(tokens_.size() - 1));
-    }
-    if (end >= r->n_tokens) {
-      const int n_draft = end - r->n_tokens;
-      sampled_.push_back({r, static_cast<int>(rows_.size()) - 1 - n_draft, n_draft, c.start, first_row});
-    }
-  }
-  const ForwardBatch batch{tokens_, positions_, seqs_, rows_};
-  SB_RETURN_IF_ERROR(forward_->run(batch, kv_, logits_.data()));
+  // One forward over every chunk; known tokens' K/V are final from here (draft
+  // positions may yet be rolled back).
+  build_batch(chunks);
+  SB_RETURN_IF_ERROR(forward_->run(ForwardBatch{tokens_, positions_, seqs_, rows_}, kv_, logits_.data()));
+  scheduler_.computed();
   ++stats_.steps;
   stats_.computed_tokens += tokens_.size();
-  // Known tokens' K/V are final (draft positions may yet be rolled back).
-  for (const ScheduledChunk& c : chunks) {
-    Request* r = static_cast<Request*>(c.seq);
-    r->n_computed = c.start + c.count;
-    kv_.seq_commit(r->kv_seq, r->tokens, std::min(r->n_computed, r->n_tokens));
-  }
 
-  for (const Sampled& s : sampled_) {
-    Request* r = s.r;
-    const int known = r->n_tokens;
-    const Verdict v = verifier_.verify(logits_.data() + static_cast<size_t>(s.row) * static_cast<size_t>(n_vocab_),
-                                       &r->draft, s.n_draft, r->req.sampling, r->req.index,
-                                       static_cast<uint64_t>(known));
-    ++r->spec.steps;
-    ++stats_.sampled_steps;
-    if (r->draft_asked > 0) {
-      learn_outcome(*r, s.n_draft, v.n_accepted);
-      r->draft_asked = 0;
-    }
-    if (s.n_draft > 0) {
-      calibrator_.observe(r->draft.confidence, s.n_draft, v.n_accepted);
-      r->spec.drafted += s.n_draft;
-      r->spec.accepted += v.n_accepted;
-      stats_.drafted_tokens += static_cast<uint64_t>(s.n_draft);
-      stats_.accepted_tokens += static_cast<uint64_t>(v.n_accepted);
-      ++stats_.spec_verifications;
-    }
-    // Draft token j was checked against row s.row + j; the token after the
-    // accepted ones comes from the next row.
-    auto row = [&](int j) { return logits_.data() + static_cast<size_t>(s.row + j) * static_cast<size_t>(n_vocab_); };
-    bool done = false;
-    for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, r->draft.tokens[static_cast<size_t>(j)], row(j));
-    if (!done) done = emit(r, v.next, row(v.n_accepted));
-    if (done) {
-      complete(r, finished);
-      continue;
-    }
-    // The cache keeps the last known token and the accepted draft tokens.
-    r->n_computed = known + v.n_accepted;
-    if (s.n_draft > v.n_accepted) kv_.seq_truncate(r->kv_seq, r->n_computed);
-    if (observes) verified_.push_back({r->id, s.start, s.first_row, r->n_computed - s.start});
-  }
-  if (verified_.empty()) return ok_status();
-  return drafter_->observe(forward_->captured(), verified_);
+  // Verify and emit, then let the speculator learn how its drafts fared.
+  for (const Sampled& s : sampled_) verify_and_emit(s, finished);
+  if (!speculator_) return ok_status();
+  return speculator_->observe(outcomes_, forward_->captured());
 }
 
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.preemptions = scheduler_.stats().preemptions;
   s.cached_prompt_tokens = scheduler_.stats().cached_tokens;
+  s.drafter_steps = speculator_ ? speculator_->drafter_steps() : 0;
   return s;
 }
 

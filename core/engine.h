@@ -1,7 +1,8 @@
 // The batch generation engine: requests (prompt ids + parameters) go in, each
 // step() runs the scheduler, ONE ragged forward over every scheduled token and
 // the sampling of every request whose known tokens are all computed, and hands
-// back the requests that finished. Randomness is keyed by (seed, index,
+// back the requests that finished. Speculation is the Speculator's
+// (core/spec/speculator.h): it drafts before the forward and learns after it. Randomness is keyed by (seed, index,
 // position), so a request's output does not depend on its batch-mates, chunking
 // or preemption. With a drafter, each decoding request's draft tokens are
 // verified in that same forward (core/spec/verifier.h): greedy output is unchanged
@@ -24,8 +25,8 @@
 #include "core/request.h"
 #include "core/sampler.h"
 #include "core/scheduler.h"
-#include "core/spec/confidence_policy.h"
-#include "core/spec/drafter.h"
+#include "core/spec/draft_spec.h"
+#include "core/spec/speculator.h"
 #include "core/spec/verifier.h"
 
 namespace sb {
@@ -36,13 +37,6 @@ struct Model;
 struct ModelConfig;
 class Tokenizer;
 
-// How many draft tokens a decoding request verifies per step.
-enum class SpecPolicy {
-  kOff,         // none: the drafter is not run
-  kFixed,       // spec_max (fewer near max_tokens, the context end or the budget)
-  kConfidence,  // as DraftAdmission decides (core/spec/confidence_policy.h), at most spec_max
-};
-
 struct EngineOptions {
   int max_batch_tokens = 512;   // tokens per forward step, all requests together
   int max_seqs = 64;            // requests running at once
@@ -50,16 +44,13 @@ struct EngineOptions {
   int64_t kv_cache_tokens = 0;  // KV pool size in tokens; 0 = default_kv_cache_tokens()
   int kv_block_size = 16;       // tokens per KV block
   bool prefix_cache = true;     // share the KV blocks of common prompt prefixes (core/kv_cache.h)
-  std::string draft;            // --draft value (core/spec/drafter.h): "" = none, ngram[:N], self:q8_0, self:q4_0, PATH,
-                                // dspark:DIR
+  DraftSpec draft;              // the drafter (core/spec/draft_spec.h); kNone: no speculation
   SpecPolicy spec_policy = SpecPolicy::kConfidence;  // with a drafter
   int spec_max = 8;             // draft tokens per request and step, >= 1
-  // kConfidence: (tokens, seconds) of one target step, as StepCost takes them
-  // (e.g. loaded with --spec-profile); empty = profile at creation.
+  // kConfidence: (tokens, seconds) of one target step and of one draft pass
+  // (Drafter::profile_pass_cost), e.g. loaded with --spec-profile: see
+  // SpeculatorOptions (core/spec/speculator.h).
   std::vector<std::pair<int, double>> step_cost;
-  // kConfidence: (tokens, seconds) of one draft pass (Drafter::profile_pass_cost),
-  // used only together with step_cost; empty with step_cost given = the drafter
-  // costs nothing.
   std::vector<std::pair<int, double>> draft_pass_cost;
 };
 
@@ -91,7 +82,7 @@ struct EngineStats {
 class Engine {
  public:
   // Sizes every workspace (options.max_batch_tokens, max_seqs) and the KV pool up front.
-  // A model drafter (draft_needs_model(options.draft)) runs draft_model, from
+  // A model drafter (options.draft.needs_model()) runs draft_model, from
   // load_draft_model() (core/spec/model_drafter.h), on the same backend. A drafter
   // reading the target's hidden states (dspark:DIR) turns the prefix cache off:
   // a cached prefix has none.
@@ -105,9 +96,9 @@ class Engine {
   int64_t kv_cache_tokens() const { return static_cast<int64_t>(kv_.n_blocks()) * kv_.block_size(); }
   const EngineOptions& options() const { return options_; }
   // The confidence policy's step cost (given or profiled); null otherwise.
-  const StepCost* step_cost() const { return step_cost_.get(); }
+  const StepCost* step_cost() const { return speculator_ ? speculator_->step_cost() : nullptr; }
   // Its draft pass cost; null without the confidence policy or for a drafter that costs nothing.
-  const StepCost* draft_pass_cost() const { return draft_pass_cost_.get(); }
+  const StepCost* draft_pass_cost() const { return speculator_ ? speculator_->draft_pass_cost() : nullptr; }
 
   // Queues a request and returns its id. Errors, for this request only:
   // kInvalidArgument (empty prompt, token outside the vocabulary, sampling
@@ -127,19 +118,29 @@ class Engine {
 
  private:
   struct Request;
+  // A request whose next tokens come from this step: its logit rows start at
+  // `row`, n_draft + 1 of them (the last known token, then each draft token of
+  // `draft`); its chunk is chunk `chunk` of the plan.
+  struct Sampled {
+    Request* r;
+    int row;
+    int n_draft;
+    const Draft* draft;
+    size_t chunk;
+  };
   Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptions& options, int max_ctx, int64_t kv_tokens);
+  // The request a chunk of the plan computes (every SeqState the scheduler holds is one).
+  static Request& request_of(const ScheduledChunk& c);
   void complete(Request* r, std::vector<FinishedRequest>* finished);
-  // Proposes draft tokens for the planned chunks that reach their request's
-  // last known token and adds those the policy admits to the plan. Errors are
-  // the drafter's backend failures.
-  Status add_drafts(std::span<const ScheduledChunk> chunks);
-  // Tells the drafter about requests the scheduler preempted since the last call.
-  void release_preempted();
-  // Tells the planner how r's proposal fared: n_verified of its tokens were
-  // verified, n_accepted of them accepted.
-  void learn_outcome(const Request& r, int n_verified, int n_accepted);
-  // Seconds the drafter spends on `depth` tokens for each of n_requests.
-  double draft_seconds(int n_requests, int depth) const;
+  // The running chunks that reach their request's last known token, as drafting candidates.
+  std::span<const SpecCandidate> draft_candidates(std::span<const ScheduledChunk> running);
+  // Lays out the step's batch: every chunk's tokens, known ones then draft ones;
+  // logit rows from the request's last known token on (the next token is
+  // sampled from it) through its draft tokens. Also each chunk's outcome so far.
+  void build_batch(std::span<const ScheduledChunk> chunks);
+  // Verifies s's draft tokens against its logit rows, emits what is accepted and
+  // the token after, rolls back rejected positions and completes r when it ends.
+  void verify_and_emit(const Sampled& s, std::vector<FinishedRequest>* finished);
   // Appends one emitted token, chosen from the target logit row `logits`, to r
   // (and its logprobs when r asks); true when it ends r's generation.
   bool emit(Request* r, int32_t id, const float* logits);
@@ -152,13 +153,8 @@ class Engine {
   KvCache kv_;
   Scheduler scheduler_;
   Verifier verifier_;
-  std::unique_ptr<Drafter> drafter_;  // null without speculation
-  ConfidenceCalibrator calibrator_;
-  std::unique_ptr<StepCost> step_cost_;  // kConfidence: given or profiled at creation
-  std::unique_ptr<StepCost> draft_pass_cost_;  // kConfidence with a drafter that costs something
-  DraftPlanner planner_;
-  DraftAdmission admission_;
   std::unique_ptr<Forward> forward_;
+  std::unique_ptr<Speculator> speculator_;  // null without speculation
   uint64_t next_id_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;
   std::vector<Request*> done_at_add_;  // max_tokens == 0: finished without a step
@@ -168,29 +164,11 @@ class Engine {
   std::vector<int32_t> tokens_;      // [max_batch_tokens]
   std::vector<int32_t> positions_;   // [max_batch_tokens]
   std::vector<int32_t> seqs_;        // [max_batch_tokens]
-  // A request whose next tokens come from this step: its logit rows start at
-  // `row`, n_draft + 1 of them (the last known token, then each draft token);
-  // its chunk starts at position start, batch row first_row.
-  struct Sampled {
-    Request* r;
-    int row;
-    int n_draft;
-    int start;
-    int first_row;
-  };
   std::vector<int32_t> rows_;        // [max_logit_rows] batch rows whose logits are returned
   std::vector<Sampled> sampled_;     // [max_seqs]
   std::vector<float> logits_;        // [max_logit_rows, n_vocab]
-  std::vector<DraftRequest> draft_requests_;  // [max_seqs]
-  std::vector<int32_t> draft_chunks_;  // [max_seqs] the chunk of each draft request
-  std::vector<VerifiedRows> verified_;  // [max_seqs] this step's verified rows, for a hidden-state drafter
-  uint64_t preemptions_seen_ = 0;
-  std::vector<int32_t> drafted_;     // [max_seqs] chunks that have a proposal
-  std::vector<float> confidence_;    // [max_seqs, spec_max] calibrated, per drafted_ entry
-  std::vector<std::span<const float>> confidence_rows_;  // [max_seqs]
-  std::vector<int> n_admitted_;      // [max_seqs]
-  std::vector<double> draft_seconds_;  // [spec_max + 1] by depth
-  std::vector<float> survival_;        // [spec_max] one proposal's a_r0, a_r1, ...
+  std::vector<SpecCandidate> candidates_;  // [max_seqs]
+  std::vector<SpecOutcome> outcomes_;      // [max_seqs] by chunk of the plan
   std::vector<TokenLogprob> logprob_work_;  // [n_vocab] top-K selection
 };
 

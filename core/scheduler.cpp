@@ -11,6 +11,7 @@ Scheduler::Scheduler(KvCache& kv, int max_batch_tokens, int max_seqs)
   SB_CHECK(max_batch_tokens > 0 && max_seqs > 0 && max_seqs <= kv.max_seqs());
   preempted_.reserve(static_cast<size_t>(max_seqs));
   running_.reserve(static_cast<size_t>(max_seqs));
+  preempted_now_.reserve(static_cast<size_t>(max_seqs));
   chunks_.reserve(static_cast<size_t>(max_seqs));
   window_cached_.reserve(kAdmitWindow);
 }
@@ -35,6 +36,7 @@ void Scheduler::preempt_last() {
   victim->kv_seq = -1;
   victim->n_computed = 0;
   preempted_.push_back(victim);
+  preempted_now_.push_back(victim);
   ++stats_.preemptions;
 }
 
@@ -123,6 +125,7 @@ std::span<const ScheduledChunk> Scheduler::schedule() {
 
 std::span<const ScheduledChunk> Scheduler::plan_running() {
   chunks_.clear();
+  preempted_now_.clear();
   int budget = max_batch_tokens_;
   bool preempted = false;
   // Running requests, oldest first; room for an older one is taken from the newest.
@@ -175,6 +178,21 @@ int Scheduler::extend(size_t i, int n_draft) {
   stats_.scheduled_tokens += static_cast<uint64_t>(extra);
   budget_ -= extra;
   return extra;
+}
+
+void Scheduler::computed() {
+  for (const ScheduledChunk& c : chunks_) {
+    SeqState* s = c.seq;
+    s->n_computed = c.start + c.count;
+    kv_.seq_commit(s->kv_seq, s->tokens(), std::min(s->n_computed, s->n_tokens));
+  }
+}
+
+void Scheduler::rollback(SeqState* seq, int n_rejected) {
+  SB_CHECK(seq->kv_seq >= 0 && n_rejected >= 0 && n_rejected <= seq->n_computed);
+  if (n_rejected == 0) return;
+  seq->n_computed -= n_rejected;
+  kv_.seq_truncate(seq->kv_seq, seq->n_computed);
 }
 
 }  // namespace sb

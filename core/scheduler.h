@@ -7,9 +7,11 @@
 // freed and it waits to be recomputed from its tokens. Never fails; the caller
 // guarantees that any one request fits the cache alone (then the oldest always
 // progresses). With speculation a step is planned in three calls: the running
-// requests' known tokens (plan_running), draft tokens added to chunks that reach
-// their request's last known token (extend: from the budget left, never
-// preempting), then admissions (admit). Allocates nothing per step.
+// requests' known tokens (plan_running, which says whom it preempted), draft
+// tokens added to chunks that reach their request's last known token (extend:
+// from the budget left, never preempting), then admissions (admit). After the
+// step's forward, computed() records what is in the cache, and rollback()
+// drops the positions of rejected draft tokens. Allocates nothing per step.
 //
 // With a prefix cache (KvCache) a request starts at its longest cached prefix,
 // at most floor((n_tokens - 1) / block_size) blocks (its last known token is
@@ -36,6 +38,7 @@ namespace sb {
 
 // One request as the scheduler sees it.
 struct SeqState {
+  uint64_t id = 0;     // the owner's request id
   int n_tokens = 0;    // tokens known: prompt + generated (the owner keeps them)
   int n_computed = 0;  // leading tokens whose K/V are in the cache
   int kv_seq = -1;     // KvCache sequence while running, else -1
@@ -81,6 +84,9 @@ class Scheduler {
   std::span<const ScheduledChunk> schedule();
   // The running requests' part of the plan (the span grows in admit()).
   std::span<const ScheduledChunk> plan_running();
+  // The requests the last plan_running() preempted (their KV freed, to be
+  // recomputed), the most recently admitted first. Valid until the next call.
+  std::span<SeqState* const> preempted() const { return preempted_now_; }
   // Adds up to n_draft draft tokens to chunk i of the plan, which must reach its
   // request's last known token, within the budget left and the KV room (grows the
   // KV; never preempts). Returns how many were added.
@@ -89,6 +95,13 @@ class Scheduler {
   // Admits waiting requests with the budget left (not in a step that had to
   // preempt) and returns the whole plan.
   std::span<const ScheduledChunk> admit();
+  // After the plan's forward: every chunk's tokens are in the cache (n_computed
+  // = start + count), and the full blocks of its known tokens are committed to
+  // the prefix cache (draft tokens never are).
+  void computed();
+  // Drops the last n_rejected computed positions of a running request (draft
+  // tokens the target rejected): n_computed and its KV shrink by them.
+  void rollback(SeqState* seq, int n_rejected);
   // Releases a running request's KV and forgets it.
   void finish(SeqState* seq);
 
@@ -118,6 +131,7 @@ class Scheduler {
   std::deque<SeqState*> waiting_;         // FIFO of requests never admitted
   std::vector<SeqState*> preempted_;      // [<= max_seqs] readmitted first, from the back (oldest)
   std::vector<SeqState*> running_;        // [<= max_seqs] in admission order
+  std::vector<SeqState*> preempted_now_;  // [<= max_seqs] by the last plan_running()
   std::vector<ScheduledChunk> chunks_;    // [<= max_seqs] this step's plan
   std::vector<int> window_cached_;        // [<= kAdmitWindow] cached tokens of waiting_'s first entries, per admit()
   int budget_ = 0;                        // tokens the plan leaves

@@ -1,6 +1,6 @@
 // Confidence scheduling of draft tokens (DESIGN.md section 7). Raw drafter
 // confidences are calibrated online, per draft position, against the accept /
-// reject outcomes the engine observes; the step's cost is a measured table
+// reject outcomes the speculator observes (core/spec/speculator.h); the step's cost is a measured table
 // seconds(B) over batch token counts (SPS(B) = 1 / seconds(B), interpolated)
 // plus the drafter's own seconds; the planner picks how deep to draft before
 // the drafter runs (none when drafting cannot pay at the current load), and

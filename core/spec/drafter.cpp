@@ -1,7 +1,6 @@
 #include "core/spec/drafter.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "core/model/model_config.h"
@@ -62,39 +61,26 @@ float draw_draft_token(const DraftRequest& r, const float* logits, int n_vocab, 
   return confidence;
 }
 
-namespace {
-const std::string kNgram = "ngram";
-const std::string kDSpark = "dspark:";
-bool is_ngram(const std::string& spec) { return spec.compare(0, kNgram.size(), kNgram) == 0; }
-bool is_dspark(const std::string& spec) { return spec.compare(0, kDSpark.size(), kDSpark) == 0; }
-}  // namespace
-
-bool draft_needs_model(const std::string& spec) { return !spec.empty() && !is_ngram(spec) && !is_dspark(spec); }
-
-StatusOr<std::unique_ptr<Drafter>> make_drafter(const std::string& spec, const DrafterLimits& limits,
+StatusOr<std::unique_ptr<Drafter>> make_drafter(const DraftSpec& spec, const DrafterLimits& limits,
                                                 const Model* draft_model, Backend* backend,
                                                 const ModelConfig& target) {
-  if (is_ngram(spec)) {
-    int n_max = 3;
-    if (spec.size() > kNgram.size()) {
-      const char* b = spec.data() + kNgram.size() + 1;
-      const char* e = spec.data() + spec.size();
-      const auto [end, ec] = std::from_chars(b, e, n_max);
-      if (spec[kNgram.size()] != ':' || ec != std::errc() || end != e || n_max < 1 || n_max > 64)
-        return invalid_argument("--draft " + spec + ": expected ngram or ngram:N with N in [1, 64]");
+  switch (spec.kind) {
+    case DraftSpec::Kind::kNone:
+      return invalid_argument("make_drafter: no drafter to make");
+    case DraftSpec::Kind::kNgram:
+      return std::unique_ptr<Drafter>(new NgramDrafter(std::min(2, spec.ngram_max), spec.ngram_max, limits.max_k));
+    case DraftSpec::Kind::kDSpark: {
+      if (backend == nullptr) return invalid_argument("--draft " + spec.text + ": a DSpark drafter needs a backend");
+      SB_ASSIGN_OR_RETURN(DSparkModel dspark, load_dspark(spec.path, target));
+      SB_ASSIGN_OR_RETURN(std::unique_ptr<DSparkDrafter> d, DSparkDrafter::create(std::move(dspark), *backend, limits));
+      return std::unique_ptr<Drafter>(std::move(d));
     }
-    return std::unique_ptr<Drafter>(new NgramDrafter(std::min(2, n_max), n_max, limits.max_k));
-  }
-  if (is_dspark(spec)) {
-    const std::string dir = spec.substr(kDSpark.size());
-    if (dir.empty()) return invalid_argument("--draft " + spec + ": expected dspark:DIR");
-    if (backend == nullptr) return invalid_argument("--draft " + spec + ": a DSpark drafter needs a backend");
-    SB_ASSIGN_OR_RETURN(DSparkModel dspark, load_dspark(dir, target));
-    SB_ASSIGN_OR_RETURN(std::unique_ptr<DSparkDrafter> d, DSparkDrafter::create(std::move(dspark), *backend, limits));
-    return std::unique_ptr<Drafter>(std::move(d));
+    case DraftSpec::Kind::kSelf:
+    case DraftSpec::Kind::kModel:
+      break;
   }
   if (draft_model == nullptr || backend == nullptr)
-    return invalid_argument("--draft " + spec + ": a model drafter needs its model loaded (load_draft_model)");
+    return invalid_argument("--draft " + spec.text + ": a model drafter needs its model loaded (load_draft_model)");
   SB_ASSIGN_OR_RETURN(std::unique_ptr<ModelDrafter> d,
                       ModelDrafter::create(*draft_model, *backend, limits, target.n_vocab));
   return std::unique_ptr<Drafter>(std::move(d));

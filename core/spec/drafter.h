@@ -3,7 +3,7 @@
 // draft distribution q it was drawn from (one-hot for model-free drafters) and a
 // raw, uncalibrated confidence that the target accepts it. An empty draft is
 // normal. A stateful drafter keys its per-request state by the engine's request
-// id; the engine calls release() when a request finishes or is preempted. A
+// id; it is told through release() when a request finishes or is preempted. A
 // drafter conditioned on the target's hidden states names the target layers it
 // needs and is shown, after every step, the captured rows of the positions
 // that step verified.
@@ -12,12 +12,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <string>
 #include <utility>
 #include <vector>
 
 #include "core/base/status.h"
 #include "core/sampler.h"
+#include "core/spec/draft_spec.h"
 
 namespace sb {
 
@@ -135,17 +135,12 @@ struct DrafterLimits {
   int kv_block_size = 16;
 };
 
-// True when a --draft value names a model for load_draft_model() ("self:q8_0",
-// "self:q4_0" or a path) rather than a model-free drafter ("ngram", "ngram:N")
-// or a DSpark checkpoint ("dspark:DIR", loaded by make_drafter()).
-bool draft_needs_model(const std::string& spec);
-
-// The drafter a --draft value names. "ngram" or "ngram:N": n-gram lookup, longest
-// n tried N (default 3). "dspark:DIR": the DSpark checkpoint DIR, loaded and
-// checked against the target (core/model/dspark_model.h). A model spec needs
-// draft_model (see load_draft_model(), core/spec/model_drafter.h). Model and DSpark
+// The drafter a --draft value names (core/spec/draft_spec.h; not kNone). kNgram:
+// n-gram lookup, n from min(2, N) to N. kDSpark: the checkpoint, loaded and
+// checked against the target (core/model/dspark_model.h). kSelf and kModel need
+// draft_model (load_draft_model(), core/spec/model_drafter.h). Model and DSpark
 // drafters run on the backend.
-StatusOr<std::unique_ptr<Drafter>> make_drafter(const std::string& spec, const DrafterLimits& limits,
+StatusOr<std::unique_ptr<Drafter>> make_drafter(const DraftSpec& spec, const DrafterLimits& limits,
                                                 const Model* draft_model, Backend* backend,
                                                 const ModelConfig& target);
 

@@ -27,19 +27,16 @@ Status same_vocabulary(const std::string& spec, const Tokenizer& draft, const To
 
 }  // namespace
 
-StatusOr<Model> load_draft_model(const std::string& spec, const Model& target, const Tokenizer& target_tokenizer) {
-  const std::string self = "self:";
-  if (spec.compare(0, self.size(), self) == 0) {
-    const std::string kind = spec.substr(self.size());
-    if (kind != "q8_0" && kind != "q4_0")
-      return invalid_argument("--draft " + spec + ": expected self:q8_0 or self:q4_0");
-    SB_ASSIGN_OR_RETURN(Model draft, quantize_model(target, kind == "q8_0" ? DType::kQ8_0 : DType::kQ4_0));
-    draft.path = target.path + " (" + spec + ")";
+StatusOr<Model> load_draft_model(const DraftSpec& spec, const Model& target, const Tokenizer& target_tokenizer) {
+  SB_CHECK(spec.needs_model());
+  if (spec.kind == DraftSpec::Kind::kSelf) {
+    SB_ASSIGN_OR_RETURN(Model draft, quantize_model(target, spec.self_dtype));
+    draft.path = target.path + " (" + spec.text + ")";
     return draft;
   }
-  SB_ASSIGN_OR_RETURN(Model draft, load_model(spec));
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::load(spec));
-  SB_RETURN_IF_ERROR(same_vocabulary(spec, *tokenizer, target_tokenizer));
+  SB_ASSIGN_OR_RETURN(Model draft, load_model(spec.path));
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Tokenizer> tokenizer, Tokenizer::load(spec.path));
+  SB_RETURN_IF_ERROR(same_vocabulary(spec.text, *tokenizer, target_tokenizer));
   return draft;
 }
 

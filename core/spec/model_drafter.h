@@ -30,10 +30,11 @@ namespace sb {
 
 class Tokenizer;
 
-// The draft model a --draft value names: "self:q8_0" / "self:q4_0" (target
-// quantized, core/model/model_quantize.h) or a GGUF file / Hugging Face directory whose
-// vocabulary must equal the target's (an error names the first differing token).
-StatusOr<Model> load_draft_model(const std::string& spec, const Model& target, const Tokenizer& target_tokenizer);
+// The draft model of a --draft value that needs one (DraftSpec::needs_model()):
+// kSelf, the target quantized (core/model/model_quantize.h), or kModel, a GGUF
+// file / Hugging Face directory whose vocabulary must equal the target's (an
+// error names the first differing token).
+StatusOr<Model> load_draft_model(const DraftSpec& spec, const Model& target, const Tokenizer& target_tokenizer);
 
 class ModelDrafter : public Drafter {
  public:

@@ -1,9 +1,11 @@
-// Test helper shared by the engine and speculative tests: a model, its
-// tokenizer and a 2-thread CPU backend, loaded or the test fails.
+// Test helpers shared by the engine and speculative tests: a model, its
+// tokenizer and a 2-thread CPU backend, loaded or the test fails; requests run
+// through an engine to completion; results compared token for token.
 #pragma once
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "core/backend.h"
 #include "core/engine.h"
 #include "core/model/model.h"
+#include "core/spec/draft_spec.h"
 #include "core/tokenizer/tokenizer.h"
 #include "kernels/cpu/cpu_backend.h"
 
@@ -63,6 +66,57 @@ std::vector<GenerationResult> finish_all(Engine& engine, const std::vector<Gener
 
 inline std::vector<GenerationResult> finish_all(Engine& engine, const std::vector<GenerationRequest>& reqs) {
   return finish_all(engine, reqs, [](const Engine&) {});
+}
+
+struct EngineRun {
+  std::vector<GenerationResult> results;  // in request order
+  EngineStats stats;
+  int max_running = 0;  // requests running at once, at most
+};
+
+// All requests through one new engine, added up front (draft: the model of a
+// model drafter, load_draft_model()).
+inline EngineRun run_engine(const Model& model, const Tokenizer& tok, Backend& backend, const EngineOptions& options,
+                            const std::vector<GenerationRequest>& reqs, const Model* draft = nullptr) {
+  auto engine = Engine::create(model, tok, backend, options, draft);
+  REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
+  EngineRun out;
+  out.results = finish_all(**engine, reqs, [&](const Engine& e) { out.max_running = std::max(out.max_running, e.n_running()); });
+  out.stats = (*engine)->stats();
+  return out;
+}
+
+inline EngineRun run_engine(Loaded& l, const EngineOptions& options, const std::vector<GenerationRequest>& reqs,
+                            const Model* draft = nullptr) {
+  return run_engine(l.model, *l.tok, *l.backend, options, reqs, draft);
+}
+
+// got equals want request for request: tokens, text, finish reason and counts.
+inline void check_same(const std::vector<GenerationResult>& got, const std::vector<GenerationResult>& want) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("request " << i);
+    CHECK(got[i].tokens == want[i].tokens);
+    CHECK(got[i].text == want[i].text);
+    CHECK(got[i].finish_reason == want[i].finish_reason);
+    CHECK(got[i].prompt_tokens == want[i].prompt_tokens);
+    CHECK(got[i].completion_tokens == want[i].completion_tokens);
+  }
+}
+
+// A --draft value, parsed or the test fails.
+inline DraftSpec draft_spec(const std::string& value) {
+  auto d = parse_draft_spec(value);
+  REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+  return std::move(d).value();
+}
+
+// o speculating with the drafter `draft` (a --draft value) under `policy`.
+inline EngineOptions with_draft(EngineOptions o, const std::string& draft, SpecPolicy policy, int spec_max = 8) {
+  o.draft = draft_spec(draft);
+  o.spec_policy = policy;
+  o.spec_max = spec_max;
+  return o;
 }
 
 }  // namespace sb::test

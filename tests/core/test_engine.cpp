@@ -24,23 +24,8 @@ const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
 using sb::test::Loaded;
 using sb::test::load;
 
-struct RunOutput {
-  std::vector<sb::GenerationResult> results;  // in request order
-  sb::EngineStats stats;
-  int max_running = 0;
-};
-
-// All requests through one engine, added up front; results in request order.
-RunOutput run_engine(Loaded& l, const sb::EngineOptions& options, const std::vector<sb::GenerationRequest>& reqs) {
-  auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options);
-  REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
-  RunOutput out;
-  out.results = sb::test::finish_all(**engine, reqs, [&](const sb::Engine& e) {
-    out.max_running = std::max(out.max_running, e.n_running());
-  });
-  out.stats = (*engine)->stats();
-  return out;
-}
+using sb::test::check_same;
+using sb::test::run_engine;
 
 // Each request alone: one sequence at a time, a roomy budget.
 std::vector<sb::GenerationResult> run_alone(Loaded& l, const std::vector<sb::GenerationRequest>& reqs,
@@ -50,18 +35,6 @@ std::vector<sb::GenerationResult> run_alone(Loaded& l, const std::vector<sb::Gen
   o.max_batch_tokens = 512;
   o.max_ctx = max_ctx;
   return run_engine(l, o, reqs).results;
-}
-
-void check_same(const std::vector<sb::GenerationResult>& got, const std::vector<sb::GenerationResult>& want) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("request " << i);
-    CHECK(got[i].tokens == want[i].tokens);
-    CHECK(got[i].text == want[i].text);
-    CHECK(got[i].finish_reason == want[i].finish_reason);
-    CHECK(got[i].prompt_tokens == want[i].prompt_tokens);
-    CHECK(got[i].completion_tokens == want[i].completion_tokens);
-  }
 }
 
 // 64 stories requests: greedy and seeded sampling, different prompt lengths and max_tokens.
@@ -116,7 +89,7 @@ TEST_CASE("engine: 64 concurrent stories260K requests are byte-identical to each
   sb::EngineOptions o;
   o.max_seqs = 64;
   o.max_batch_tokens = 100;  // admissions and prompts interleave with decode tokens
-  const RunOutput batch = run_engine(l, o, reqs);
+  const sb::test::EngineRun batch = run_engine(l, o, reqs);
   check_same(batch.results, alone);
   CHECK(batch.max_running <= 64);
   CHECK(batch.max_running >= 32);
@@ -140,7 +113,7 @@ TEST_CASE("engine: preemption in a tiny KV pool gives the unconstrained outputs"
   o.kv_cache_tokens = 96;
   o.prefix_cache = false;  // every preemption recomputes all its tokens
   REQUIRE(longest <= 96);
-  const RunOutput small = run_engine(l, o, reqs);
+  const sb::test::EngineRun small = run_engine(l, o, reqs);
   check_same(small.results, alone);
   CHECK(small.stats.preemptions > 0);
   CHECK(small.stats.computed_tokens > small.stats.prompt_tokens + small.stats.generated_tokens - reqs.size());
@@ -172,7 +145,7 @@ TEST_CASE("engine: a prompt longer than the token budget is prefilled in chunks,
     o.max_seqs = 4;
     o.max_batch_tokens = budget;
     o.prefix_cache = false;  // both long prompts are prefilled in full
-    const RunOutput out = run_engine(l, o, reqs);
+    const sb::test::EngineRun out = run_engine(l, o, reqs);
     check_same(out.results, alone);
     if (budget < 300) CHECK(out.stats.steps > 30 + (reqs[0].prompt.size() * 2) / static_cast<size_t>(budget) - 2);
   }
@@ -281,7 +254,7 @@ TEST_CASE("engine: max_seqs caps the requests running at once") {
   for (auto& r : reqs) r.max_tokens = 30, r.stop.clear(), r.ignore_eos = true;
   sb::EngineOptions o;
   o.max_seqs = 3;
-  const RunOutput out = run_engine(l, o, reqs);
+  const sb::test::EngineRun out = run_engine(l, o, reqs);
   CHECK(out.max_running == 3);
   check_same(out.results, run_alone(l, reqs));
 }
@@ -338,7 +311,7 @@ TEST_CASE("engine: random GQA model, 17 requests, block size 4: batch, chunking 
   o.max_batch_tokens = 9;
   o.kv_block_size = 4;
   o.kv_cache_tokens = 48;
-  const RunOutput out = run_engine(l, o, reqs);
+  const sb::test::EngineRun out = run_engine(l, o, reqs);
   check_same(out.results, alone);
   CHECK(out.max_running <= 5);
   CHECK(out.stats.preemptions > 0);
@@ -386,7 +359,7 @@ TEST_CASE("engine, prefix cache: outputs equal those without it (greedy, sampled
   tiny.kv_cache_tokens = 96;  // 6 blocks for 8 requests of up to 79 tokens (5 blocks)
   sb::EngineOptions drafts = roomy;
   drafts.max_batch_tokens = 512;  // every request drafts its full spec_max: the same draws either way
-  drafts.draft = "ngram";
+  drafts.draft = sb::test::draft_spec("ngram");
   drafts.spec_policy = sb::SpecPolicy::kFixed;
   drafts.spec_max = 4;
   const char* names[] = {"roomy", "tiny", "drafts"};
@@ -394,14 +367,14 @@ TEST_CASE("engine, prefix cache: outputs equal those without it (greedy, sampled
   for (const sb::EngineOptions& o : {roomy, tiny, drafts}) {
     const std::string name = names[config++];
     CAPTURE(name);
-    const RunOutput off = run_engine(l, without_prefix_cache(o), reqs);
-    const RunOutput on = run_engine(l, o, reqs);
+    const sb::test::EngineRun off = run_engine(l, without_prefix_cache(o), reqs);
+    const sb::test::EngineRun on = run_engine(l, o, reqs);
     check_same(on.results, off.results);
     CHECK(off.stats.cached_prompt_tokens == 0);
     CHECK(on.stats.cached_prompt_tokens >= 23 * 32);  // all but the first reuse the preamble's two blocks
     CHECK(on.stats.computed_tokens < off.stats.computed_tokens);
     if (o.kv_cache_tokens > 0) CHECK(on.stats.preemptions > 0);
-    if (!o.draft.empty()) CHECK(on.stats.accepted_tokens > 0);
+    if (!o.draft.none()) CHECK(on.stats.accepted_tokens > 0);
   }
 }
 
@@ -421,8 +394,8 @@ TEST_CASE("engine, prefix cache: 64 records sharing a 256-token preamble compute
   sb::EngineOptions o;
   o.max_seqs = 64;
   o.max_batch_tokens = 512;
-  const RunOutput off = run_engine(l, without_prefix_cache(o), reqs);
-  const RunOutput on = run_engine(l, o, reqs);
+  const sb::test::EngineRun off = run_engine(l, without_prefix_cache(o), reqs);
+  const sb::test::EngineRun on = run_engine(l, o, reqs);
   check_same(on.results, off.results);
   CHECK(off.stats.computed_tokens == 64 * 272);
   // The first record computes all 272 tokens; the 63 others, admitted with it,
@@ -441,7 +414,7 @@ TEST_CASE("engine, prefix cache: n = 4 samples compute the prompt once; each equ
   for (int k = 0; k < 4; ++k) samples[static_cast<size_t>(k)].sampling.seed = base.sampling.seed + static_cast<uint64_t>(k);
   sb::EngineOptions o;
   o.max_seqs = 4;
-  const RunOutput together = run_engine(l, o, samples);
+  const sb::test::EngineRun together = run_engine(l, o, samples);
   std::vector<sb::GenerationResult> alone;
   for (const auto& s : samples) alone.push_back(run_engine(l, without_prefix_cache(sb::EngineOptions{}), {s}).results[0]);
   check_same(together.results, alone);

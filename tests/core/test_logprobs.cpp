@@ -79,13 +79,6 @@ std::vector<float> plain_logits(Loaded& l, const std::vector<int32_t>& tokens, i
   return logits;
 }
 
-std::vector<sb::GenerationResult> run_engine(Loaded& l, const sb::EngineOptions& options,
-                                             const std::vector<sb::GenerationRequest>& reqs) {
-  auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, options);
-  REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
-  return sb::test::finish_all(**engine, reqs);
-}
-
 // Repetitive prompts (the n-gram drafter finds matches), greedy, some with a stop string.
 std::vector<sb::GenerationRequest> greedy_requests(const sb::Tokenizer& tok, int n) {
   const char* texts[] = {"Tom had a big dog. The dog was happy. Tom had a big", "Once upon a time",
@@ -146,7 +139,7 @@ TEST_CASE("engine logprobs: the greedy sum is the log-likelihood of a plain forw
   sb::EngineOptions o;
   o.max_seqs = 4;
   o.max_batch_tokens = 24;  // chunked prefill next to decoding
-  const auto results = run_engine(l, o, reqs);
+  const auto results = sb::test::run_engine(l, o, reqs).results;
   for (size_t i = 0; i < reqs.size(); ++i) {
     CAPTURE(i);
     const sb::GenerationRequest& req = reqs[i];
@@ -180,14 +173,14 @@ TEST_CASE("engine logprobs: identical with and without n-gram speculation, every
   sb::EngineOptions o;
   o.max_seqs = 3;
   o.max_batch_tokens = 32;
-  const auto plain = run_engine(l, o, reqs);
+  const auto plain = sb::test::run_engine(l, o, reqs).results;
   for (sb::SpecPolicy policy : {sb::SpecPolicy::kOff, sb::SpecPolicy::kFixed, sb::SpecPolicy::kConfidence}) {
     CAPTURE(static_cast<int>(policy));
     sb::EngineOptions so = o;
-    so.draft = "ngram";
+    so.draft = sb::test::draft_spec("ngram");
     so.spec_policy = policy;
     so.spec_max = 4;
-    const auto spec = run_engine(l, so, reqs);
+    const auto spec = sb::test::run_engine(l, so, reqs).results;
     int accepted = 0;
     for (size_t i = 0; i < reqs.size(); ++i) {
       CAPTURE(i);
@@ -208,7 +201,7 @@ TEST_CASE("engine logprobs: none unless asked; K outside [-1, 20] is a per-reque
   Loaded l = load(kStories);
   std::vector<sb::GenerationRequest> reqs = greedy_requests(*l.tok, 1);
   reqs[0].logprobs = -1;
-  const auto results = run_engine(l, sb::EngineOptions{}, reqs);
+  const auto results = sb::test::run_engine(l, sb::EngineOptions{}, reqs).results;
   CHECK(results[0].n_top_logprobs == -1);
   CHECK(results[0].logprobs.empty());
   CHECK(results[0].top_logprobs.empty());

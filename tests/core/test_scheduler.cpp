@@ -44,8 +44,9 @@ std::vector<StepLog> simulate(sb::KvCache& kv, sb::Scheduler& sched, std::vector
     CHECK(l.tokens <= budget);
     CHECK(l.running <= max_seqs);
     log.push_back(l);
+    sched.computed();
     for (const sb::ScheduledChunk& c : chunks) {
-      c.seq->n_computed = c.start + c.count;
+      CHECK(c.seq->n_computed == c.start + c.count);
       if (c.seq->n_computed == c.seq->n_tokens) ++c.seq->n_tokens;  // "sampled"
     }
     for (SimSeq& s : seqs) {
@@ -147,9 +148,10 @@ TEST_CASE("scheduler: extend() adds draft tokens from the budget left, before ad
   CHECK(chunks[0].count == 7);
   CHECK(kv.seq_length(a.kv_seq) == 7);
   CHECK(sched.extend(1, 1) == 0);  // no budget left
-  a.n_computed = 6, a.n_tokens = 7;  // one draft accepted
-  kv.seq_truncate(a.kv_seq, 6);
-  b.n_computed = 3, b.n_tokens = 4;
+  sched.computed();
+  sched.rollback(&a, 1);  // one draft accepted, one rejected
+  a.n_tokens = 7;         // + the accepted draft and the target's token after it
+  b.n_tokens = 4;
   sched.add(&c);
   chunks = sched.plan_running();  // a 1, b 1: 8 left; drafts come before admissions
   REQUIRE(chunks.size() == 2);
@@ -175,6 +177,46 @@ TEST_CASE("scheduler: extend() adds draft tokens from the budget left, before ad
   CHECK(small.seq_length(d.kv_seq) == 8);
 }
 
+TEST_CASE("scheduler: rollback drops rejected draft positions; preempted() names the step's victims") {
+  sb::KvCache kv(4, 4, 2, 32);  // 16 token slots
+  sb::Scheduler sched(kv, 16, 2);
+  sb::SeqState a, b;
+  a.id = 7;
+  a.n_tokens = 5;
+  b.id = 8;
+  b.n_tokens = 3;
+  sched.add(&a);
+  sched.add(&b);
+  REQUIRE(sched.schedule().size() == 2);
+  CHECK(sched.preempted().empty());
+  REQUIRE(sched.extend(0, 4) == 4);  // a: 5 known + 4 drafts over 3 blocks
+  sched.computed();
+  CHECK(a.n_computed == 9);
+  CHECK(b.n_computed == 3);
+  sched.rollback(&a, 0);  // all accepted: nothing dropped
+  CHECK(a.n_computed == 9);
+  sched.rollback(&a, 3);  // one accepted: the cache keeps the 5 known and 1 accepted
+  CHECK(a.n_computed == 6);
+  CHECK(kv.seq_length(a.kv_seq) == 6);
+  CHECK(kv.n_free_blocks() == 4 - 2 - 1);  // a's third block is free again
+  a.n_tokens = 7;
+  // a grows to 13 tokens (4 blocks): the oldest keeps running, b is preempted for its room.
+  a.n_tokens = 13;
+  b.n_tokens = 4;
+  const auto chunks = sched.plan_running();
+  REQUIRE(chunks.size() == 1);
+  CHECK(chunks[0].seq == &a);
+  REQUIRE(sched.preempted().size() == 1);
+  CHECK(sched.preempted()[0]->id == 8);
+  CHECK(b.kv_seq < 0);
+  CHECK(b.n_computed == 0);
+  CHECK(sched.admit().size() == 1);  // no admission in a step that preempted
+  sched.computed();
+  a.n_tokens = 14;
+  sched.plan_running();
+  CHECK(sched.preempted().empty());  // only the last plan_running()'s victims
+}
+
 namespace {
 
 // A simulated request with token ids, for the prefix cache: each sampled token is
@@ -198,7 +240,7 @@ std::vector<TokSeq> tok_seqs(const std::vector<std::vector<int32_t>>& prompts, i
   return seqs;
 }
 
-// Runs like the engine (computed tokens committed after each step) until all
+// Runs like the engine (computed() after each step) until all
 // are done; returns the order in which requests were first admitted.
 std::vector<size_t> simulate_prefix(sb::KvCache& kv, sb::Scheduler& sched, std::vector<TokSeq>& seqs) {
   for (TokSeq& s : seqs) sched.add(&s.state);
@@ -206,15 +248,12 @@ std::vector<size_t> simulate_prefix(sb::KvCache& kv, sb::Scheduler& sched, std::
   for (int step = 0; step < 10000; ++step) {
     const auto chunks = sched.schedule();
     if (chunks.empty()) break;
-    for (const sb::ScheduledChunk& c : chunks) {
-      CHECK(c.start == c.seq->n_computed);
-      c.seq->n_computed = c.start + c.count;
-    }
+    for (const sb::ScheduledChunk& c : chunks) CHECK(c.start == c.seq->n_computed);
+    sched.computed();  // commits the computed blocks
     for (size_t i = 0; i < seqs.size(); ++i) {
       TokSeq& s = seqs[i];
       if (s.done || s.state.kv_seq < 0) continue;
       if (std::find(order.begin(), order.end(), i) == order.end()) order.push_back(i);
-      kv.seq_commit(s.state.kv_seq, s.ids, s.state.n_computed);
       if (s.state.n_computed < s.state.n_tokens) continue;
       s.ids.push_back(1000 + s.state.n_tokens);  // "sampled"
       ++s.state.n_tokens;

@@ -23,29 +23,6 @@ const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
 
 using sb::test::Loaded;
 
-std::vector<sb::GenerationResult> run_engine(const Loaded& l, sb::Backend& backend, const sb::EngineOptions& options,
-                                             const std::vector<sb::GenerationRequest>& reqs,
-                                             sb::EngineStats* stats) {
-  auto engine = sb::Engine::create(l.model, *l.tok, backend, options);
-  REQUIRE_MESSAGE(engine.ok(), engine.status().to_string());
-  std::map<uint64_t, size_t> order;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    auto id = (*engine)->add(reqs[i]);
-    REQUIRE_MESSAGE(id.ok(), id.status().to_string());
-    order[*id] = i;
-  }
-  std::vector<sb::GenerationResult> out(reqs.size());
-  std::vector<sb::FinishedRequest> finished;
-  while ((*engine)->has_work()) {
-    const sb::Status s = (*engine)->step(&finished);
-    REQUIRE_MESSAGE(s.ok(), s.to_string());
-    for (sb::FinishedRequest& f : finished) out[order.at(f.id)] = std::move(f.result);
-    finished.clear();
-  }
-  *stats = (*engine)->stats();
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("cuda: stories260K greedy from BOS reproduces the reference text") {
@@ -93,22 +70,14 @@ TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in
   }
   sb::EngineOptions alone;
   alone.max_seqs = 1;
-  sb::EngineStats plain_stats, spec_stats, batch_stats;
-  const auto plain = run_engine(l, *backend, alone, reqs, &plain_stats);
-  sb::EngineOptions spec = alone;
-  spec.draft = "ngram";
-  spec.spec_policy = sb::SpecPolicy::kFixed;
-  spec.spec_max = 4;
-  const auto spec_alone = run_engine(l, *backend, spec, reqs, &spec_stats);
-  CHECK(spec_stats.accepted_tokens > 0);
+  const auto plain = sb::test::run_engine(l.model, *l.tok, *backend, alone, reqs);
+  sb::EngineOptions spec = sb::test::with_draft(alone, "ngram", sb::SpecPolicy::kFixed, 4);
+  const auto spec_alone = sb::test::run_engine(l.model, *l.tok, *backend, spec, reqs);
+  CHECK(spec_alone.stats.accepted_tokens > 0);
   spec.max_seqs = 17;
   spec.max_batch_tokens = 64;
-  const auto spec_batch = run_engine(l, *backend, spec, reqs, &batch_stats);
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    INFO("request " << i);
-    CHECK(!plain[i].tokens.empty());
-    CHECK(spec_alone[i].tokens == plain[i].tokens);
-    CHECK(spec_batch[i].tokens == plain[i].tokens);
-    CHECK(spec_batch[i].text == plain[i].text);
-  }
+  const auto spec_batch = sb::test::run_engine(l.model, *l.tok, *backend, spec, reqs);
+  for (const auto& r : plain.results) CHECK(!r.tokens.empty());
+  sb::test::check_same(spec_alone.results, plain.results);
+  sb::test::check_same(spec_batch.results, plain.results);
 }
