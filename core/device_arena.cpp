@@ -21,6 +21,18 @@ StatusOr<float*> DeviceArena::alloc_floats(size_t n) {
   return static_cast<float*>(p);
 }
 
+StatusOr<int32_t*> DeviceArena::alloc_ints(size_t n) {
+  SB_ASSIGN_OR_RETURN(void* p, backend_.alloc(n * sizeof(int32_t)));
+  buffers_.push_back(p);
+  return static_cast<int32_t*>(p);
+}
+
+StatusOr<float*> DeviceArena::upload_floats(std::span<const float> host) {
+  SB_ASSIGN_OR_RETURN(float* p, alloc_floats(host.size()));
+  SB_RETURN_IF_ERROR(backend_.copy_to_device(p, host.data(), host.size() * sizeof(float)));
+  return p;
+}
+
 Status upload_layer(DeviceArena& arena, const LayerWeights& lw, int64_t n_slots, int64_t kv_dim, DeviceLayer* d) {
   for (auto [t, dst] : {std::pair{&lw.attn_norm, &d->attn_norm}, {&lw.wq, &d->wq}, {&lw.wk, &d->wk},
                         {&lw.wv, &d->wv}, {&lw.wo, &d->wo}, {&lw.bq, &d->bq}, {&lw.bk, &d->bk}, {&lw.bv, &d->bv},

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/backend.h"
@@ -24,6 +25,9 @@ class DeviceArena {
   // Uploads view (an absent view stays absent).
   Status upload(const TensorView& view, DeviceWeight* out);
   StatusOr<float*> alloc_floats(size_t n);
+  StatusOr<int32_t*> alloc_ints(size_t n);
+  // A copy of host in backend memory.
+  StatusOr<float*> upload_floats(std::span<const float> host);
 
  private:
   Backend& backend_;

@@ -3,70 +3,28 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <numbers>
 #include <string>
 
 namespace sb {
 
-StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
-  const int hd = c.head_dim;
-  if (hd <= 0 || hd % 2 != 0) return invalid_argument("rope: head_dim must be even, got " + std::to_string(hd));
-  const RopeScaling& s = c.rope_scaling;
-  const double factor = s.factor;
-  const int orig = s.original_max_position > 0 ? s.original_max_position : c.max_ctx;
-  double base = c.rope_theta;
-  if (s.type == RopeScalingType::kDynamic && orig > 0 && max_ctx > orig)
-    base *= std::pow(factor * max_ctx / orig - (factor - 1), static_cast<double>(hd) / (hd - 2));
-  RopeTable t;
-  t.inv_freq.resize(static_cast<size_t>(hd / 2));
-  for (int i = 0; i < hd / 2; ++i) {
-    const double inv = 1.0 / std::pow(base, 2.0 * i / hd);
-    double out = inv;
-    switch (s.type) {
-      case RopeScalingType::kNone:
-      case RopeScalingType::kDynamic:
-        break;
-      case RopeScalingType::kLinear:
-        out = inv / factor;
-        break;
-      case RopeScalingType::kLlama3: {
-        if (orig <= 0) return invalid_argument("rope llama3 scaling needs original_max_position_embeddings");
-        const double low_wavelen = orig / s.low_freq_factor;
-        const double high_wavelen = orig / s.high_freq_factor;
-        const double wavelen = 2 * std::numbers::pi / inv;
-        if (wavelen > low_wavelen) {
-          out = inv / factor;
-        } else if (wavelen >= high_wavelen) {
-          const double smooth = (orig / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
-          out = (1 - smooth) * inv / factor + smooth * inv;
-        }
-        break;
-      }
-      case RopeScalingType::kYarn: {
-        if (orig <= 0) return invalid_argument("rope yarn scaling needs original_max_position_embeddings");
-        // Dimensions rotating fewer than beta_slow times over orig are interpolated,
-        // more than beta_fast times extrapolated, a linear ramp in between.
-        auto correction_dim = [&](double n_rot) {
-          return hd * std::log(orig / (n_rot * 2 * std::numbers::pi)) / (2 * std::log(c.rope_theta));
-        };
-        const double low = std::max(0.0, std::floor(correction_dim(s.beta_fast)));
-        double high = std::min<double>(hd - 1, std::ceil(correction_dim(s.beta_slow)));
-        if (low == high) high += 0.001;
-        const double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);
-        const double extrapolation = 1 - ramp;
-        out = inv / factor * (1 - extrapolation) + inv * extrapolation;
-        break;
-      }
-    }
-    t.inv_freq[static_cast<size_t>(i)] = static_cast<float>(out);
-  }
-  if (s.type == RopeScalingType::kYarn && factor > 1) t.attn_factor = static_cast<float>(0.1 * std::log(factor) + 1);
-  return t;
+StatusOr<LayerScratch> alloc_layer_scratch(DeviceArena& arena, const ModelConfig& c, size_t rows) {
+  const size_t dim = static_cast<size_t>(c.dim), ffn = static_cast<size_t>(c.ffn_dim);
+  const size_t q_dim = static_cast<size_t>(c.n_head) * static_cast<size_t>(c.head_dim);
+  const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * static_cast<size_t>(c.head_dim);
+  LayerScratch s{};
+  SB_ASSIGN_OR_RETURN(s.xn, arena.alloc_floats(rows * dim));
+  SB_ASSIGN_OR_RETURN(s.q, arena.alloc_floats(rows * q_dim));
+  SB_ASSIGN_OR_RETURN(s.k, arena.alloc_floats(rows * kv_dim));
+  SB_ASSIGN_OR_RETURN(s.v, arena.alloc_floats(rows * kv_dim));
+  SB_ASSIGN_OR_RETURN(s.att, arena.alloc_floats(rows * q_dim));
+  SB_ASSIGN_OR_RETURN(s.gate, arena.alloc_floats(rows * ffn));
+  SB_ASSIGN_OR_RETURN(s.up, arena.alloc_floats(rows * ffn));
+  return s;
 }
 
 Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
-                         const int32_t* pos, const int32_t* slots, const float* inv_freq, float attn_factor,
-                         AttentionOp att, int64_t n) {
+                         const int32_t* pos, const int32_t* slots, const DeviceRope& rope, AttentionOp att,
+                         int64_t n) {
   const int64_t hd = c.head_dim, kv_dim = int64_t{c.n_kv_head} * hd;
   // Attention block.
   SB_RETURN_IF_ERROR(b.rms_norm(x, L.attn_norm, s.xn, n, c.rms_eps));
@@ -77,8 +35,8 @@ Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L,
     SB_RETURN_IF_ERROR(b.rms_norm(s.q, L.q_norm, s.q, n * c.n_head, c.rms_eps));
     SB_RETURN_IF_ERROR(b.rms_norm(s.k, L.k_norm, s.k, n * c.n_kv_head, c.rms_eps));
   }
-  SB_RETURN_IF_ERROR(b.rope(s.q, pos, inv_freq, n, c.n_head, hd, c.rope_style, attn_factor));
-  SB_RETURN_IF_ERROR(b.rope(s.k, pos, inv_freq, n, c.n_kv_head, hd, c.rope_style, attn_factor));
+  SB_RETURN_IF_ERROR(b.rope(s.q, pos, rope.inv_freq, n, c.n_head, hd, c.rope_style, rope.attn_factor));
+  SB_RETURN_IF_ERROR(b.rope(s.k, pos, rope.inv_freq, n, c.n_kv_head, hd, c.rope_style, rope.attn_factor));
   SB_RETURN_IF_ERROR(b.kv_store(s.k, s.v, slots, L.k_cache, L.v_cache, n, kv_dim, att.n_slots));
   att.q = s.q;
   att.out = s.att;
@@ -106,11 +64,7 @@ Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const 
       kv_max_blocks_(kv.max_blocks_per_seq()),
       n_slots_(static_cast<int64_t>(kv.n_blocks()) * kv.block_size()),
       arena_(backend) {
-  const size_t mt = static_cast<size_t>(limits.max_tokens);
-  meta_host_.resize(4 * mt + static_cast<size_t>(limits.max_logit_rows) +
-                    static_cast<size_t>(limits.max_seqs) * static_cast<size_t>(kv_max_blocks_));
   seq_row_.assign(static_cast<size_t>(kv.max_seqs()), -1);
-  row_seq_.resize(static_cast<size_t>(limits.max_seqs));
 }
 
 Forward::~Forward() = default;
@@ -149,7 +103,6 @@ Status Forward::init() {
     return invalid_argument("missing token embedding, output norm or lm_head");
 
   const size_t mt = static_cast<size_t>(limits_.max_tokens);
-  const size_t q_dim = static_cast<size_t>(c.n_head) * c.head_dim;
   const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * c.head_dim;
   layers_.resize(w.layers.size());
   for (size_t l = 0; l < w.layers.size(); ++l) {
@@ -167,16 +120,9 @@ Status Forward::init() {
     SB_RETURN_IF_ERROR(upload_layer(arena_, lw, n_slots_, static_cast<int64_t>(kv_dim), &layers_[l]));
   }
 
-  const size_t dim = static_cast<size_t>(c.dim), ffn = static_cast<size_t>(c.ffn_dim);
-  const size_t rows = static_cast<size_t>(limits_.max_logit_rows);
+  const size_t dim = static_cast<size_t>(c.dim), rows = static_cast<size_t>(limits_.max_logit_rows);
   SB_ASSIGN_OR_RETURN(x_, arena_.alloc_floats(mt * dim));
-  SB_ASSIGN_OR_RETURN(xn_, arena_.alloc_floats(mt * dim));
-  SB_ASSIGN_OR_RETURN(q_, arena_.alloc_floats(mt * q_dim));
-  SB_ASSIGN_OR_RETURN(k_, arena_.alloc_floats(mt * kv_dim));
-  SB_ASSIGN_OR_RETURN(v_, arena_.alloc_floats(mt * kv_dim));
-  SB_ASSIGN_OR_RETURN(att_, arena_.alloc_floats(mt * q_dim));
-  SB_ASSIGN_OR_RETURN(gate_, arena_.alloc_floats(mt * ffn));
-  SB_ASSIGN_OR_RETURN(up_, arena_.alloc_floats(mt * ffn));
+  SB_ASSIGN_OR_RETURN(scratch_, alloc_layer_scratch(arena_, c, mt));
   SB_ASSIGN_OR_RETURN(xl_, arena_.alloc_floats(rows * dim));
   SB_ASSIGN_OR_RETURN(logits_, arena_.alloc_floats(rows * static_cast<size_t>(c.n_vocab)));
   capture_column_.assign(static_cast<size_t>(c.n_layer) + 1, -1);
@@ -186,13 +132,8 @@ Status Forward::init() {
     for (size_t i = 0; i < n_capture; ++i)
       capture_column_[static_cast<size_t>(capture_layers_[i] + 1)] = static_cast<int>(i);
   }
-  SB_ASSIGN_OR_RETURN(float* meta, arena_.alloc_floats(meta_host_.size()));
-  meta_ = reinterpret_cast<int32_t*>(meta);
-
-  SB_ASSIGN_OR_RETURN(RopeTable rope, rope_table(c, kv_max_blocks_ * kv_block_size_));
-  SB_ASSIGN_OR_RETURN(inv_freq_, arena_.alloc_floats(rope.inv_freq.size()));
-  SB_RETURN_IF_ERROR(backend_.copy_to_device(inv_freq_, rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float)));
-  attn_factor_ = rope.attn_factor;
+  SB_RETURN_IF_ERROR(plan_.init(arena_, limits_.max_tokens, limits_.max_seqs, limits_.max_logit_rows, kv_max_blocks_));
+  SB_ASSIGN_OR_RETURN(rope_, upload_rope(arena_, c, kv_max_blocks_ * kv_block_size_));
   return ok_status();
 }
 
@@ -214,89 +155,58 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
                             " logit rows does not fit the limits or its spans differ in length");
   SB_CHECK(kv.block_size() == kv_block_size_ && kv.max_blocks_per_seq() == kv_max_blocks_);
 
-  // Plan: the step's metadata in one host buffer, one upload.
-  const size_t mt = static_cast<size_t>(limits_.max_tokens);
-  int32_t* ids = meta_host_.data();
-  int32_t* pos = ids + mt;
-  int32_t* slots = pos + mt;
-  int32_t* token_seq = slots + mt;
-  int32_t* rows = token_seq + mt;
-  int32_t* tables = rows + limits_.max_logit_rows;
-  int64_t n_seqs = 0;
-  Status plan = ok_status();
-  for (int64_t i = 0; i < n && plan.ok(); ++i) {
-    const int32_t seq = batch.seqs[static_cast<size_t>(i)];
-    const int32_t p = batch.positions[static_cast<size_t>(i)];
-    const int32_t id = batch.tokens[static_cast<size_t>(i)];
-    if (seq < 0 || seq >= kv.max_seqs() || p < 0 || p >= kv.seq_length(seq) || id < 0 || id >= c.n_vocab) {
-      plan = invalid_argument("forward: token " + std::to_string(i) + " (id " + std::to_string(id) + ", seq " +
-                              std::to_string(seq) + ", position " + std::to_string(p) +
-                              ") is outside the vocabulary or the sequence's reserved length");
-      break;
-    }
-    int32_t& row = seq_row_[static_cast<size_t>(seq)];
-    if (row < 0) {
-      if (n_seqs == limits_.max_seqs) {
-        plan = invalid_argument("forward: more than " + std::to_string(limits_.max_seqs) + " sequences in a step");
-        break;
-      }
-      row = static_cast<int32_t>(n_seqs);
-      row_seq_[static_cast<size_t>(n_seqs++)] = seq;
-    }
-    ids[i] = id;
-    pos[i] = p;
-    slots[i] = kv.seq_slot(seq, p);
-    token_seq[i] = row;
-  }
-  for (int64_t r = 0; r < n_seqs; ++r) {
-    const int32_t seq = row_seq_[static_cast<size_t>(r)];
-    const auto table = kv.seq_block_table(seq);
-    std::copy(table.begin(), table.end(), tables + r * kv_max_blocks_);
-    seq_row_[static_cast<size_t>(seq)] = -1;
-  }
-  SB_RETURN_IF_ERROR(plan);
-  for (int64_t r = 0; r < n_logits; ++r) {
-    rows[r] = batch.logit_rows[static_cast<size_t>(r)];
-    if (rows[r] < 0 || rows[r] >= n) return invalid_argument("forward: logit row out of the batch");
-  }
-  SB_RETURN_IF_ERROR(backend_.copy_to_device(meta_, meta_host_.data(), meta_host_.size() * sizeof(int32_t)));
-  const int32_t* d_ids = meta_;
-  const int32_t* d_pos = d_ids + mt;
-  const int32_t* d_slots = d_pos + mt;
-  const int32_t* d_token_seq = d_slots + mt;
-  const int32_t* d_rows = d_token_seq + mt;
-  const int32_t* d_tables = d_rows + limits_.max_logit_rows;
-
-  const int64_t dim = c.dim, hd = c.head_dim;
-  AttentionOp att;
-  att.pos = d_pos;
-  att.token_seq = d_token_seq;
-  att.block_tables = d_tables;
-  att.n_tokens = n;
-  att.n_seqs = n_seqs;
-  att.n_head = c.n_head;
-  att.n_kv_head = c.n_kv_head;
-  att.head_dim = hd;
-  att.block_size = kv_block_size_;
-  att.max_blocks = kv_max_blocks_;
-  att.n_slots = n_slots_;
-  att.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  SB_RETURN_IF_ERROR(plan(batch, kv));
+  SB_RETURN_IF_ERROR(plan_.upload(backend_, kv));
+  const AttentionOp att = plan_.attention(c, kv_block_size_, n_slots_);
 
   Backend& b = backend_;
-  SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
+  SB_RETURN_IF_ERROR(b.embed(tok_embd_, plan_.ids(), x_, n));
   SB_RETURN_IF_ERROR(capture(-1, n));
-  const LayerScratch scratch{xn_, q_, k_, v_, att_, gate_, up_};
   for (size_t l = 0; l < layers_.size(); ++l) {
     SB_RETURN_IF_ERROR(
-        run_decoder_layer(b, c, layers_[l], x_, scratch, d_pos, d_slots, inv_freq_, attn_factor_, att, n));
+        run_decoder_layer(b, c, layers_[l], x_, scratch_, plan_.positions(), plan_.slots(), rope_, att, n));
     SB_RETURN_IF_ERROR(capture(static_cast<int>(l), n));
   }
   if (n_logits == 0) return ok_status();
-  SB_RETURN_IF_ERROR(b.gather_rows(x_, d_rows, xl_, n_logits, n, dim));
+  SB_RETURN_IF_ERROR(b.gather_rows(x_, plan_.out_rows(), xl_, n_logits, n, c.dim));
   SB_RETURN_IF_ERROR(b.rms_norm(xl_, out_norm_, xl_, n_logits, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(xl_, lm_head_, DeviceWeight{}, logits_, n_logits));
   return b.copy_to_host(logits, logits_,
                         static_cast<size_t>(n_logits) * static_cast<size_t>(c.n_vocab) * sizeof(float));
+}
+
+Status Forward::plan(const ForwardBatch& batch, const KvCache& kv) {
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
+  plan_.clear();
+  Status st = ok_status();
+  for (int64_t i = 0; i < n && st.ok(); ++i) {
+    const int32_t seq = batch.seqs[static_cast<size_t>(i)];
+    const int32_t p = batch.positions[static_cast<size_t>(i)];
+    const int32_t id = batch.tokens[static_cast<size_t>(i)];
+    if (seq < 0 || seq >= kv.max_seqs() || p < 0 || p >= kv.seq_length(seq) || id < 0 ||
+        id >= model_.config.n_vocab) {
+      st = invalid_argument("forward: token " + std::to_string(i) + " (id " + std::to_string(id) + ", seq " +
+                            std::to_string(seq) + ", position " + std::to_string(p) +
+                            ") is outside the vocabulary or the sequence's reserved length");
+      break;
+    }
+    int32_t& row = seq_row_[static_cast<size_t>(seq)];
+    if (row < 0) {
+      if (plan_.n_seqs() == limits_.max_seqs) {
+        st = invalid_argument("forward: more than " + std::to_string(limits_.max_seqs) + " sequences in a step");
+        break;
+      }
+      row = plan_.add_seq(seq);
+    }
+    plan_.add_token(id, p, p, kv.seq_slot(seq, p), row);  // causal: attends up to itself
+  }
+  for (int32_t seq : plan_.seqs()) seq_row_[static_cast<size_t>(seq)] = -1;
+  SB_RETURN_IF_ERROR(st);
+  for (int32_t r : batch.logit_rows) {
+    if (r < 0 || r >= n) return invalid_argument("forward: logit row out of the batch");
+    plan_.add_out_row(r);
+  }
+  return ok_status();
 }
 
 StatusOr<std::vector<std::pair<int, double>>> profile_forward(Forward& forward, KvCache& kv, int max_tokens,

@@ -18,6 +18,8 @@
 #include "core/device_arena.h"
 #include "core/kv_cache.h"
 #include "core/model/model.h"
+#include "core/rope.h"
+#include "core/step_plan.h"
 
 namespace sb {
 
@@ -47,23 +49,15 @@ struct LayerScratch {
   float* gate;  // [n, ffn_dim]
   float* up;    // [n, ffn_dim]
 };
+// Scratch for `rows` rows of a model of config c, from arena.
+StatusOr<LayerScratch> alloc_layer_scratch(DeviceArena& arena, const ModelConfig& c, size_t rows);
 
 // One pre-norm decoder layer over the n rows of x [n, dim], in place: q/k/v
 // (q/k norms with qk_norm), RoPE at pos, K/V stored at slots, attention as att
 // describes (its q, out and caches are set here: att.pos is the attention
 // limit, which may differ from pos), output projection, then the SwiGLU MLP.
 Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
-                         const int32_t* pos, const int32_t* slots, const float* inv_freq, float attn_factor,
-                         AttentionOp att, int64_t n);
-
-// RoPE frequencies for the config's scaling variant, computed as Hugging Face
-// does: inv_freq [head_dim / 2] and the factor applied to cos and sin (YaRN).
-// Dynamic NTK uses one fixed base sized for max_ctx (as vLLM does).
-struct RopeTable {
-  std::vector<float> inv_freq;  // [head_dim / 2]
-  float attn_factor = 1.0f;
-};
-StatusOr<RopeTable> rope_table(const ModelConfig& config, int max_ctx);
+                         const int32_t* pos, const int32_t* slots, const DeviceRope& rope, AttentionOp att, int64_t n);
 
 class Forward {
  public:
@@ -93,6 +87,8 @@ class Forward {
   Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits,
           std::span<const int> capture_layers);
   Status init();
+  // Checks the batch and lays it out in plan_ (logit rows as its kept rows).
+  Status plan(const ForwardBatch& batch, const KvCache& kv);
   // Copies the residual rows of x_ into captured_ when layer (-1: the embedding) is captured.
   Status capture(int layer, int64_t n_tokens);
 
@@ -107,30 +103,18 @@ class Forward {
   DeviceArena arena_;  // everything below that lives in backend memory
   DeviceWeight tok_embd_, out_norm_, lm_head_;
   std::vector<DeviceLayer> layers_;
+  DeviceRope rope_;
 
   // Device workspace.
   float* x_ = nullptr;       // [max_tokens, dim] residual stream
-  float* xn_ = nullptr;      // [max_tokens, dim] normed input / block output
-  float* q_ = nullptr;       // [max_tokens, n_head * head_dim]
-  float* k_ = nullptr;       // [max_tokens, n_kv_head * head_dim]
-  float* v_ = nullptr;       // [max_tokens, n_kv_head * head_dim]
-  float* att_ = nullptr;     // [max_tokens, n_head * head_dim]
-  float* gate_ = nullptr;    // [max_tokens, ffn_dim]
-  float* up_ = nullptr;      // [max_tokens, ffn_dim]
+  LayerScratch scratch_{};   // [max_tokens] rows
   float* xl_ = nullptr;      // [max_logit_rows, dim] rows that need logits
   float* logits_ = nullptr;  // [max_logit_rows, n_vocab]
-  float* inv_freq_ = nullptr;// [head_dim / 2]
   float* captured_ = nullptr;// [max_tokens, capture_layers_.size() * dim]
   std::vector<int> capture_column_;  // [n_layer + 1] block of captured_ of layer l at l + 1, -1 if none
-  float attn_factor_ = 1.0f;
-  int32_t* meta_ = nullptr;  // device copy of meta_host_
 
-  // Host staging of the step plan, uploaded in one copy: ids, positions,
-  // slots, token_seq [max_tokens] each, logit rows [max_logit_rows],
-  // block tables [max_seqs, kv_max_blocks_].
-  std::vector<int32_t> meta_host_;
+  StepPlan plan_;                 // the step's tokens; logit rows are its kept rows
   std::vector<int32_t> seq_row_;  // [kv.max_seqs()] batch row of a KvCache seq, -1 if absent
-  std::vector<int32_t> row_seq_;  // [max_seqs] KvCache seq of a batch row
 };
 
 // Seconds of one run() by its token count n = 1, 2, 4, ... up to max_tokens

@@ -20,10 +20,13 @@
 #include "core/backend.h"
 #include "core/base/status.h"
 #include "core/device_arena.h"
+#include "core/forward.h"
 #include "core/kv_cache.h"
 #include "core/model/dspark_model.h"
+#include "core/rope.h"
 #include "core/sampler.h"
 #include "core/spec/drafter.h"
+#include "core/step_plan.h"
 
 namespace sb {
 
@@ -76,17 +79,20 @@ class DSparkDrafter : public Drafter {
   Status init();
   State* find(uint64_t id);
   void free_state(State* s);
-  // Fills the plan's block tables from row_seq_, uploads the plan.
-  Status upload_plan();
   // Plans count source rows from src_row on as s's context positions ctx ..
-  // (row *n of the plan onwards) and advances ctx; false when the cache is full.
-  bool plan_context(State* s, int count, int32_t src_row, int64_t* n);
-  // Turns the n planned rows of src [n_src, capture width] into context K/V.
-  Status ingest(const float* src, int64_t n_src, int64_t n);
+  // (gathered by the plan's ids) and advances ctx; false when the cache is full.
+  bool plan_context(State* s, int count, int32_t src_row);
+  // Turns the planned rows of src [n_src, capture width] into context K/V and clears the plan.
+  Status ingest(const float* src, int64_t n_src);
   // Plans s's pending rows as context, ingesting the plan first when it is full.
-  Status flush(State* s, int64_t* n);
-  // Runs the decoder layers over the block of n tokens planned in meta_host_.
-  Status run_block(int64_t n);
+  Status flush(State* s);
+  // Plans the block of request r (state s, drafting n_draft tokens); false when the cache is full.
+  bool plan_block(const DraftRequest& r, State* s, int n_draft);
+  // Runs the decoder layers over the block planned in plan_ and copies back
+  // h and the base logits of its kept rows.
+  Status run_block();
+  // Draws the drafts of request r left to right from its block rows starting at host row `row`.
+  void draw_block(const DraftRequest& r, size_t row, int n_draft, const DraftStop& stop);
   // Confidence head on h and, with the Markov part, markov_w1[prev].
   float confidence(const float* h, int32_t prev) const;
 
@@ -113,22 +119,13 @@ class DSparkDrafter : public Drafter {
   float* concat_ = nullptr;   // [max_rows, n_capture * dim] gathered captured rows
   float* pending_ = nullptr;  // [max_seqs, max_pending, n_capture * dim] rows waiting per state
   float* x_ = nullptr;        // [max_rows, dim] u (context) or the block's residual stream
-  float* xn_ = nullptr;       // [max_rows, dim]
-  float* q_ = nullptr;        // [max_rows, n_head * head_dim]
-  float* k_ = nullptr;        // [max_rows, n_kv_head * head_dim]
-  float* v_ = nullptr;        // [max_rows, n_kv_head * head_dim]
-  float* att_ = nullptr;      // [max_rows, n_head * head_dim]
-  float* gate_ = nullptr;     // [max_rows, ffn_dim]
-  float* up_ = nullptr;       // [max_rows, ffn_dim]
+  LayerScratch scratch_{};    // [max_rows] rows
   float* out_ = nullptr;      // [max_rows, dim + n_vocab]: h rows, then their logits
-  float* inv_freq_ = nullptr; // [head_dim / 2]
-  float attn_factor_ = 1.0f;
-  int32_t* meta_ = nullptr;   // device copy of meta_host_
+  DeviceRope rope_;
 
-  // Host plan, one upload per call: ids (or gathered rows), positions, attention
-  // limits, slots, token_seq, output rows [max_rows] each; block tables [max_seqs, max_blocks].
-  std::vector<int32_t> meta_host_;
-  std::vector<int32_t> row_seq_;  // [max_seqs] KvCache seq of each batch sequence row
+  // The call's plan: context rows (ids: rows of the source to gather) or the
+  // block (ids: tokens; limits: the block's end), its kept rows the drafted ones.
+  StepPlan plan_;
   std::vector<Active> active_;    // [max_seqs]
   std::vector<float> host_;       // [max_rows, dim + n_vocab] copy of out_
   size_t n_out_ = 0;              // rows in host_
