@@ -142,6 +142,12 @@ bool ModelDrafter::draw(const DraftRequest& r, const float* logits, int j, const
 
 Status ModelDrafter::propose(std::span<const DraftRequest> requests, const DraftStop& stop) {
   ++call_;
+  keep_in_step(requests);
+  SB_RETURN_IF_ERROR(catch_up(requests));
+  return draft_positions(requests, stop);
+}
+
+void ModelDrafter::keep_in_step(std::span<const DraftRequest> requests) {
   active_.clear();
   for (size_t m = 0; m < requests.size(); ++m) {
     const DraftRequest& r = requests[m];
@@ -163,8 +169,9 @@ Status ModelDrafter::propose(std::span<const DraftRequest> requests, const Draft
     if (!grow(s, n)) continue;  // no room: no draft this step
     active_.push_back({m, s, n, 1.0});
   }
-  // Catch up on the tokens each cache lacks, in forwards of at most
-  // max_batch_tokens; each request's last known token gives a logit row.
+}
+
+Status ModelDrafter::catch_up(std::span<const DraftRequest> requests) {
   const size_t cap = static_cast<size_t>(limits_.max_batch_tokens);
   for (size_t i = 0, first = 0; i < active_.size();) {
     tokens_.clear();
@@ -188,7 +195,10 @@ Status ModelDrafter::propose(std::span<const DraftRequest> requests, const Draft
     }
     SB_RETURN_IF_ERROR(run_batch(first));
   }
-  // Draft positions: one forward per position over the requests still drafting.
+  return ok_status();
+}
+
+Status ModelDrafter::draft_positions(std::span<const DraftRequest> requests, const DraftStop& stop) {
   for (int j = 0; !active_.empty(); ++j) {
     tokens_.clear();
     positions_.clear();

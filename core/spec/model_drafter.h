@@ -73,6 +73,14 @@ class ModelDrafter : public Drafter {
   void free_state(State* s);
   // Grows s's sequence to len, evicting states not used in this call for room.
   bool grow(State* s, int len);
+  // Brings each request's state in step with its tokens (the prefix they still
+  // agree with) and lists the requests that draft in active_.
+  void keep_in_step(std::span<const DraftRequest> requests);
+  // Computes the tokens each active cache lacks, in forwards of at most
+  // max_batch_tokens; each request's last known token gives a logit row in next_.
+  Status catch_up(std::span<const DraftRequest> requests);
+  // One forward per draft position over the requests still drafting.
+  Status draft_positions(std::span<const DraftRequest> requests, const DraftStop& stop);
   // Appends one proposed token for request r from its next-token logits; true
   // when drafting r goes on.
   bool draw(const DraftRequest& r, const float* logits, int j, const DraftStop& stop, Active* a);
