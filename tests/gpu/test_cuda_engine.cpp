@@ -1,9 +1,11 @@
 // End to end on the GPU: stories260K greedy from BOS reproduces the published
 // text; the engine's greedy output with n-gram speculation equals its plain
-// greedy output, alone and in a batch of 17.
+// greedy output, alone and in a batch of 17, up to near-ties: the CUDA backend
+// is not batch-invariant (Backend::batch_invariant), so where a verification
+// batch rounds differently an argmax between two almost equal logits may flip.
 #include <doctest/doctest.h>
 
-#include <map>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,21 @@ namespace {
 const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
 
 using sb::test::Loaded;
+
+// True when `other` equals `plain` token for token, or first differs where plain's
+// two most likely tokens were within rounding of each other (plain ran with
+// logprobs = 2) and other took the runner-up; what follows a flip may differ.
+bool equal_up_to_near_ties(const sb::GenerationResult& plain, const sb::GenerationResult& other) {
+  const size_t n = std::min(plain.tokens.size(), other.tokens.size());
+  for (size_t j = 0; j < n; ++j) {
+    if (plain.tokens[j] == other.tokens[j]) continue;
+    const sb::TokenLogprob& first = plain.top_logprobs[2 * j];
+    const sb::TokenLogprob& second = plain.top_logprobs[2 * j + 1];
+    MESSAGE("tokens differ at " << j << ": logprob gap " << first.logprob - second.logprob);
+    return first.logprob - second.logprob < 1e-3f && other.tokens[j] == second.id;
+  }
+  return plain.tokens.size() == other.tokens.size();
+}
 
 }  // namespace
 
@@ -53,7 +70,7 @@ TEST_CASE("cuda: stories260K greedy from BOS reproduces the reference text") {
   CHECK(text == sb::test::read_file(sb::test::shared_path("models/stories260K.greedy.txt")));
 }
 
-TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in a batch of 17") {
+TEST_CASE("cuda: greedy with ngram speculation equals plain greedy up to near-ties, alone and in a batch of 17") {
   const Loaded l = sb::test::load(kStories);
   auto backend = sb::test::cuda_backend();
   const char* starts[] = {"Once upon a time, there was a little girl. Once upon a time, there was a little",
@@ -66,6 +83,7 @@ TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in
     r.max_tokens = 20 + (i * 13) % 60;
     r.sampling.temperature = 0;
     r.ignore_eos = i % 2 == 1;
+    r.logprobs = 2;
     reqs.push_back(std::move(r));
   }
   sb::EngineOptions alone;
@@ -77,7 +95,10 @@ TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in
   spec.max_seqs = 17;
   spec.max_batch_tokens = 64;
   const auto spec_batch = sb::test::run_engine(l.model, *l.tok, *backend, spec, reqs);
-  for (const auto& r : plain.results) CHECK(!r.tokens.empty());
-  sb::test::check_same(spec_alone.results, plain.results);
-  sb::test::check_same(spec_batch.results, plain.results);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    INFO("request " << i);
+    CHECK(!plain.results[i].tokens.empty());
+    CHECK(equal_up_to_near_ties(plain.results[i], spec_alone.results[i]));
+    CHECK(equal_up_to_near_ties(plain.results[i], spec_batch.results[i]));
+  }
 }
