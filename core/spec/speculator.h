@@ -11,11 +11,13 @@
 // tokens back. Allocates nothing per step (a sampled draft's q grows its buffer
 // on first use).
 //
-// Extending it: a cost that is learned online belongs in observe() (it sees
-// every step's outcome); per-regime calibration in the calibrator lookups of
-// propose_confidence() and observe(); a per-request rule on draft tokens (a
-// grammar cutting drafts it cannot accept) between the drafter's proposal and
-// admission in propose(), reaching the drafter through DraftRequest.
+// Extending it: costs learned from the run belong in observe() (it sees every
+// step's outcome once); calibration per regime (greedy / sampled, per drafter)
+// in the calibrator lookups of admit(), learn(), observe() and the DraftStop
+// handed to the drafter, each of which has the request's DraftRequest; a
+// per-request rule on draft tokens (a grammar cutting drafts it cannot accept)
+// between the drafter's proposal and admission in propose(), and inside the
+// drafters through a DraftRequest field.
 #pragma once
 
 #include <cstdint>
