@@ -1,16 +1,17 @@
 // The batch generation engine: requests (prompt ids + parameters) go in, each
 // step() runs the scheduler, ONE ragged forward over every scheduled token and
 // the sampling of every request whose known tokens are all computed, and hands
-// back the requests that finished. Speculation is the Speculator's
-// (core/spec/speculator.h): it drafts before the forward and learns after it. Randomness is keyed by (seed, index,
+// back the requests that finished. Randomness is keyed by (seed, index,
 // position), so a request's output does not depend on its batch-mates, chunking
 // or preemption. With a drafter, each decoding request's draft tokens are
 // verified in that same forward (core/spec/verifier.h): greedy output is unchanged
 // token for token, sampled output keeps its distribution (its draws then depend
-// on how many draft tokens the budget let through). With the prefix cache,
-// requests sharing leading prompt blocks (n samples of one prompt, a common
-// preamble) compute them once; outputs are the same as without it. The caller
-// bounds the queue: add() never blocks.
+// on how many draft tokens the budget let through). Drafting and learning from
+// the outcomes is the Speculator's (core/spec/speculator.h), rolling back
+// rejected tokens the Scheduler's. With the prefix cache, requests sharing
+// leading prompt blocks (n samples of one prompt, a common preamble) compute
+// them once; outputs are the same as without it. The caller bounds the queue:
+// add() never blocks.
 #pragma once
 
 #include <cstdint>
