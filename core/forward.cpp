@@ -44,13 +44,19 @@ Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L,
   att.v_cache = L.v_cache;
   SB_RETURN_IF_ERROR(b.attention(att));
   SB_RETURN_IF_ERROR(b.matmul(s.att, L.wo, DeviceWeight{}, s.xn, n));
+  if (c.post_norms) SB_RETURN_IF_ERROR(b.rms_norm(s.xn, L.attn_post_norm, s.xn, n, c.rms_eps));
   SB_RETURN_IF_ERROR(b.add(x, s.xn, n * c.dim));
-  // SwiGLU MLP block.
+  // Gated MLP block: act(gate) * up, down.
   SB_RETURN_IF_ERROR(b.rms_norm(x, L.ffn_norm, s.xn, n, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_gate, DeviceWeight{}, s.gate, n));
   SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_up, DeviceWeight{}, s.up, n));
-  SB_RETURN_IF_ERROR(b.silu_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  if (c.act == Activation::kGeluTanh) {
+    SB_RETURN_IF_ERROR(b.gelu_tanh_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  } else {
+    SB_RETURN_IF_ERROR(b.silu_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  }
   SB_RETURN_IF_ERROR(b.matmul(s.gate, L.w_down, DeviceWeight{}, s.xn, n));
+  if (c.post_norms) SB_RETURN_IF_ERROR(b.rms_norm(s.xn, L.ffn_post_norm, s.xn, n, c.rms_eps));
   return b.add(x, s.xn, n * c.dim);
 }
 
@@ -117,6 +123,9 @@ Status Forward::init() {
     if (c.qk_norm)
       for (auto [t, what] : {std::pair{&lw.q_norm, "q_norm"}, {&lw.k_norm, "k_norm"}})
         SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
+    if (c.post_norms)
+      for (auto [t, what] : {std::pair{&lw.attn_post_norm, "attn_post_norm"}, {&lw.ffn_post_norm, "ffn_post_norm"}})
+        SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
     SB_RETURN_IF_ERROR(upload_layer(arena_, lw, n_slots_, static_cast<int64_t>(kv_dim), &layers_[l]));
   }
 
@@ -133,7 +142,16 @@ Status Forward::init() {
       capture_column_[static_cast<size_t>(capture_layers_[i] + 1)] = static_cast<int>(i);
   }
   SB_RETURN_IF_ERROR(plan_.init(arena_, limits_.max_tokens, limits_.max_seqs, limits_.max_logit_rows, kv_max_blocks_));
-  SB_ASSIGN_OR_RETURN(rope_, upload_rope(arena_, c, kv_max_blocks_ * kv_block_size_));
+  const int max_pos = kv_max_blocks_ * kv_block_size_;
+  SB_ASSIGN_OR_RETURN(rope_, upload_rope(arena_, c, max_pos));
+  rope_local_ = rope_;
+  if (c.rope_local_theta > 0) {  // sliding layers: their own base, no scaling (Gemma 3)
+    ModelConfig local = c;
+    local.rope_theta = c.rope_local_theta;
+    local.rope_scaling = RopeScaling{};
+    SB_ASSIGN_OR_RETURN(rope_local_, upload_rope(arena_, local, max_pos));
+    rope_local_.attn_factor = rope_.attn_factor;  // one factor for every layer
+  }
   return ok_status();
 }
 
@@ -157,20 +175,25 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
 
   SB_RETURN_IF_ERROR(plan(batch, kv));
   SB_RETURN_IF_ERROR(plan_.upload(backend_, kv));
-  const AttentionOp att = plan_.attention(c, kv_block_size_, n_slots_);
+  AttentionOp att = plan_.attention(c, kv_block_size_, n_slots_);
 
   Backend& b = backend_;
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, plan_.ids(), x_, n));
+  if (c.embed_scale != 1.0f) SB_RETURN_IF_ERROR(b.scale(x_, c.embed_scale, n * c.dim));
   SB_RETURN_IF_ERROR(capture(-1, n));
   for (size_t l = 0; l < layers_.size(); ++l) {
+    const bool sliding = c.layer_is_sliding(static_cast<int>(l));
+    att.window = sliding ? c.sliding_window : 0;
+    const DeviceRope& rope = sliding ? rope_local_ : rope_;
     SB_RETURN_IF_ERROR(
-        run_decoder_layer(b, c, layers_[l], x_, scratch_, plan_.positions(), plan_.slots(), rope_, att, n));
+        run_decoder_layer(b, c, layers_[l], x_, scratch_, plan_.positions(), plan_.slots(), rope, att, n));
     SB_RETURN_IF_ERROR(capture(static_cast<int>(l), n));
   }
   if (n_logits == 0) return ok_status();
   SB_RETURN_IF_ERROR(b.gather_rows(x_, plan_.out_rows(), xl_, n_logits, n, c.dim));
   SB_RETURN_IF_ERROR(b.rms_norm(xl_, out_norm_, xl_, n_logits, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(xl_, lm_head_, DeviceWeight{}, logits_, n_logits));
+  if (c.final_softcap > 0) SB_RETURN_IF_ERROR(b.softcap(logits_, c.final_softcap, n_logits * c.n_vocab));
   return b.copy_to_host(logits, logits_,
                         static_cast<size_t>(n_logits) * static_cast<size_t>(c.n_vocab) * sizeof(float));
 }

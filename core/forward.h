@@ -1,5 +1,5 @@
-// One forward pass of a decoder-only transformer (Llama, Qwen2, Qwen3; the
-// differences are ModelConfig data) over a ragged batch: the new tokens of
+// One forward pass of a decoder-only transformer (Llama, Mistral, Qwen2/3,
+// Phi-3, Gemma 2/3; the differences are ModelConfig data) over a ragged batch: the new tokens of
 // several sequences, each at its own position, prompt chunks, decode tokens and
 // draft tokens alike. Weights are uploaded once at create(); workspaces are
 // sized by ForwardLimits; run() allocates nothing and syncs once (the logits).
@@ -55,7 +55,9 @@ StatusOr<LayerScratch> alloc_layer_scratch(DeviceArena& arena, const ModelConfig
 // One pre-norm decoder layer over the n rows of x [n, dim], in place: q/k/v
 // (q/k norms with qk_norm), RoPE at pos, K/V stored at slots, attention as att
 // describes (its q, out and caches are set here: att.pos is the attention
-// limit, which may differ from pos), output projection, then the SwiGLU MLP.
+// limit, which may differ from pos; att.window the layer's sliding window),
+// output projection, then the gated MLP (SwiGLU or GELU-tanh); with post_norms
+// both block outputs are normed before their residual adds.
 Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
                          const int32_t* pos, const int32_t* slots, const DeviceRope& rope, AttentionOp att, int64_t n);
 
@@ -104,6 +106,7 @@ class Forward {
   DeviceWeight tok_embd_, out_norm_, lm_head_;
   std::vector<DeviceLayer> layers_;
   DeviceRope rope_;
+  DeviceRope rope_local_;  // sliding layers' table (rope_'s unless rope_local_theta)
 
   // Device workspace.
   float* x_ = nullptr;       // [max_tokens, dim] residual stream
