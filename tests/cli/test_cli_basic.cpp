@@ -59,6 +59,22 @@ TEST_CASE("usage errors exit 2") {
   CHECK(!r.err.empty());
 }
 
+TEST_CASE("run: the command line alone decides exit 2, before any file is opened; what it names exits 1") {
+  const std::string none = "/nonexistent/model.gguf";
+  auto resume = run_cli({"run", "-m", none, "--resume"});
+  CHECK(resume.exit_code == 2);
+  CHECK(resume.err.find("--resume needs a regular output file (-o FILE)") != std::string::npos);
+  const std::string dir = sb::test::scratch_dir("cli_usage_order");
+  auto both = run_cli({"run", "-m", none, "-o", dir + "/out.jsonl", "--resume", "--overwrite"});
+  CHECK(both.exit_code == 2);
+  CHECK(both.err.find("contradict") != std::string::npos);
+  CHECK(run_cli({"run", "-m", none, "--shard", "5/3"}).exit_code == 2);
+  CHECK(run_cli({"run", "-m", none, "--chat-template-kwargs", "[1]"}).exit_code == 2);
+  auto model = run_cli({"run", "-m", none}, "");
+  CHECK(model.exit_code == 1);
+  CHECK(model.err.find(none) != std::string::npos);
+}
+
 TEST_CASE("--device cuda without CUDA or a GPU is a clear fatal error, not a crash") {
   for (const char* device : {"cuda", "cuda:0", "cuda:all"}) {
     CAPTURE(device);

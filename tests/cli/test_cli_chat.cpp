@@ -1,7 +1,7 @@
 // End-to-end chat records in `specbatch run` on stories260K (which has no chat
 // template of its own): --chat-template renders messages into the same prompt
 // a plain record spells out by hand, OpenAI /v1/chat/completions lines, kwargs,
-// template_error and unsupported records, and command-line errors (exit 2).
+// template_error and unsupported records, bad kwargs (exit 2) and template files (exit 1).
 #include "cli/cli_test_util.h"
 
 using sb::test::parse_output;
@@ -46,7 +46,7 @@ TEST_CASE("chat records: rendered with --chat-template, as the prompt written ou
   CHECK(kw.out.find("chat template: line 5: raise_exception: asked to fail") != std::string::npos);
 }
 
-TEST_CASE("chat records: no template is unsupported; bad flags are usage errors") {
+TEST_CASE("chat records: no template is unsupported; bad kwargs are usage errors, bad template files fatal") {
   auto none = run_cli({"run", "-m", stories_model(), "-q"},
                       "{\"id\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n");
   CHECK(none.exit_code == 3);
@@ -59,11 +59,11 @@ TEST_CASE("chat records: no template is unsupported; bad flags are usage errors"
   CHECK(bad_kwargs.exit_code == 2);
   CHECK(bad_kwargs.err.find("--chat-template-kwargs") != std::string::npos);
   auto missing = run_cli({"run", "-m", stories_model(), "--chat-template", "/nonexistent/chat.jinja"}, "");
-  CHECK(missing.exit_code == 2);
+  CHECK(missing.exit_code == 1);  // a file the command line names cannot be used, like a missing model
   CHECK(missing.err.find("/nonexistent/chat.jinja") != std::string::npos);
   const std::string dir = sb::test::scratch_dir("cli_chat_bad");
   sb::test::write_file(dir + "/bad.jinja", "line 1\n{% if %}");
   auto unparsable = run_cli({"run", "-m", stories_model(), "--chat-template", dir + "/bad.jinja"}, "");
-  CHECK(unparsable.exit_code == 2);
+  CHECK(unparsable.exit_code == 1);
   CHECK(unparsable.err.find("line 2") != std::string::npos);
 }
