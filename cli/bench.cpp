@@ -20,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/engine_setup.h"
+#include "cli/flag_checks.h"
 #include "cli/progress.h"
 #include "core/backend.h"
 #include "core/engine.h"
@@ -278,15 +279,15 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                   "e.g. 768,16,2048 (head dim 64) or 768,16,2048,64; written to $TMPDIR and removed once loaded")
       ->type_name("DIM,LAYERS,FFN[,HEAD_DIM]");
   cmd->add_option("--batch", o.batch, "Concurrencies to measure, comma-separated")
-      ->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
+      ->delimiter(',')->check(positive())->capture_default_str();
   cmd->add_option("--prompt-len", o.prompt_len, "Prompt tokens per request")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--gen-len", o.gen_len, "Generated tokens per request")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--max-batch-tokens", o.max_batch_tokens, "Tokens per engine step")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(non_negative())->capture_default_str();
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str();
@@ -298,7 +299,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                   "confidence; off, the baseline of the ratios, is always measured")
       ->delimiter(',')->check(CLI::IsMember({"confidence", "fixed", "off"}));
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per request and step")
-      ->check(CLI::Range(1, 64))->capture_default_str();
+      ->check(in_range(1, 64))->capture_default_str();
   cmd->add_option("--spec-profile", o.spec_profile,
                   "Load the confidence policy's step cost profile from this file when it matches; else profile "
                   "and write it (as run does)")
@@ -306,7 +307,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--repeat", o.repeat,
                   "Run every measurement N times, the policies interleaved, and keep the fastest (a noisy machine)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100));
+      ->check(in_range(1, 100));
   cmd->add_flag("--json", o.json, "Print the results as one JSON object");
   return cmd;
 }

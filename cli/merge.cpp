@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/flag_checks.h"
 #include "formats/index_set.h"
 #include "formats/jsonl_reader.h"
 #include "formats/manifest.h"
@@ -32,7 +33,7 @@ CLI::App* add_merge_command(CLI::App& app, MergeOptions& o) {
       ->type_name("MERGED");
   cmd->add_option("--expect", o.expect,
                   "Total number of records, to find missing ones at the end; default: from the inputs' manifests")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--overwrite", o.overwrite, "Replace an existing merged output");
   return cmd;
 }

@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/engine_setup.h"
+#include "cli/flag_checks.h"
 #include "cli/output_line.h"
 #include "cli/progress.h"
 #include "cli/run_output.h"
@@ -55,28 +56,26 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->type_name("K/N|auto");
   auto* g = "Defaults for records that do not set their own";
   cmd->add_option("--max-tokens", o.max_tokens, "Maximum generated tokens per record")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--n", o.n, "Samples per record; sample k uses seed + k; n > 1 writes \"choices\"")
-      ->check(CLI::Range(1, kMaxSamplesPerRecord))->capture_default_str()->group(g);
+      ->check(in_range(1, kMaxSamplesPerRecord))->capture_default_str()->group(g);
   cmd->add_option("--temperature", o.temperature, "Sampling temperature; 0 = greedy")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--top-p", o.top_p, "Nucleus sampling: keep the smallest set with this mass, in (0, 1]")
-      ->check(CLI::Range(0.0, 1.0))
-      ->check([](const std::string& s) { return std::stod(s) > 0 ? std::string() : "must be > 0"; })
-      ->capture_default_str()->group(g);
+      ->check(above_at_most(0, 1))->capture_default_str()->group(g);
   cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens; 0 = off")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--min-p", o.min_p, "Drop tokens below min_p times the top probability, in [0, 1]")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(g);
+      ->check(in_range(0, 1))->capture_default_str()->group(g);
   cmd->add_option("--seed", o.seed, "Sampling seed; randomness is keyed by (seed, record index, position)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--stop", o.stop, "Stop string (repeatable); not included in the output")
       ->type_name("STR")->allow_extra_args(false)->group(g);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens")->group(g);
   cmd->add_option("--logprobs", o.logprobs,
                   "Write each generated token's log-probability and the K most likely alternatives, K in [0, " +
                       std::to_string(kMaxTopLogprobs) + "]")
-      ->type_name("K")->check(CLI::Range(0, kMaxTopLogprobs))->group(g);
+      ->type_name("K")->check(in_range(0, kMaxTopLogprobs))->group(g);
   cmd->add_flag("--return-token-ids", o.return_token_ids, "Write prompt_token_ids and token_ids")->group(g);
   cmd->add_option("--chat-template", o.chat_template,
                   "Jinja2 chat template for \"messages\" records, instead of the model's own")
@@ -86,19 +85,19 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->type_name("JSON")->group("Chat records");
   auto* e = "Engine";
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+      ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str()->group(e);
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(e);
   cmd->add_option("--ctx", o.ctx, "Context length per record (prompt + generated); 0 = the model's")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+      ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_option("--max-batch-tokens", o.max_batch_tokens, "Tokens per engine step, all records together")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(e);
+      ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--max-seqs", o.max_seqs, "Records generating at once")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(e);
+      ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
                   "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+      ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
       ->group(e);
@@ -110,7 +109,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per record and step")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(e);
+      ->check(in_range(1, 64))->capture_default_str()->group(e);
   cmd->add_option("--spec-profile", o.spec_profile,
                   "Load the confidence policy's step cost profile from this file when it matches the model, "
                   "backend, threads, --max-batch-tokens and KV block size; else profile and write it")
@@ -120,27 +119,27 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->check(CLI::IsMember({"input", "completion"}))->capture_default_str()->group(out);
   cmd->add_option("--reorder-window", o.reorder_window,
                   "Records held to restore input order; admission waits when full; 0 = max(1024, 4 x --max-seqs)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(out);
+      ->check(non_negative())->capture_default_str()->group(out);
   cmd->add_option("--errors", o.errors, "Write error records to this file instead of the output")
       ->type_name("FILE")->group(out);
   cmd->add_option("--progress", o.progress,
                   "auto (an updating line on a terminal, else log lines), log, or none")
       ->check(CLI::IsMember({"auto", "log", "none"}))->capture_default_str()->group(out);
   cmd->add_option("--progress-interval", o.progress_interval, "Seconds between progress log lines")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+      ->check(positive())->capture_default_str()->group(out);
   cmd->add_option("--stats-json", o.stats_json, "Write the final statistics as JSON to this file")
       ->type_name("FILE")->group(out);
   cmd->add_option("--output-format", o.output_format, "Output lines: specbatch, or openai (OpenAI Batch output shape)")
       ->check(CLI::IsMember({"specbatch", "openai"}))->capture_default_str()->group(out);
   cmd->add_option("--flush-records", o.flush_records, "Flush point (zstd: close the frame) every N records")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+      ->check(positive())->capture_default_str()->group(out);
   cmd->add_option("--flush-seconds", o.flush_seconds, "Flush point when the oldest unflushed record is this old")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+      ->check(positive())->capture_default_str()->group(out);
   cmd->add_option("--sync", o.sync, "fdatasync the output: none, frame (at each flush point) or record")
       ->check(CLI::IsMember({"none", "frame", "record"}))->capture_default_str()->group(out);
   cmd->add_option("--grace-seconds", o.grace_seconds,
                   "After SIGINT/SIGTERM, time for records in flight to finish before they are abandoned")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(out);
+      ->check(non_negative())->capture_default_str()->group(out);
   cmd->add_flag("-q,--quiet", o.quiet, "No progress and no summary on stderr")->group(out);
   return cmd;
 }
@@ -233,7 +232,7 @@ EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
 }
 
 // Fails fast, before the model loads: inputs that cannot be opened, an output
-// that exists or does not match.
+// that exists or does not match, an output directory that cannot be written.
 // The output is created last, so a failed load leaves no empty output behind.
 Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   const auto t_start = Clock::now();
@@ -242,6 +241,7 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   SB_ASSIGN_OR_RETURN(setup->reader, JsonlReader::open(o.inputs, reader_options));
   SB_ASSIGN_OR_RETURN(Manifest manifest, run_manifest(o, s.shard));
   SB_ASSIGN_OR_RETURN(setup->output, RunOutput::prepare(output_config(o, s.sync), std::move(manifest)));
+  if (!o.stats_json.empty()) SB_RETURN_IF_ERROR(check_output_directory(o.stats_json, "--stats-json"));
 
   SB_ASSIGN_OR_RETURN(setup->loaded, load_for_generation(o.model, o.spec_policy == "off" ? "" : o.draft, s.device));
   const LoadedModel& loaded = *setup->loaded;

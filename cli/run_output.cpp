@@ -91,6 +91,8 @@ StatusOr<std::unique_ptr<RunOutput>> RunOutput::prepare(const RunOutputConfig& c
   ro->manifest_ = std::move(manifest);
   ro->to_file_ = to_regular_file(config.path);
   SB_RETURN_IF_ERROR(check_config(config));
+  if (ro->to_file_) SB_RETURN_IF_ERROR(check_output_directory(config.path, "-o"));
+  if (!config.errors_path.empty()) SB_RETURN_IF_ERROR(check_output_directory(config.errors_path, "--errors"));
   if (!ro->to_file_) {
     if (exists(config.errors_path) && !is_special(config.errors_path) && !config.overwrite)
       return refuse_existing(config.errors_path);

@@ -35,7 +35,8 @@ class RunOutput {
   // What the command line alone can get wrong (invalid_argument, a usage error):
   // --resume without a regular output file, --resume with --overwrite.
   static Status check_config(const RunOutputConfig& config);
-  // Refuses what check_config refuses and an existing output without resume/overwrite.
+  // Refuses what check_config refuses, an output directory that cannot be written
+  // (checked before the model loads), an existing output without resume/overwrite.
   // With resume: compares
   // `manifest` with the stored one (listing every difference), cuts damaged tails of
   // the output and the errors file, and notes what it kept and cut on stderr.

@@ -2,6 +2,7 @@
 // published vocabulary vectors, `inspect`, and --device / --dtype checking.
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "cli/cli_test_util.h"
 
@@ -57,6 +58,61 @@ TEST_CASE("usage errors exit 2") {
   auto r = run_cli({"inspect"});
   CHECK(r.exit_code == 2);
   CHECK(!r.err.empty());
+}
+
+TEST_CASE("usage errors read as the program's own: prefix, the subcommand named, bounds as written") {
+  const std::string m = stories_model();
+  auto unknown = run_cli({"frobnicate", "-m", m});
+  CHECK(unknown.err ==
+        "specbatch: error: unknown subcommand 'frobnicate'; the subcommands are run, bench, merge, tokenize, inspect "
+        "(specbatch --help)\n");
+  auto flag = run_cli({"run", "-m", m, "--bogus-flag"});
+  CHECK(flag.err.starts_with("specbatch: error: "));
+  CHECK(flag.err.find("--bogus-flag") != std::string::npos);
+  CHECK(flag.err.find("Run 'specbatch run --help' for more information.") != std::string::npos);
+  CHECK(run_cli({"run"}).err.starts_with("specbatch: error: --model is required"));
+  const std::pair<std::vector<std::string>, std::string> bounds[] = {
+      {{"--temperature", "-1"}, "--temperature: must be >= 0, got -1"},
+      {{"--top-p", "0"}, "--top-p: must be in (0, 1], got 0"},
+      {{"--top-p", "1.5"}, "--top-p: must be in (0, 1], got 1.5"},
+      {{"--min-p", "2"}, "--min-p: must be in [0, 1], got 2"},
+      {{"--max-tokens", "ten"}, "--max-tokens: expected a number, got 'ten'"},
+      {{"--max-seqs", "0"}, "--max-seqs: must be > 0, got 0"},
+      {{"--n", "129"}, "--n: must be in [1, 128], got 129"},
+      {{"--temperature", "inf"}, "--temperature: expected a number, got 'inf'"},
+  };
+  for (const auto& [args, message] : bounds) {
+    std::vector<std::string> full = {"run", "-m", m};
+    full.insert(full.end(), args.begin(), args.end());
+    auto r = run_cli(full);
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.starts_with("specbatch: error: " + message + "\n"));
+  }
+  const std::string help = run_cli({"run", "--help"}).out;
+  CHECK(help.find("--top-p FLOAT:in (0, 1]=1") != std::string::npos);
+  CHECK(help.find("--temperature FLOAT:NONNEGATIVE=1") != std::string::npos);
+  CHECK(help.find("[0 - 1]") == std::string::npos);
+  CHECK(help.find("179769") == std::string::npos);
+}
+
+TEST_CASE("run: a bad --draft path says it is the draft; the output directory is checked before loading") {
+  const std::string m = stories_model();
+  auto draft = run_cli({"run", "-m", m, "--draft", "/nonexistent/draft.gguf"}, "");
+  CHECK(draft.exit_code == 1);
+  CHECK(draft.err.starts_with("specbatch: error: --draft: /nonexistent/draft.gguf"));
+  auto dspark = run_cli({"run", "-m", m, "--draft", "dspark:/nonexistent/dspark"}, "");
+  CHECK(dspark.exit_code == 1);
+  CHECK(dspark.err.starts_with("specbatch: error: --draft: /nonexistent/dspark"));
+  // The draft would fail to load: an error about the directory shows it was checked first.
+  for (const char* flag : {"-o", "--errors", "--stats-json"}) {
+    auto out = run_cli({"run", "-m", m, "--draft", "/nonexistent/draft.gguf", flag, "/nonexistent/dir/x.jsonl"}, "");
+    CAPTURE(out.err);
+    CHECK(out.exit_code == 1);
+    CHECK(out.err.starts_with(std::string("specbatch: error: ") + flag +
+                              " /nonexistent/dir/x.jsonl: its directory /nonexistent/dir cannot be used"));
+  }
+  CHECK(run_cli({"run", "-m", m, "-o", "/dev/null", "--stats-json", "/dev/null", "-q"}, "").exit_code == 0);
 }
 
 TEST_CASE("run: the command line alone decides exit 2, before any file is opened; what it names exits 1") {
