@@ -1,4 +1,5 @@
-// Prompts of `specbatch run` records, chat and plain: the chat template (--chat-template FILE, else the model's own), --chat-template-kwargs,
+// Chat records in `specbatch run` and `specbatch tokenize --messages`: the chat
+// template (--chat-template FILE, else the model's own), --chat-template-kwargs,
 // and turning a record's messages into prompt text and tokens (special tokens
 // written by the template are matched as special tokens; no second BOS when the
 // template writes one). Set up once per run; a record's failure is a

@@ -190,6 +190,15 @@ std::string OutputLineFormat::result(const Record& r, std::span<const Generation
                                                   : specbatch_result(r, samples, prompt_ids);
 }
 
+std::string OutputLineFormat::prompt(const Record& r, const std::string& text, std::span<const int32_t> ids) const {
+  JsonWriter w;
+  write_specbatch_head(w, r);
+  w.key("prompt").value(text);
+  write_int_array(w.key("token_ids"), ids);
+  w.end_object();
+  return w.take();
+}
+
 // Sample fields at the top level when n = 1, else one "choices" entry each; "spec"
 // after "usage" for n = 1 (as before choices existed), inside each choice otherwise.
 std::string OutputLineFormat::specbatch_result(const Record& r, std::span<const GenerationResult> samples,

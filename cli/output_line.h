@@ -5,6 +5,7 @@
 //   {"index","id","custom_id","response":{"status_code":200,"request_id","body":<completion>},"error":null}
 // and the error records of both: {"index","id","error":{"code","message"}} /
 // {"index","id","custom_id","response":null,"error":{"code","message"}}.
+// `tokenize --messages` writes {"index","id","prompt","token_ids"} (specbatch shape).
 // Lines come without the newline; the caller writes each one whole.
 #pragma once
 
@@ -42,6 +43,8 @@ class OutputLineFormat {
   // prompt_ids: the record's prompt, written when wants_token_ids(r).
   std::string result(const Record& r, std::span<const GenerationResult> samples,
                      std::span<const int32_t> prompt_ids) const;
+  // A record's prompt as the engine would get it: the text and its token ids.
+  std::string prompt(const Record& r, const std::string& text, std::span<const int32_t> ids) const;
   bool wants_token_ids(const Record& r) const { return r.params.return_token_ids.value_or(options_.return_token_ids); }
 
  private:

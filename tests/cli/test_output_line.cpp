@@ -1,6 +1,8 @@
 // cli/output_line.h in-process, byte for byte: specbatch lines (n = 1 and n > 1 with
 // "choices" and "spec"), OpenAI Batch text and chat completions, error records of
-// both shapes, numeric and absent ids, token ids and the logprobs shapes.
+// both shapes, numeric and absent ids, token ids, the logprobs shapes, and the
+// prompt lines of `tokenize --messages`. tests/cli/test_run.cpp checks the same
+// shapes coming out of real runs.
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -149,7 +151,7 @@ TEST_CASE("an OpenAI chat completion body; prompt_token_ids before the choices w
         std::string::npos);
 }
 
-TEST_CASE("error records: {code, message} in both shapes") {
+TEST_CASE("error records: {code, message} in both shapes; tokenize --messages prompt lines") {
   const sb::RecordErrorCode code = sb::RecordErrorCode::kInvalidJson;
   CHECK(OutputLineFormat(openai(), stories_tokenizer()).error(record(3), code, "the line is not valid JSON") ==
         "{\"index\":3,\"id\":\"batch_req_3\",\"custom_id\":null,\"response\":null,"
@@ -157,4 +159,6 @@ TEST_CASE("error records: {code, message} in both shapes") {
   const OutputLineFormat plain(OutputLineOptions{}, stories_tokenizer());
   CHECK(plain.error(record(3, "x"), code, "bad \"line\"") ==
         R"({"index":3,"id":"x","error":{"code":"invalid_json","message":"bad \"line\""}})");
+  const int32_t ids[] = {1, 403};
+  CHECK(plain.prompt(record(2, "7", true), "a\nb", ids) == R"({"index":2,"id":7,"prompt":"a\nb","token_ids":[1,403]})");
 }
