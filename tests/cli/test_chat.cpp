@@ -1,8 +1,8 @@
-// End-to-end chat records in `specbatch run` on stories260K (which has no chat
-// template of its own): --chat-template renders messages into the same prompt
-// a plain record spells out by hand, OpenAI /v1/chat/completions lines, kwargs,
-// template_error and unsupported records, bad kwargs (exit 2) and template files
-// (exit 1); `tokenize --messages` shows the prompt a record becomes.
+// cli/chat.h end to end on stories260K (which has no chat template of its own):
+// --chat-template renders messages into the same prompt a plain record spells out
+// by hand, OpenAI /v1/chat/completions lines, kwargs, template_error and
+// unsupported records, bad kwargs (exit 2) and template files (exit 1);
+// `tokenize --messages` prints the prompt a record becomes.
 #include "cli/cli_test_util.h"
 
 using sb::test::parse_output;
