@@ -277,7 +277,8 @@ Status run_records(const RunOptions& o, RunPipeline& pipeline, RunOutput& output
   while (!pipeline.done()) {
     if (*stop_signal == 0 && (*stop_signal = stop_signal_received()) != 0) {
       pipeline.stop_admission();
-      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_seconds));
+      deadline = Clock::now() +
+                 std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_seconds));
       if (!o.quiet)
         print_note(std::string(*stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping; " +
                    std::to_string(pipeline.n_in_flight()) + " records in flight get up to " +
@@ -297,7 +298,8 @@ Status run_records(const RunOptions& o, RunPipeline& pipeline, RunOutput& output
 
 Status write_stats_json(const std::string& path, const RunCounters& c, double load_s, double run_s) {
   if (path.empty()) return ok_status();
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<OutputSink> sink, OutputSink::open_file(path, OpenMode::kTruncate, OutputSinkOptions{}));
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<OutputSink> sink,
+                      OutputSink::open_file(path, OpenMode::kTruncate, OutputSinkOptions{}));
   SB_RETURN_IF_ERROR(sink->write_record(stats_json(c, load_s, run_s)));
   return sink->close();
 }

@@ -70,7 +70,8 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   if (!added) return ok_status();
   std::vector<int32_t> prompt_ids;
   if (lines_.wants_token_ids(rec)) prompt_ids = std::move(req.prompt);
-  in_flight_.emplace(rec.index, InFlight{slot, std::move(rec), std::move(prompt_ids), std::vector<GenerationResult>(n), 0});
+  in_flight_.emplace(rec.index,
+                     InFlight{slot, std::move(rec), std::move(prompt_ids), std::vector<GenerationResult>(n), 0});
   return ok_status();
 }
 
@@ -126,7 +127,8 @@ Status RunPipeline::drain() {
     if (++rec.n_done < rec.samples.size()) continue;
     ++counters_.ok;
     counters_.prompt_tokens += static_cast<uint64_t>(rec.samples[0].prompt_tokens);
-    for (const GenerationResult& g : rec.samples) counters_.generated_tokens += static_cast<uint64_t>(g.completion_tokens);
+    for (const GenerationResult& g : rec.samples)
+      counters_.generated_tokens += static_cast<uint64_t>(g.completion_tokens);
     SB_RETURN_IF_ERROR(emit(rec.slot, lines_.result(rec.record, rec.samples, rec.prompt_ids), false));
     in_flight_.erase(it);
   }

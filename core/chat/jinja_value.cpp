@@ -394,7 +394,8 @@ StatusOr<Value> parse_json(std::string_view json, int max_depth) {
     return internal_error("JSON: cannot allocate a parser for " + std::to_string(json.size()) + " bytes");
   simdjson::dom::element doc;
   const simdjson::error_code err = parser.parse(json.data(), json.size()).get(doc);
-  if (err == simdjson::DEPTH_ERROR) return invalid_argument("JSON nested deeper than " + std::to_string(max_depth) + " levels");
+  if (err == simdjson::DEPTH_ERROR)
+    return invalid_argument("JSON nested deeper than " + std::to_string(max_depth) + " levels");
   if (err != simdjson::SUCCESS) return invalid_argument(std::string("not valid JSON: ") + simdjson::error_message(err));
   return from_json(doc);
 }
