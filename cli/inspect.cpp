@@ -1,14 +1,17 @@
 // `specbatch inspect`: what a model file holds — architecture, dimensions,
-// parameter count, tensor dtypes and the tokenizer — as "key: value" lines.
+// parameter count, tensor dtypes and the tokenizer — and the CPU kernel path a
+// run would use, as "key: value" lines.
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
+#include "kernels/cpu/cpu_isa.h"
 
 namespace sb::cli {
 namespace {
@@ -123,6 +126,14 @@ int inspect_command(const InspectOptions& o) {
     dtypes += name + " x" + std::to_string(tally.n) + " (" + human_bytes(tally.bytes) + ")";
   }
   line("tensors", dtypes.empty() ? "none" : dtypes);
+
+  // The CPU kernel path a run would use here.
+  cpu::CpuIsa isa;
+  std::string isa_error;
+  line("cpu kernels", cpu::cpu_isa_parse(std::getenv("SPECBATCH_CPU"), &isa, &isa_error)
+                          ? cpu::cpu_isa_describe(isa) + " (this CPU runs: " + cpu::cpu_isa_supported_list() +
+                                "; SPECBATCH_CPU picks one)"
+                          : isa_error);
 
   auto tokenizer = Tokenizer::load(o.model);
   line("tokenizer", tokenizer.ok() ? (*tokenizer)->summary() : "not loadable: " + tokenizer.status().message());

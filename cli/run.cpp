@@ -419,6 +419,7 @@ int run_command(const RunOptions& o) {
   const int queue_cap = 2 * o.max_seqs;  // requests waiting or running in the engine
   Progress progress(progress_mode(o), o.progress_interval);
   RunCounters counters;
+  counters.backend = loaded->backend->name();
   std::unordered_map<uint64_t, InFlight> in_flight;  // by record index
   std::unordered_map<uint64_t, SampleOf> sample_of;  // by engine request id
   RecordParser parser;

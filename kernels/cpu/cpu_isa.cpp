@@ -65,9 +65,7 @@ bool cpu_isa_parse(const char* value, CpuIsa* isa, std::string* error) {
     *isa = cpu_isa_best();
     return true;
   }
-  std::string have;
-  for (CpuIsa c : kAll)
-    if (cpu_isa_supported(c)) have += std::string(have.empty() ? "" : ", ") + cpu_isa_name(c);
+  const std::string have = cpu_isa_supported_list();
   for (CpuIsa c : kAll) {
     if (std::strcmp(value, cpu_isa_name(c)) != 0) continue;
     if (!cpu_isa_supported(c)) {
@@ -81,6 +79,13 @@ bool cpu_isa_parse(const char* value, CpuIsa* isa, std::string* error) {
   *error = std::string("SPECBATCH_CPU=") + value + ": unknown kernel path; expected avx512, avx2 or portable (this CPU runs: " +
            have + ")";
   return false;
+}
+
+std::string cpu_isa_supported_list() {
+  std::string have;
+  for (CpuIsa c : kAll)
+    if (cpu_isa_supported(c)) have += std::string(have.empty() ? "" : ", ") + cpu_isa_name(c);
+  return have;
 }
 
 std::string cpu_isa_describe(CpuIsa isa) {

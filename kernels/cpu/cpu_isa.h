@@ -30,5 +30,7 @@ bool cpu_isa_parse(const char* value, CpuIsa* isa, std::string* error);
 
 // "avx512 (VNNI int8 dot products)": the path and its variant, for notes.
 std::string cpu_isa_describe(CpuIsa isa);
+// "avx512, avx2, portable": the paths this CPU runs, fastest first.
+std::string cpu_isa_supported_list();
 
 }  // namespace sb::cpu

@@ -45,6 +45,9 @@ struct Portable {
       for (int i = 0; i < w; ++i) a.v[i] += a.v[i + w];
     return a.v[0];
   }
+  static void sum4(const Reg (&v)[4][1], float* out) {
+    for (int j = 0; j < 4; ++j) out[j] = sum(v[j]);
+  }
 
   static float f16(uint16_t bits) { return static_cast<float>(std::bit_cast<_Float16>(bits)); }
 

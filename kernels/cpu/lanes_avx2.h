@@ -18,8 +18,9 @@ namespace {
 template <bool kVnni>
 struct Avx2 {
   static constexpr int kParts = 2;
-  // Float tile: 2 x 3 x 2 = 12 ymm accumulators, 2 activations, 1 weight.
-  static constexpr int kTileTokens = 2, kTileRows = 3;
+  // Float tile: 3 x 4 = 12 ymm accumulators of one part (tiles.h runs the two
+  // parts in turns over blocks of k), 3 activations, 1 weight.
+  static constexpr int kTileTokens = 3, kTileRows = 4;
   // Int8 tile: 2 x 2 accumulators, one row's weights (|w|, signs, scale), a
   // token's activations and scale, and the products' temporaries.
   static constexpr int kQuantTileTokens = 2, kQuantTileRows = 1;
@@ -39,6 +40,20 @@ struct Avx2 {
     const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
     const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
     return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+  }
+
+  // Four sums at once, each by the same tree: lanes i + i+8, then i + i+4, i + i+2, i + i+1.
+  static void sum4(const Reg (&v)[4][2], float* out) {
+    __m256 h[4];
+    for (int j = 0; j < 4; ++j) h[j] = _mm256_add_ps(v[j][0], v[j][1]);
+    const __m256 q01 = _mm256_add_ps(_mm256_permute2f128_ps(h[0], h[1], 0x20),   // [h0 0-3 | h1 0-3]
+                                     _mm256_permute2f128_ps(h[0], h[1], 0x31));  // + [h0 4-7 | h1 4-7]
+    const __m256 q23 = _mm256_add_ps(_mm256_permute2f128_ps(h[2], h[3], 0x20),
+                                     _mm256_permute2f128_ps(h[2], h[3], 0x31));
+    // [q0 0,1 q2 0,1 | q1 0,1 q3 0,1] + [q0 2,3 q2 2,3 | q1 2,3 q3 2,3]
+    const __m256 d = _mm256_add_ps(_mm256_shuffle_ps(q01, q23, 0x44), _mm256_shuffle_ps(q01, q23, 0xee));
+    const __m256 s = _mm256_hadd_ps(d, d);  // [s0 s2 s0 s2 | s1 s3 s1 s3]
+    _mm_storeu_ps(out, _mm_unpacklo_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
   }
 
   // One block's weights as |w| (u8) and w (whose signs go onto the activations), and its scale.

@@ -45,6 +45,20 @@ struct Avx512 {
     return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
   }
 
+  // Four sums at once, each by the same tree: lanes i + i+8, then i + i+4, i + i+2, i + i+1.
+  static void sum4(const Reg (&v)[4][1], float* out) {
+    const __m512 h01 = _mm512_add_ps(_mm512_shuffle_f32x4(v[0][0], v[1][0], 0x44),   // [v0 0-7 | v1 0-7]
+                                     _mm512_shuffle_f32x4(v[0][0], v[1][0], 0xee));  // + [v0 8-15 | v1 8-15]
+    const __m512 h23 = _mm512_add_ps(_mm512_shuffle_f32x4(v[2][0], v[3][0], 0x44),
+                                     _mm512_shuffle_f32x4(v[2][0], v[3][0], 0xee));
+    const __m512 q = _mm512_add_ps(_mm512_shuffle_f32x4(h01, h23, 0x88),   // [h0 0-3 | h1 0-3 | h2 0-3 | h3 0-3]
+                                   _mm512_shuffle_f32x4(h01, h23, 0xdd));  // + [h0 4-7 | ... ]
+    const __m512 d = _mm512_add_ps(q, _mm512_shuffle_ps(q, q, 0xee));     // lanes 0,1 of each 4: i + i+2
+    const __m512 s = _mm512_add_ps(d, _mm512_shuffle_ps(d, d, 0x55));     // lane 0 of each 4: + lane 1
+    const __m512i pick = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm_storeu_ps(out, _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, s)));
+  }
+
   // Two blocks' weights as |w| (u8) with w's signs as a mask, and their scales
   // (lanes 0-7: the first block's, 8-15: the second's).
   struct WeightPart {

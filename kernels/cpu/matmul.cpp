@@ -14,6 +14,10 @@ namespace {
 
 // Below this many multiply-adds a task is not worth waking a thread for.
 constexpr int64_t kMinTaskMacs = 48 * 1024;
+// At most this many tasks per thread: enough to balance uneven threads, few
+// enough that each task's rows are many (a block of activations is reused
+// across all of a task's rows while it sits in the cache).
+constexpr int64_t kTasksPerThread = 4;
 // Activation elements below which quantizing them stays on the calling thread.
 constexpr int64_t kMinQuantizeElems = 32 * 1024;
 
@@ -23,7 +27,7 @@ void run_rows(ThreadPool& pool, const KernelTable& kt, WeightFormat format, cons
   const int64_t tile = kt.tile_rows;
   const int64_t row_tiles = (a.m + tile - 1) / tile;
   const int64_t by_work = std::max<int64_t>(1, a.n * a.m * a.k / kMinTaskMacs);
-  const int64_t n_tasks = std::min(row_tiles, by_work);
+  const int64_t n_tasks = std::min({row_tiles, by_work, kTasksPerThread * pool.n_threads()});
   const auto rows = kt.matmul_rows[static_cast<int>(format)];
   pool.run(n_tasks, [&](int64_t task) {
     const int64_t o0 = row_tiles * task / n_tasks * tile;

@@ -9,6 +9,7 @@
 //   kTileTokens, kTileRows: the float tile; kQuantTileTokens, kQuantTileRows: the int8 tile
 //   Reg zero(); Reg load(const float*); Reg load(const F16*); Reg load(const Bf16*)
 //   Reg fma(Reg a, Reg b, Reg c);  float sum(const Reg (&parts)[kParts])  (the fixed tree)
+//   void sum4(const Reg (&v)[4][kParts], float* out): four sums, the same tree each
 //   kBlocksPerPart (1 or 2 blocks of 32 per register; kParts * kBlocksPerPart == 2)
 //   WeightPart load_weights<F, kLive>(const uint8_t* first_block, int part): a part's
 //     weights decoded to int8 (as |w| and w's signs, for u8 x s8 products) and scales;
@@ -34,40 +35,84 @@ constexpr int kLanes = 16;
 // rows stream past once per block of tokens.
 constexpr int64_t kTokenBlock = 64;
 
+// Elements of k per pass on a path with several registers per 16 lanes
+// (kParts > 1): the parts take turns over each block, so only one part's
+// accumulators are live (in registers) at a time while the tile's rows stay in L1.
+constexpr int64_t kKBlock = 256;
+
+// y[o] = sum of acc[o] (+ bias[o]) for o < TO: four rows at a time where they fit.
+template <class V, int TO>
+[[gnu::always_inline]] inline void store_sums(const typename V::Reg (&acc)[TO][V::kParts], const float* bias,
+                                              float* y) {
+  int o = 0;
+  for (; o + 4 <= TO; o += 4) {
+    typename V::Reg group[4][V::kParts];
+    for (int j = 0; j < 4; ++j)
+      for (int p = 0; p < V::kParts; ++p) group[j][p] = acc[o + j][p];
+    float s[4];
+    V::sum4(group, s);
+    for (int j = 0; j < 4; ++j) y[o + j] = bias ? s[j] + bias[o + j] : s[j];
+  }
+  for (; o < TO; ++o) {
+    const float s = V::sum(acc[o]);
+    y[o] = bias ? s + bias[o] : s;
+  }
+}
+
+// acc[t][o] += x[t] * w[o] lane by lane, part p of the 16-lane chunks starting in [i0, i1).
+template <class V, class W, int TT, int TO>
+[[gnu::always_inline]] inline void float_chunks(typename V::Reg (&acc)[TT][TO], int p, const float* x, int64_t ldx,
+                                                const W* w, int64_t ldw, int64_t i0, int64_t i1) {
+  constexpr int L = kLanes / V::kParts;
+  for (int64_t i = i0 + p * L; i < i1; i += kLanes) {
+    typename V::Reg xv[TT];
+    for (int t = 0; t < TT; ++t) xv[t] = V::load(x + t * ldx + i);
+    for (int o = 0; o < TO; ++o) {
+      const typename V::Reg wv = V::load(w + o * ldw + i);
+      for (int t = 0; t < TT; ++t) acc[t][o] = V::fma(xv[t], wv, acc[t][o]);
+    }
+  }
+}
+
 // y[t][o] for t < TT tokens and o < TO rows over the full k.
 template <class V, class W, int TT, int TO>
 void float_tile(const float* x, const W* w, const float* bias, float* y, int64_t k, int64_t m) {
   using Reg = typename V::Reg;
-  constexpr int P = V::kParts, L = kLanes / P;
-  Reg acc[TT][TO][P];
-  for (int t = 0; t < TT; ++t)
-    for (int o = 0; o < TO; ++o)
-      for (int p = 0; p < P; ++p) acc[t][o][p] = V::zero();
-  auto step = [&](const float* xs, int64_t ldx, const W* ws, int64_t ldw) {
-    for (int p = 0; p < P; ++p) {
-      Reg xv[TT];
-      for (int t = 0; t < TT; ++t) xv[t] = V::load(xs + t * ldx + p * L);
-      for (int o = 0; o < TO; ++o) {
-        const Reg wv = V::load(ws + o * ldw + p * L);
-        for (int t = 0; t < TT; ++t) acc[t][o][p] = V::fma(xv[t], wv, acc[t][o][p]);
+  constexpr int P = V::kParts;
+  Reg acc[P][TT][TO];
+  for (int p = 0; p < P; ++p)
+    for (int t = 0; t < TT; ++t)
+      for (int o = 0; o < TO; ++o) acc[p][t][o] = V::zero();
+  const int64_t full = k / kLanes * kLanes;
+  if constexpr (P == 1) {
+    float_chunks<V, W, TT, TO>(acc[0], 0, x, k, w, k, 0, full);
+  } else {
+    for (int64_t i0 = 0; i0 < full; i0 += kKBlock) {
+      const int64_t i1 = full - i0 < kKBlock ? full : i0 + kKBlock;
+      for (int p = 0; p < P; ++p) {
+        Reg a[TT][TO];
+        for (int t = 0; t < TT; ++t)
+          for (int o = 0; o < TO; ++o) a[t][o] = acc[p][t][o];
+        float_chunks<V, W, TT, TO>(a, p, x, k, w, k, i0, i1);
+        for (int t = 0; t < TT; ++t)
+          for (int o = 0; o < TO; ++o) acc[p][t][o] = a[t][o];
       }
     }
-  };
-  int64_t i = 0;
-  for (; i + kLanes <= k; i += kLanes) step(x + i, k, w + i, k);
-  if (i < k) {  // the tail, zero-padded to 16 lanes
+  }
+  if (full < k) {  // the tail, zero-padded to 16 lanes
     float xt[TT][kLanes] = {};
     W wt[TO][kLanes] = {};
-    const size_t rest = static_cast<size_t>(k - i);
-    for (int t = 0; t < TT; ++t) std::memcpy(xt[t], x + t * k + i, rest * sizeof(float));
-    for (int o = 0; o < TO; ++o) std::memcpy(wt[o], w + o * k + i, rest * sizeof(W));
-    step(xt[0], kLanes, wt[0], kLanes);
+    const size_t rest = static_cast<size_t>(k - full);
+    for (int t = 0; t < TT; ++t) std::memcpy(xt[t], x + t * k + full, rest * sizeof(float));
+    for (int o = 0; o < TO; ++o) std::memcpy(wt[o], w + o * k + full, rest * sizeof(W));
+    for (int p = 0; p < P; ++p) float_chunks<V, W, TT, TO>(acc[p], p, xt[0], kLanes, wt[0], kLanes, 0, kLanes);
   }
-  for (int t = 0; t < TT; ++t)
-    for (int o = 0; o < TO; ++o) {
-      const float s = V::sum(acc[t][o]);
-      y[t * m + o] = bias ? s + bias[o] : s;
-    }
+  for (int t = 0; t < TT; ++t) {
+    Reg sums[TO][P];
+    for (int o = 0; o < TO; ++o)
+      for (int p = 0; p < P; ++p) sums[o][p] = acc[p][t][o];
+    store_sums<V, TO>(sums, bias, y + t * m);
+  }
 }
 
 template <class V>
@@ -78,11 +123,12 @@ float dot(const float* a, const float* b, int64_t k) {
 }
 
 // Calls tile(tokens, rows) for every tile of rows [o0, o1) x all tokens, in
-// blocks of kTokenBlock tokens.
+// blocks of about kTokenBlock tokens.
 template <int TT, int TO, class Tile>
 void for_each_tile(int64_t n, int64_t o0, int64_t o1, Tile&& tile) {
-  for (int64_t t0 = 0; t0 < n; t0 += kTokenBlock) {
-    const int64_t t1 = n - t0 < kTokenBlock ? n : t0 + kTokenBlock;
+  constexpr int64_t kBlock = kTokenBlock / TT * TT;  // whole tiles
+  for (int64_t t0 = 0; t0 < n; t0 += kBlock) {
+    const int64_t t1 = n - t0 < kBlock ? n : t0 + kBlock;
     for (int64_t o = o0; o < o1; o += TO)
       for (int64_t t = t0; t < t1; t += TT)
         tile(t, o, static_cast<int>(t1 - t < TT ? t1 - t : TT), static_cast<int>(o1 - o < TO ? o1 - o : TO));
@@ -165,11 +211,7 @@ void quant_tile(const Int8Rows& xq, int64_t t0, const uint8_t* w, size_t row_byt
   for (; b + 2 <= n_blocks; b += 2, q += 64, d += 2, w += kPairBytes)
     quant_pair<V, F, TT, TO, 2>(acc, q, q_stride, d, d_stride, w, row_bytes);
   if (b < n_blocks) quant_pair<V, F, TT, TO, 1>(acc, q, q_stride, d, d_stride, w, row_bytes);
-  for (int t = 0; t < TT; ++t)
-    for (int o = 0; o < TO; ++o) {
-      const float s = V::sum(acc[t][o]);
-      y[t * m + o] = bias ? s + bias[o] : s;
-    }
+  for (int t = 0; t < TT; ++t) store_sums<V, TO>(acc[t], bias, y + t * m);
 }
 
 template <class V, WeightFormat F>
