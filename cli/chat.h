@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "core/chat_template.h"
-#include "core/status.h"
-#include "core/tokenizer.h"
+#include "core/base/status.h"
+#include "core/chat/chat_template.h"
+#include "core/tokenizer/tokenizer.h"
 #include "formats/record.h"
 
 namespace sb::cli {

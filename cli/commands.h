@@ -51,7 +51,7 @@ struct RunOptions {
   std::string draft;                  // "" = none; ngram[:N]
   std::string spec_policy = "confidence";  // confidence | fixed | off
   int spec_max = 8;                   // draft tokens per record and step
-  std::string spec_profile;           // step cost profile file (cli/spec_profile.h); "" = none
+  std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = none
   // Output order, reporting.
   std::string order = "input";  // input | completion
   int reorder_window = 0;       // records held for ordering; 0 = max(1024, 4 * max_seqs)
@@ -75,12 +75,12 @@ struct BenchOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
   std::string dtype = "auto";   // auto | f32 | bf16
   bool json = false;
-  std::string widen_model;            // "DIM,LAYERS,FFN[,HEAD_DIM]": measure the widened model instead (formats/widen_model.h)
+  std::string widen_model;            // "DIM,LAYERS,FFN[,HEAD_DIM]": measure the widened model instead (core/modelgen/widen_model.h)
   std::string widen_dtype = "f32";    // its matrices: f32 | f16 | bf16 | q8_0 | q4_0
   std::string draft;                  // "" = none; ngram[:N]
   std::vector<std::string> spec_policies;  // of off | fixed | confidence; empty = all three with --draft
   int spec_max = 8;
-  std::string spec_profile;           // step cost profile file (cli/spec_profile.h); "" = none
+  std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = none
   int repeat = 1;                     // runs per measurement; the fastest counts
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);

@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "core/backend.h"
-#include "core/drafter_model.h"
+#include "core/spec/model_drafter.h"
 #include "kernels/cpu/cpu_backend.h"
 #if defined(SPECBATCH_HAVE_CUDA)
 #include "kernels/cuda/cuda_backend.h"

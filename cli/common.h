@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/model.h"
-#include "core/status.h"
-#include "core/tokenizer.h"
+#include "core/base/status.h"
+#include "core/model/model.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace sb {
 class Backend;

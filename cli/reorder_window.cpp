@@ -1,6 +1,6 @@
 #include "cli/reorder_window.h"
 
-#include "core/status.h"
+#include "core/base/status.h"
 
 namespace sb::cli {
 

@@ -10,9 +10,9 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "core/generate.h"
-#include "core/status.h"
-#include "core/tokenizer.h"
+#include "core/base/status.h"
+#include "core/request.h"
+#include "core/tokenizer/tokenizer.h"
 #include "formats/index_set.h"
 #include "formats/json_writer.h"
 #include "formats/manifest.h"

@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "core/tokenizer.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace sb::cli {
 

@@ -6,11 +6,11 @@
 #include <cmath>
 #include <string>
 
-#include "core/drafter.h"
 #include "core/forward.h"
-#include "core/model.h"
+#include "core/model/model.h"
+#include "core/spec/drafter.h"
 #include "core/stop_matcher.h"
-#include "core/tokenizer.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace sb {
 

@@ -4,7 +4,7 @@
 // back the requests that finished. Randomness is keyed by (seed, index,
 // position), so a request's output does not depend on its batch-mates, chunking
 // or preemption. With a drafter, each decoding request's draft tokens are
-// verified in that same forward (core/speculative.h): greedy output is unchanged
+// verified in that same forward (core/spec/verifier.h): greedy output is unchanged
 // token for token, sampled output keeps its distribution (its draws then depend
 // on how many draft tokens the budget let through). With the prefix cache,
 // requests sharing leading prompt blocks (n samples of one prompt, a common
@@ -19,14 +19,14 @@
 #include <utility>
 #include <vector>
 
-#include "core/drafter.h"
-#include "core/generate.h"
+#include "core/base/status.h"
 #include "core/kv_cache.h"
+#include "core/request.h"
 #include "core/sampler.h"
 #include "core/scheduler.h"
-#include "core/spec_policy.h"
-#include "core/speculative.h"
-#include "core/status.h"
+#include "core/spec/confidence_policy.h"
+#include "core/spec/drafter.h"
+#include "core/spec/verifier.h"
 
 namespace sb {
 
@@ -40,7 +40,7 @@ class Tokenizer;
 enum class SpecPolicy {
   kOff,         // none: the drafter is not run
   kFixed,       // spec_max (fewer near max_tokens, the context end or the budget)
-  kConfidence,  // as DraftAdmission decides (core/spec_policy.h), at most spec_max
+  kConfidence,  // as DraftAdmission decides (core/spec/confidence_policy.h), at most spec_max
 };
 
 struct EngineOptions {
@@ -50,7 +50,7 @@ struct EngineOptions {
   int64_t kv_cache_tokens = 0;  // KV pool size in tokens; 0 = default_kv_cache_tokens()
   int kv_block_size = 16;       // tokens per KV block
   bool prefix_cache = true;     // share the KV blocks of common prompt prefixes (core/kv_cache.h)
-  std::string draft;            // --draft value (core/drafter.h): "" = none, ngram[:N], self:q8_0, self:q4_0, PATH,
+  std::string draft;            // --draft value (core/spec/drafter.h): "" = none, ngram[:N], self:q8_0, self:q4_0, PATH,
                                 // dspark:DIR
   SpecPolicy spec_policy = SpecPolicy::kConfidence;  // with a drafter
   int spec_max = 8;             // draft tokens per request and step, >= 1
@@ -92,7 +92,7 @@ class Engine {
  public:
   // Sizes every workspace (options.max_batch_tokens, max_seqs) and the KV pool up front.
   // A model drafter (draft_needs_model(options.draft)) runs draft_model, from
-  // load_draft_model() (core/drafter_model.h), on the same backend. A drafter
+  // load_draft_model() (core/spec/model_drafter.h), on the same backend. A drafter
   // reading the target's hidden states (dspark:DIR) turns the prefix cache off:
   // a cached prefix has none.
   static StatusOr<std::unique_ptr<Engine>> create(const Model& model, const Tokenizer& tokenizer, Backend& backend,

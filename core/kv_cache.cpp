@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "core/base/status.h"
 #include "core/random.h"
-#include "core/status.h"
 
 namespace sb {
 

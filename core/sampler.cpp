@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/status.h"
+#include "core/base/status.h"
 
 namespace sb {
 

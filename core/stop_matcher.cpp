@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/status.h"
+#include "core/base/status.h"
 
 namespace sb {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/generate.h"
-#include "core/tokenizer.h"
+#include "core/request.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace sb {
 

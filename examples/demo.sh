@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs missing Debian build packages, builds specbatch (Release)
 # into build/, fetches the demo model when ../shared does not have it, then runs
-# `specbatch run` over examples/prompts.jsonl and prints the output lines.
+# `specbatch run` over examples/prompts.jsonl. Only the output lines go to stdout
+# (everything else to stderr), so `examples/demo.sh | jq` works.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,13 +27,13 @@ for p in "${packages[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "demo: installing ${missing[*]}" >&2
-  "${sudo_cmd[@]}" apt-get update
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+  "${sudo_cmd[@]}" apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2
 fi
 
 # 2. Build (Release) into build/.
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$root/build" -j"$(nproc)" --target specbatch
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >&2
+cmake --build "$root/build" -j"$(nproc)" --target specbatch >&2
 
 # 3. The demo model: ../shared when present, else downloaded once and verified.
 model="$shared_model"

@@ -13,8 +13,8 @@
 #include <variant>
 #include <vector>
 
-#include "core/status.h"
-#include "core/tensor.h"
+#include "core/base/status.h"
+#include "core/base/tensor.h"
 #include "formats/mapped_file.h"
 
 namespace sb::gguf {

@@ -3,7 +3,7 @@
 // ids and type codes are validated; errors name the file and the key.
 #pragma once
 
-#include "core/status.h"
+#include "core/base/status.h"
 #include "formats/gguf.h"
 #include "formats/tokenizer_data.h"
 

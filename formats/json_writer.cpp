@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "core/status.h"
+#include "core/base/status.h"
 
 namespace sb {
 namespace {

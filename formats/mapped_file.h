@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "core/status.h"
+#include "core/base/status.h"
 
 namespace sb {
 

@@ -10,8 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/status.h"
-#include "core/tensor.h"
+#include "core/base/status.h"
+#include "core/base/tensor.h"
 #include "formats/mapped_file.h"
 
 namespace sb::safetensors {

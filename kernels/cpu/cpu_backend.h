@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "core/backend.h"
-#include "core/status.h"
+#include "core/base/status.h"
 #include "kernels/cpu/cpu_isa.h"
 
 namespace sb {

@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "core/backend.h"
-#include "core/status.h"
+#include "core/base/status.h"
 
 namespace sb {
 

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/base/tensor.h"
 #include "kernels/cpu/ops.h"
 
 namespace {
@@ -77,7 +77,7 @@ double copy_gbps(sb::cpu::ThreadPool& pool) {
 constexpr sb::DType kStored[] = {sb::DType::kF32, sb::DType::kF16, sb::DType::kBF16, sb::DType::kQ8_0,
                                  sb::DType::kQ4_0};
 
-// w stored as dtype (core/tensor.h's conversions).
+// w stored as dtype (core/base/tensor.h's conversions).
 std::vector<uint8_t> store(sb::DType dtype, const std::vector<float>& w, int64_t rows, int64_t cols) {
   const size_t row_bytes = sb::dtype_row_bytes(dtype, cols);
   std::vector<uint8_t> out(row_bytes * static_cast<size_t>(rows));

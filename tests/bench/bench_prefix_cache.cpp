@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "core/engine.h"
-#include "core/model.h"
+#include "core/model/model.h"
+#include "core/modelgen/random_model.h"
 #include "core/random.h"
-#include "core/tokenizer.h"
-#include "formats/random_model.h"
+#include "core/tokenizer/tokenizer.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace {

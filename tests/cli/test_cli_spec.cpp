@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "cli/cli_test_util.h"
-#include "formats/random_dspark.h"
-#include "formats/random_model.h"
+#include "core/modelgen/random_dspark.h"
+#include "core/modelgen/random_model.h"
 
 using sb::test::run_cli;
 using sb::test::split_lines;

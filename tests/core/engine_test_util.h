@@ -12,8 +12,8 @@
 
 #include "core/backend.h"
 #include "core/engine.h"
-#include "core/model.h"
-#include "core/tokenizer.h"
+#include "core/model/model.h"
+#include "core/tokenizer/tokenizer.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace sb::test {

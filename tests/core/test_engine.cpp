@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "core/engine.h"
-#include "core/model.h"
-#include "core/tokenizer.h"
-#include "formats/random_model.h"
-#include "kernels/cpu/cpu_backend.h"
 #include "core/engine_test_util.h"
+#include "core/model/model.h"
+#include "core/modelgen/random_model.h"
+#include "core/tokenizer/tokenizer.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "test_util.h"
 
 namespace {

@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "core/engine.h"
-#include "core/forward.h"
-#include "core/model.h"
-#include "core/sampler.h"
-#include "core/tokenizer.h"
 #include "core/engine_test_util.h"
+#include "core/forward.h"
+#include "core/model/model.h"
+#include "core/sampler.h"
+#include "core/tokenizer/tokenizer.h"
 #include "test_util.h"
 
 namespace {

@@ -7,12 +7,12 @@
 #include <chrono>
 #include <vector>
 
-#include "core/forward.h"
 #include "core/engine.h"
+#include "core/forward.h"
 #include "core/kv_cache.h"
-#include "core/model.h"
+#include "core/model/model.h"
 #include "core/sampler.h"
-#include "core/tokenizer.h"
+#include "core/tokenizer/tokenizer.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "test_util.h"
 

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <limits>
 
+#include "core/modelgen/gguf_writer.h"
 #include "formats/gguf.h"
-#include "formats/gguf_writer.h"
 #include "test_util.h"
 
 namespace sb::gguf {

@@ -1,6 +1,6 @@
 // The CPU backend with F16/BF16/Q8_0/Q4_0 weights: matrices are kept as stored
 // (in place) and used by matmul and embed; vectors become F32. End to end,
-// stories260K with its matrices quantized through core/tensor.h must decode
+// stories260K with its matrices quantized through core/base/tensor.h must decode
 // greedily like the F32 model, and with them in F16/BF16 exactly like the F32
 // model holding the same (widened) values.
 #include <doctest/doctest.h>
@@ -16,7 +16,7 @@
 
 #include "core/forward.h"
 #include "core/kv_cache.h"
-#include "core/model.h"
+#include "core/model/model.h"
 #include "core/sampler.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/kernel_test_util.h"
@@ -28,7 +28,7 @@ using sb::DType;
 
 using sb::test::random_vec;
 
-// w stored as dtype: quantized by core/tensor.h, narrowed to F16/BF16 (round
+// w stored as dtype: quantized by core/base/tensor.h, narrowed to F16/BF16 (round
 // to nearest even), or copied (F32).
 std::vector<uint8_t> quantize(DType dtype, const std::vector<float>& w, int64_t rows, int64_t cols) {
   const size_t row_bytes = sb::dtype_row_bytes(dtype, cols);

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/base/tensor.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/kernel_test_util.h"
 

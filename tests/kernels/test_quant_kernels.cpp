@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
+#include "core/base/tensor.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/kernel_test_util.h"
 
@@ -25,7 +25,7 @@ using sb::cpu::KernelTable;
 using sb::cpu::WeightFormat;
 using sb::test::random_vec;
 
-// A [rows, cols] matrix stored in dtype by core/tensor.h, and its exact F32 values.
+// A [rows, cols] matrix stored in dtype by core/base/tensor.h, and its exact F32 values.
 struct Stored {
   std::vector<uint8_t> bytes;
   std::vector<float> values;

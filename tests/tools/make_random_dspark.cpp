@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/model.h"
-#include "formats/random_dspark.h"
+#include "core/model/model.h"
+#include "core/modelgen/random_dspark.h"
 
 namespace {
 

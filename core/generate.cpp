@@ -1,9 +1,0 @@
-#include "core/generate.h"
-
-namespace sb {
-
-const char* finish_reason_name(FinishReason reason) {
-  return reason == FinishReason::kStop ? "stop" : "length";
-}
-
-}  // namespace sb

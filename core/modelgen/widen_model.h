@@ -1,0 +1,35 @@
+// A wider, deeper Llama GGUF computing the same function as a small one: the
+// benchmark's memory-bound target with real (meaningful) outputs. Hidden, head
+// and FFN dimensions are zero-padded, extra heads and layers are added whose
+// contributions reach the residual stream only through zero output projections,
+// and RMSNorm weights and epsilon are rescaled so every norm output is unchanged.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/base/status.h"
+#include "formats/gguf.h"
+
+namespace sb {
+
+struct WidenShape {
+  int dim = 768;       // hidden size, >= the source's
+  int n_layer = 16;    // >= the source's; the extra layers come last
+  int ffn_dim = 2048;  // >= the source's
+  int head_dim = 64;   // a multiple of the source's head dim; dim / head_dim heads
+};
+
+// "DIM,LAYERS,FFN" or "DIM,LAYERS,FFN,HEAD_DIM".
+StatusOr<WidenShape> parse_widen_shape(std::string_view spec);
+
+// Writes to `dst` the widening of the Llama GGUF `src` (any tensor type read as
+// F32; matrices written as `matrices`: F32, F16, BF16, Q8_0 or Q4_0, vectors
+// F32). The extra layers' input projections are random (`seed`), so they cost
+// what real ones do. The source must use no RoPE scaling; the shape must keep
+// its query/key-value head ratio (errors say which rule fails).
+Status write_widened_model(const std::string& src, const std::string& dst, const WidenShape& shape, uint64_t seed,
+                           gguf::TensorType matrices = gguf::TensorType::kF32);
+
+}  // namespace sb

@@ -1,0 +1,139 @@
+// The DSpark block drafter (DESIGN.md section 8): drafts a block of up to gamma
+// tokens per request in one batched forward, conditioned on the target's hidden
+// states. observe() keeps each step's verified rows; they become context K/V
+// (u = hidden_norm(fc(concat)), per layer k_norm(k_proj(u)) with RoPE and
+// v_proj(u)) in the drafter's own paged cache once the request drafts or has
+// max_pending_ rows waiting, so steps the planner does not draft cost a row
+// copy rather than a forward, and waiting rows go through in one batch. propose() runs the block
+// [last known token, mask x (gamma-1)] at positions p .. p+gamma-1 over that
+// context for every drafting request together, then draws left to right with
+// the Markov correction on the host. A request drafts only when its context
+// holds exactly its verified positions 0 .. p-1 (p = tokens - 1); otherwise
+// (its last prompt chunk is still being computed) it drafts nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/base/status.h"
+#include "core/device_arena.h"
+#include "core/kv_cache.h"
+#include "core/model/dspark_model.h"
+#include "core/sampler.h"
+#include "core/spec/drafter.h"
+
+namespace sb {
+
+class DSparkDrafter : public Drafter {
+ public:
+  // limits.max_batch_tokens is also the row count of the target's capture buffer.
+  static StatusOr<std::unique_ptr<DSparkDrafter>> create(DSparkModel model, Backend& backend,
+                                                         const DrafterLimits& limits);
+  ~DSparkDrafter() override;
+  DSparkDrafter(const DSparkDrafter&) = delete;
+  DSparkDrafter& operator=(const DSparkDrafter&) = delete;
+
+  Status propose(std::span<const DraftRequest> requests, const DraftStop& stop) override;
+  void release(uint64_t id) override;
+  std::span<const int> hidden_layers() const override { return m_.dspark.target_layer_ids; }
+  Status observe(const float* captured, std::span<const VerifiedRows> rows) override;
+  // One block forward drafts any depth: gamma tokens per request.
+  DraftPasses passes(int depth) const override {
+    (void)depth;
+    return {1, gamma_};
+  }
+  // Block forwards of 1, 2, 4, ... requests (gamma tokens each) with no context.
+  StatusOr<std::vector<std::pair<int, double>>> profile_pass_cost(int max_requests) override;
+
+  // The block forward's outputs of the last propose(), for tests: each drafting
+  // request's rows in request order, min(k, gamma) of them; h after the final
+  // norm [n_rows, dim] and the base logits U = lm_head(h) [n_rows, n_vocab].
+  std::span<const float> last_hidden() const { return {host_.data(), n_out_ * static_cast<size_t>(dim_)}; }
+  std::span<const float> last_base_logits() const {
+    return {host_.data() + n_out_ * static_cast<size_t>(dim_), n_out_ * static_cast<size_t>(n_vocab_)};
+  }
+
+ private:
+  // A request's context: its verified positions 0 .. ctx-1 are in seq, the
+  // next `pending` ones wait as captured rows in its region of pending_.
+  struct State {
+    bool live = false;
+    uint64_t id = 0;
+    int seq = -1;
+    int ctx = 0;
+    int pending = 0;
+  };
+  struct Active {
+    size_t m;         // index into the call's requests
+    State* s;
+    int n_draft;      // min(k, gamma)
+  };
+
+  DSparkDrafter(DSparkModel model, Backend& backend, const DrafterLimits& limits);
+  Status init();
+  State* find(uint64_t id);
+  void free_state(State* s);
+  // Fills the plan's block tables from row_seq_, uploads the plan.
+  Status upload_plan();
+  // Plans count source rows from src_row on as s's context positions ctx ..
+  // (row *n of the plan onwards) and advances ctx; false when the cache is full.
+  bool plan_context(State* s, int count, int32_t src_row, int64_t* n);
+  // Turns the n planned rows of src [n_src, capture width] into context K/V.
+  Status ingest(const float* src, int64_t n_src, int64_t n);
+  // Plans s's pending rows as context, ingesting the plan first when it is full.
+  Status flush(State* s, int64_t* n);
+  // Runs the decoder layers over the block of n tokens planned in meta_host_.
+  Status run_block(int64_t n);
+  // Confidence head on h and, with the Markov part, markov_w1[prev].
+  float confidence(const float* h, int32_t prev) const;
+
+  DSparkModel m_;
+  Backend& backend_;
+  DrafterLimits limits_;
+  int gamma_, dim_, n_vocab_, rank_;
+  int64_t max_rows_;  // rows of every workspace: max(max_batch_tokens, max_seqs * gamma)
+  int max_pending_;   // rows a request may keep waiting: min(64, max_rows_)
+  KvCache kv_;
+  Sampler sampler_;
+  std::vector<State> states_;  // [max_seqs]
+
+  DeviceArena arena_;  // everything below that lives in backend memory
+  DeviceWeight tok_embd_, out_norm_, lm_head_, fc_, hidden_norm_;
+  std::vector<DeviceLayer> layers_;
+  // Host copies of the heads, F32.
+  std::vector<float> markov_w1_;  // [n_vocab, r]
+  std::vector<float> markov_w2_;  // [n_vocab, r]
+  std::vector<float> conf_w_;     // [dim (+ r)]
+  float conf_b_ = 0;
+
+  // Device workspace.
+  float* concat_ = nullptr;   // [max_rows, n_capture * dim] gathered captured rows
+  float* pending_ = nullptr;  // [max_seqs, max_pending, n_capture * dim] rows waiting per state
+  float* x_ = nullptr;        // [max_rows, dim] u (context) or the block's residual stream
+  float* xn_ = nullptr;       // [max_rows, dim]
+  float* q_ = nullptr;        // [max_rows, n_head * head_dim]
+  float* k_ = nullptr;        // [max_rows, n_kv_head * head_dim]
+  float* v_ = nullptr;        // [max_rows, n_kv_head * head_dim]
+  float* att_ = nullptr;      // [max_rows, n_head * head_dim]
+  float* gate_ = nullptr;     // [max_rows, ffn_dim]
+  float* up_ = nullptr;       // [max_rows, ffn_dim]
+  float* out_ = nullptr;      // [max_rows, dim + n_vocab]: h rows, then their logits
+  float* inv_freq_ = nullptr; // [head_dim / 2]
+  float attn_factor_ = 1.0f;
+  int32_t* meta_ = nullptr;   // device copy of meta_host_
+
+  // Host plan, one upload per call: ids (or gathered rows), positions, attention
+  // limits, slots, token_seq, output rows [max_rows] each; block tables [max_seqs, max_blocks].
+  std::vector<int32_t> meta_host_;
+  std::vector<int32_t> row_seq_;  // [max_seqs] KvCache seq of each batch sequence row
+  std::vector<Active> active_;    // [max_seqs]
+  std::vector<float> host_;       // [max_rows, dim + n_vocab] copy of out_
+  size_t n_out_ = 0;              // rows in host_
+  std::vector<float> logits_;     // [n_vocab] a row with the Markov correction
+  std::vector<Sampler::Candidate> cand_;  // [n_vocab] a sampled token's q
+};
+
+}  // namespace sb
