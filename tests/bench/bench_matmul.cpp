@@ -81,20 +81,7 @@ constexpr sb::DType kStored[] = {sb::DType::kF32, sb::DType::kF16, sb::DType::kB
 std::vector<uint8_t> store(sb::DType dtype, const std::vector<float>& w, int64_t rows, int64_t cols) {
   const size_t row_bytes = sb::dtype_row_bytes(dtype, cols);
   std::vector<uint8_t> out(row_bytes * static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* src = w.data() + r * cols;
-    uint8_t* dst = out.data() + r * row_bytes;
-    if (dtype == sb::DType::kQ8_0 || dtype == sb::DType::kQ4_0) {
-      sb::quantize_row(dtype, src, dst, cols);
-    } else if (dtype == sb::DType::kF32) {
-      std::memcpy(dst, src, row_bytes);
-    } else {
-      for (int64_t c = 0; c < cols; ++c) {
-        const uint16_t h = dtype == sb::DType::kF16 ? sb::f32_to_f16(src[c]) : sb::f32_to_bf16(src[c]);
-        std::memcpy(dst + 2 * c, &h, 2);
-      }
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r) sb::store_row(dtype, w.data() + r * cols, out.data() + r * row_bytes, cols);
   return out;
 }
 

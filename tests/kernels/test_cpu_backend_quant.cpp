@@ -28,25 +28,11 @@ using sb::DType;
 
 using sb::test::random_vec;
 
-// w stored as dtype: quantized by core/base/tensor.h, narrowed to F16/BF16 (round
-// to nearest even), or copied (F32).
+// w stored as dtype by core/base/tensor.h.
 std::vector<uint8_t> quantize(DType dtype, const std::vector<float>& w, int64_t rows, int64_t cols) {
   const size_t row_bytes = sb::dtype_row_bytes(dtype, cols);
   std::vector<uint8_t> q(static_cast<size_t>(rows) * row_bytes);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* src = w.data() + r * cols;
-    uint8_t* dst = q.data() + r * row_bytes;
-    if (dtype == DType::kQ8_0 || dtype == DType::kQ4_0) {
-      sb::quantize_row(dtype, src, dst, cols);
-    } else if (dtype == DType::kF32) {
-      std::memcpy(dst, src, row_bytes);
-    } else {
-      for (int64_t c = 0; c < cols; ++c) {
-        const uint16_t h = dtype == DType::kF16 ? sb::f32_to_f16(src[c]) : sb::f32_to_bf16(src[c]);
-        std::memcpy(dst + 2 * c, &h, 2);
-      }
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r) sb::store_row(dtype, w.data() + r * cols, q.data() + r * row_bytes, cols);
   return q;
 }
 

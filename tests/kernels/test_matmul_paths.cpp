@@ -27,12 +27,11 @@ struct Narrowed {
   std::vector<float> widened;
 };
 Narrowed narrow(const std::vector<float>& w, WeightFormat f) {
-  Narrowed r;
-  for (float v : w) {
-    const uint16_t b = f == WeightFormat::kF16 ? sb::f32_to_f16(v) : sb::f32_to_bf16(v);
-    r.bits.push_back(b);
-    r.widened.push_back(f == WeightFormat::kF16 ? sb::f16_to_f32(b) : sb::bf16_to_f32(b));
-  }
+  const sb::DType dtype = f == WeightFormat::kF16 ? sb::DType::kF16 : sb::DType::kBF16;
+  const int64_t n = static_cast<int64_t>(w.size());
+  Narrowed r{std::vector<uint16_t>(w.size()), std::vector<float>(w.size())};
+  sb::store_row(dtype, w.data(), r.bits.data(), n);
+  sb::dequantize_row(dtype, r.bits.data(), r.widened.data(), n);
   return r;
 }
 

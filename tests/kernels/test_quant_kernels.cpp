@@ -38,15 +38,7 @@ Stored store(DType dtype, const std::vector<float>& w, int64_t rows, int64_t col
   s.values.resize(w.size());
   for (int64_t r = 0; r < rows; ++r) {
     uint8_t* dst = s.bytes.data() + r * row_bytes;
-    if (dtype == DType::kQ8_0 || dtype == DType::kQ4_0) {
-      sb::quantize_row(dtype, w.data() + r * cols, dst, cols);
-    } else {
-      for (int64_t c = 0; c < cols; ++c) {
-        const float v = w[static_cast<size_t>(r * cols + c)];
-        const uint16_t h = dtype == DType::kF16 ? sb::f32_to_f16(v) : sb::f32_to_bf16(v);
-        std::memcpy(dst + 2 * c, &h, 2);
-      }
-    }
+    sb::store_row(dtype, w.data() + r * cols, dst, cols);
     sb::dequantize_row(dtype, dst, s.values.data() + r * cols, cols);
   }
   return s;
