@@ -76,6 +76,7 @@ struct BenchOptions {
   std::string dtype = "auto";   // auto | f32 | bf16
   bool json = false;
   std::string widen_model;            // "DIM,LAYERS,FFN[,HEAD_DIM]": measure the widened model instead (core/modelgen/widen_model.h)
+  std::string widen_dtype = "f32";    // its matrices: f32 | f16 | bf16 | q8_0 | q4_0
   std::string draft;                  // "" = none; ngram[:N]
   std::vector<std::string> spec_policies;  // of off | fixed | confidence; empty = all three with --draft
   int spec_max = 8;

@@ -128,7 +128,8 @@ StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string
 
 StatusOr<std::unique_ptr<Backend>> make_backend(const DeviceChoice& choice) {
   if (!choice.cuda) {
-    std::unique_ptr<Backend> backend = make_cpu_backend(choice.threads);
+    SB_ASSIGN_OR_RETURN(const cpu::CpuIsa isa, cpu_isa_from_env());
+    std::unique_ptr<Backend> backend = make_cpu_backend(choice.threads, isa);
     if (backend == nullptr) return internal_error("cannot create the CPU backend");
     return backend;
   }

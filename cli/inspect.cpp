@@ -1,9 +1,11 @@
 // `specbatch inspect`: what a model file holds — architecture, dimensions,
-// parameter count, tensor dtypes and the tokenizer — as "key: value" lines.
+// parameter count, tensor dtypes and the tokenizer — and the CPU kernel path a
+// run would use, as "key: value" lines.
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "cli/commands.h"
@@ -11,6 +13,7 @@
 #include "core/model/families.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
+#include "kernels/cpu/cpu_isa.h"
 
 namespace sb::cli {
 namespace {
@@ -165,6 +168,14 @@ int inspect_command(const InspectOptions& o) {
   line("parameters", human_count(model->n_params) + " (" + std::to_string(model->n_params) + ")");
 
   line("tensors", tensor_dtypes(model->weights));
+
+  // The CPU kernel path a run would use here.
+  cpu::CpuIsa isa;
+  std::string isa_error;
+  line("cpu kernels", cpu::cpu_isa_parse(std::getenv("SPECBATCH_CPU"), &isa, &isa_error)
+                          ? cpu::cpu_isa_describe(isa) + " (this CPU runs: " + cpu::cpu_isa_supported_list() +
+                                "; SPECBATCH_CPU picks one)"
+                          : isa_error);
 
   auto tokenizer = Tokenizer::load(o.model);
   line("tokenizer", tokenizer.ok() ? (*tokenizer)->summary() : "not loadable: " + tokenizer.status().message());

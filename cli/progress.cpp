@@ -84,6 +84,7 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
                 static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.prompt_tokens),
                 static_cast<unsigned long long>(c.generated_tokens), run_s, load_s, tps);
   std::string line = buf;
+  if (!c.backend.empty()) line += " on " + c.backend;
   const EngineStats& e = c.engine;
   if (e.prompt_tokens > 0) {
     std::snprintf(buf, sizeof(buf), ", prefix cache hit rate %.1f%%", 100.0 * prefix_cache_hit_rate(e));
@@ -103,6 +104,7 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
 std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   JsonWriter w;
   w.begin_object();
+  if (!c.backend.empty()) w.key("backend").value(c.backend);
   w.key("records").value(c.ok + c.failed).key("ok").value(c.ok).key("failed").value(c.failed);
   w.key("prompt_tokens").value(c.prompt_tokens).key("generated_tokens").value(c.generated_tokens);
   w.key("wall_seconds").value(run_s).key("load_seconds").value(load_s);

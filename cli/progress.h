@@ -14,6 +14,7 @@ namespace sb::cli {
 
 // The records of a run and, as of the last step, the engine's own counts.
 struct RunCounters {
+  std::string backend;  // Backend::name(): "cpu-avx512", "cuda:0" ...
   uint64_t ok = 0;
   uint64_t failed = 0;
   uint64_t prompt_tokens = 0;     // of records written ok
@@ -50,7 +51,7 @@ class Progress {
   bool drawn_ = false;
 };
 
-// "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s",
+// "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s, backend",
 // the prefix-cache hit rate (prompt tokens reused / prompt tokens), and when
 // drafts were verified: the acceptance rate, the mean accepted length (accepted
 // draft tokens per record-step that verified any) and the share of record-steps

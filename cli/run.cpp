@@ -331,7 +331,8 @@ int run_command(const RunOptions& o) {
   RunOutput& output = *setup.output;
   const OutputLineFormat lines(output_line_options(o), *setup.loaded->tokenizer);
   RunPipeline pipeline(o, PipelineParts{*setup.reader, output, *setup.engine, *setup.prompter, lines,
-                                        setup.loaded->tokenizer->add_bos_default(), settings->reorder_window});
+                                        setup.loaded->tokenizer->add_bos_default(), settings->reorder_window,
+                                        setup.loaded->backend->name()});
   if (output.done().size() > 0 && !o.quiet)
     print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
   Progress progress(settings->progress, o.progress_interval);

@@ -15,6 +15,7 @@ RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
       add_bos_(parts.add_bos),
       queue_cap_(2 * o.max_seqs) {
   if (parts.reorder_window > 0) window_.emplace(parts.reorder_window);
+  counters_.backend = parts.backend;
 }
 
 GenerationRequest RunPipeline::make_request(const Record& r) const {

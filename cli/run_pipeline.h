@@ -34,6 +34,7 @@ struct PipelineParts {
   const OutputLineFormat& lines;
   bool add_bos = true;        // the model's setting: BOS before each prompt
   size_t reorder_window = 0;  // records held to restore input order; 0 = completion order
+  std::string backend;        // Backend::name(), for the summary and --stats-json
 };
 
 class RunPipeline {

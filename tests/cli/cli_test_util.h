@@ -40,6 +40,29 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+// Sets an environment variable (null: unsets it) for this scope; children
+// started meanwhile (run_cli) inherit it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (had_) ::setenv(name_.c_str(), old_.c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 // Runs `specbatch args...` with `stdin_bytes` on stdin (never the terminal).
 // A run longer than 120 s is killed and reported as exit 124.
 inline CliResult run_cli(const std::vector<std::string>& args, const std::string& stdin_bytes = "") {

@@ -84,7 +84,20 @@ TEST_CASE("spec bench: --widen-model measures the widened, function-equivalent m
   const int64_t per_layer = 2 * 128 + 128 * 128 * 2 + 64 * 128 * 2 + 3 * 128 * 256;
   CHECK(r.out.find("\"params\":" + std::to_string(6 * per_layer + 128 + 2 * 512 * 128) + ",") != std::string::npos);
   CHECK(r.out.find("\"widen_model\":\"128,6,256,16\"") != std::string::npos);
+  CHECK(r.out.find("\"backend\":\"cpu-") != std::string::npos);
   CHECK(std::filesystem::is_empty(dir));  // the temporary model is gone
+  // Its matrices in BF16 (vectors stay F32): the weight bytes a step reads say so.
+  std::vector<std::string> bf16 = args;
+  bf16.insert(bf16.begin() + 5, {"--widen-dtype", "bf16"});
+  auto b = run_cli(bf16);
+  REQUIRE_MESSAGE(b.exit_code == 0, b.err);
+  const int64_t step_bytes = 6 * ((per_layer - 256) * 2 + 256 * 4) + 128 * 4 + 512 * 128 * 2;
+  CHECK(b.out.find("\"widen_dtype\":\"bf16\"") != std::string::npos);
+  CHECK(b.out.find("\"weight_bytes_per_step\":" + std::to_string(step_bytes) + ",") != std::string::npos);
+  for (const char* field : {"\"copy_gbps\":", "\"read_gbps\":", "\"weight_read_gbps_c1\":"})
+    CHECK_MESSAGE(b.out.find(field) != std::string::npos, field);
+  CHECK(std::filesystem::is_empty(dir));
+  CHECK(run_cli({"bench", "-m", stories_model(), "--widen-dtype", "bf16"}).exit_code == 2);  // needs --widen-model
   args[4] = "100,6,256";                   // 100 is not a multiple of the head dim 64
   auto bad = run_cli(args);
   if (tmpdir != nullptr) {

@@ -11,6 +11,7 @@
 #include "cli/cli_test_util.h"
 #include "core/modelgen/random_dspark.h"
 #include "core/modelgen/random_model.h"
+#include "kernels/cpu/cpu_isa.h"
 
 using sb::test::kGreedy;
 using sb::test::kStoryPreamble;
@@ -64,19 +65,41 @@ TEST_CASE("run: a bad --draft path says it is the draft; the output directory is
   CHECK(run_cli({"run", "-m", m, "-o", "/dev/null", "--stats-json", "/dev/null", "-q"}, "").exit_code == 0);
 }
 
-TEST_CASE("greedy from BOS with an empty prompt reproduces the published stories260K text") {
+TEST_CASE("greedy from BOS with an empty prompt reproduces the published stories260K text on every kernel path") {
   const std::string reference = rtrim(sb::test::read_file(sb::test::shared_path("models/stories260K.greedy.txt")));
   REQUIRE(!reference.empty());
-  auto r = run_cli({"run", "-m", stories_model(), "--temperature", "0", "--max-tokens", "400", "-q"},
-                   "{\"id\":\"greedy\",\"prompt\":\"\"}\n");
-  REQUIRE(r.exit_code == 0);
-  CHECK(r.err.empty());  // -q: no summary
-  auto lines = parse_output(r.out);
-  REQUIRE(lines.size() == 1);
-  CHECK(lines[0].id_json == "\"greedy\"");
-  CHECK(lines[0].prompt_tokens == 1);  // just BOS
-  CAPTURE(lines[0].text);
-  CHECK(lines[0].text.rfind(reference, 0) == 0);
+  for (sb::cpu::CpuIsa isa : {sb::cpu::CpuIsa::kPortable, sb::cpu::CpuIsa::kAvx2, sb::cpu::CpuIsa::kAvx512}) {
+    if (!sb::cpu::cpu_isa_supported(isa)) continue;
+    const sb::test::ScopedEnv env("SPECBATCH_CPU", sb::cpu::cpu_isa_name(isa));
+    CAPTURE(sb::cpu::cpu_isa_name(isa));
+    auto r = run_cli({"run", "-m", stories_model(), "--temperature", "0", "--max-tokens", "400", "-q"},
+                     "{\"id\":\"greedy\",\"prompt\":\"\"}\n");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.empty());  // -q: no summary
+    auto lines = parse_output(r.out);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].id_json == "\"greedy\"");
+    CHECK(lines[0].prompt_tokens == 1);  // just BOS
+    CAPTURE(lines[0].text);
+    CHECK(lines[0].text.rfind(reference, 0) == 0);
+  }
+}
+
+TEST_CASE("SPECBATCH_CPU: an unknown path, or one this CPU lacks, is a clear error") {
+  {
+    const sb::test::ScopedEnv env("SPECBATCH_CPU", "sse9");
+    auto r = run_cli({"run", "-m", stories_model(), "--max-tokens", "2"}, "{\"prompt\":\"a\"}\n");
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("SPECBATCH_CPU=sse9: unknown kernel path") != std::string::npos);
+    CHECK(r.out.empty());
+  }
+  for (sb::cpu::CpuIsa isa : {sb::cpu::CpuIsa::kAvx2, sb::cpu::CpuIsa::kAvx512}) {
+    if (sb::cpu::cpu_isa_supported(isa)) continue;
+    const sb::test::ScopedEnv env("SPECBATCH_CPU", sb::cpu::cpu_isa_name(isa));
+    auto r = run_cli({"run", "-m", stories_model(), "--max-tokens", "2"}, "{\"prompt\":\"a\"}\n");
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find(std::string("cannot run the ") + sb::cpu::cpu_isa_name(isa)) != std::string::npos);
+  }
 }
 
 TEST_CASE("output lines: index, id, text, finish_reason, usage; greedy is deterministic") {
@@ -110,7 +133,7 @@ TEST_CASE("output lines: index, id, text, finish_reason, usage; greedy is determ
   CHECK(lines[2].finish_reason == "length");
   CHECK(lines[3].text.find('.') == std::string::npos);  // the stop string is not included
   CHECK(r.err.find("4 records (4 ok, 0 failed)") != std::string::npos);
-  CHECK(r.err.find("generated tokens/s") != std::string::npos);
+  CHECK(r.err.find("generated tokens/s on cpu-") != std::string::npos);
 
   auto again = run_cli(args, input);
   CHECK(again.out == r.out);

@@ -77,7 +77,7 @@ TEST_CASE("engine run: --errors takes the error records; --stats-json; progress 
   CHECK(errors[1].index == 2);
   CHECK(errors[1].error_code == "invalid_param");
   const std::string stats = sb::test::read_file(dir + "/stats.json");
-  for (const char* field : {"\"records\":4", "\"ok\":2", "\"failed\":2", "\"generated_tokens\":6",
+  for (const char* field : {"\"backend\":\"cpu-", "\"records\":4", "\"ok\":2", "\"failed\":2", "\"generated_tokens\":6",
                             "\"wall_seconds\":", "\"generated_tokens_per_second\":", "\"preemptions\":"})
     CHECK_MESSAGE(stats.find(field) != std::string::npos, field << " in " << stats);
   CHECK(r.err.find("specbatch: progress: ") != std::string::npos);
