@@ -78,6 +78,7 @@ struct BenchOptions {
   std::string dtype = "auto";   // auto | f32 | bf16
   bool json = false;
   std::string widen_model;            // "DIM,LAYERS,FFN[,HEAD_DIM]": measure the widened model instead (core/modelgen/widen_model.h)
+  std::string widen_dtype = "f32";    // its matrices: f32 | f16 | bf16 | q8_0 | q4_0
   DraftSpec draft;                    // --draft, parsed (core/spec/draft_spec.h); kNone = none
   std::vector<SpecPolicy> spec_policies;  // empty = all three with --draft
   int spec_max = 8;
@@ -101,6 +102,10 @@ struct TokenizeOptions {
   bool no_bos = false;
   bool has_text = false;
   std::string text;
+  // --messages: JSONL records on stdin -> the prompt `run` would give the model, one JSON line each.
+  bool messages = false;
+  std::string chat_template;         // as run's --chat-template
+  std::string chat_template_kwargs;  // as run's --chat-template-kwargs
 };
 CLI::App* add_tokenize_command(CLI::App& app, TokenizeOptions& opts);
 int tokenize_command(const TokenizeOptions& opts);

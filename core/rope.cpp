@@ -18,12 +18,23 @@ StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
     base *= std::pow(factor * max_ctx / orig - (factor - 1), static_cast<double>(hd) / (hd - 2));
   RopeTable t;
   t.inv_freq.resize(static_cast<size_t>(hd / 2));
+  const size_t n_pairs = static_cast<size_t>(hd / 2);
+  const std::vector<float>& longrope =
+      orig > 0 && max_ctx > orig ? s.long_factor : s.short_factor;  // the long factors past the original context
+  if (s.type == RopeScalingType::kLongRope && longrope.size() != n_pairs)
+    return invalid_argument("rope longrope scaling needs " + std::to_string(n_pairs) + " short and long factors");
+  if (!s.freq_factors.empty() && s.freq_factors.size() != n_pairs)
+    return invalid_argument("rope_freqs has " + std::to_string(s.freq_factors.size()) + " factors, expected " +
+                            std::to_string(n_pairs));
   for (int i = 0; i < hd / 2; ++i) {
     const double inv = 1.0 / std::pow(base, 2.0 * i / hd);
     double out = inv;
     switch (s.type) {
       case RopeScalingType::kNone:
       case RopeScalingType::kDynamic:
+        break;
+      case RopeScalingType::kLongRope:
+        out = inv / longrope[static_cast<size_t>(i)];
         break;
       case RopeScalingType::kLinear:
         out = inv / factor;
@@ -57,9 +68,15 @@ StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
         break;
       }
     }
+    if (!s.freq_factors.empty()) out /= s.freq_factors[static_cast<size_t>(i)];
     t.inv_freq[static_cast<size_t>(i)] = static_cast<float>(out);
   }
   if (s.type == RopeScalingType::kYarn && factor > 1) t.attn_factor = static_cast<float>(0.1 * std::log(factor) + 1);
+  if (s.type == RopeScalingType::kLongRope) {
+    t.attn_factor = s.attention_factor;
+    if (t.attn_factor <= 0)
+      t.attn_factor = factor > 1 && orig > 1 ? static_cast<float>(std::sqrt(1 + std::log(factor) / std::log(orig))) : 1.0f;
+  }
   return t;
 }
 

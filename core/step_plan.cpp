@@ -68,7 +68,8 @@ AttentionOp StepPlan::attention(const ModelConfig& c, int block_size, int64_t n_
   att.block_size = block_size;
   att.max_blocks = max_blocks_;
   att.n_slots = n_slots;
-  att.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  att.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  att.softcap = c.attn_softcap;
   return att;
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): Release build into build/ (CUDA compiled
-# when nvcc exists) + every ctest test, then an ASan+UBSan build into
+# when nvcc exists) + every ctest test (among them the engine and kernel tests
+# again with SPECBATCH_CPU=avx2 and =portable, label paths, so the AVX2 kernels
+# are tested on an AVX-512 machine too), then an ASan+UBSan build into
 # build-asan/ (no CUDA) running the unit tests again.
 set -euo pipefail
 

@@ -145,6 +145,26 @@ void dequantize_row(DType dtype, const void* src, float* dst, int64_t n) {
   }
 }
 
+void store_row(DType dtype, const float* src, void* dst, int64_t n) {
+  auto* p = static_cast<uint8_t*>(dst);
+  switch (dtype) {
+    case DType::kF32:
+      std::memcpy(p, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case DType::kF16:
+    case DType::kBF16:
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = dtype == DType::kF16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
+        std::memcpy(p + 2 * i, &h, 2);
+      }
+      return;
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      quantize_row(dtype, src, dst, n);
+      return;
+  }
+}
+
 void quantize_row(DType dtype, const float* src, void* dst, int64_t n) {
   SB_CHECK(dtype == DType::kQ8_0 || dtype == DType::kQ4_0);
   SB_CHECK(n % 32 == 0);

@@ -28,6 +28,10 @@ uint16_t f32_to_bf16(float f);  // round to nearest even
 void dequantize_row(DType dtype, const void* src, float* dst, int64_t n);
 // Quantizes n floats (a multiple of 32) into Q8_0 or Q4_0 blocks, ggml layout.
 void quantize_row(DType dtype, const float* src, void* dst, int64_t n);
+// Stores n floats (a multiple of the block size) as dtype: F32 copied, F16/BF16
+// rounded to nearest even, Q8_0/Q4_0 by quantize_row. dequantize_row's inverse
+// up to that rounding.
+void store_row(DType dtype, const float* src, void* dst, int64_t n);
 
 // A weight as the model file holds it: row-major [rows, cols], cols contiguous.
 // Vectors (norm weights, biases) have rows == 1. data == nullptr means absent.

@@ -133,24 +133,7 @@ void Writer::add_tensor_f32(std::string name, TensorType type, std::vector<uint6
   const size_t row_bytes = dtype_row_bytes(dt, cols);
   std::string bytes(rows * row_bytes, '\0');
   for (size_t r = 0; r < rows; ++r) {
-    const float* src = values.data() + r * static_cast<size_t>(cols);
-    char* dst = bytes.data() + r * row_bytes;
-    switch (dt) {
-      case DType::kF32:
-        std::memcpy(dst, src, row_bytes);
-        break;
-      case DType::kF16:
-      case DType::kBF16:
-        for (int64_t c = 0; c < cols; ++c) {
-          const uint16_t h = dt == DType::kF16 ? f32_to_f16(src[c]) : f32_to_bf16(src[c]);
-          std::memcpy(dst + 2 * c, &h, 2);
-        }
-        break;
-      case DType::kQ8_0:
-      case DType::kQ4_0:
-        quantize_row(dt, src, dst, cols);
-        break;
-    }
+    store_row(dt, values.data() + r * static_cast<size_t>(cols), bytes.data() + r * row_bytes, cols);
   }
   add_tensor(std::move(name), type, std::move(ne), std::move(bytes));
 }

@@ -63,10 +63,12 @@ struct Geometry {
   }
 };
 
-void put(gguf::Writer& w, const std::string& name, int64_t rows, int64_t cols, const std::vector<float>& v) {
-  std::vector<uint64_t> ne = {static_cast<uint64_t>(cols)};  // vectors are 1-D
+// Vectors are 1-D and F32; matrices are written as `matrices`.
+void put(gguf::Writer& w, const std::string& name, int64_t rows, int64_t cols, const std::vector<float>& v,
+         gguf::TensorType matrices) {
+  std::vector<uint64_t> ne = {static_cast<uint64_t>(cols)};
   if (rows > 1) ne.push_back(static_cast<uint64_t>(rows));
-  w.add_tensor_f32(name, gguf::TensorType::kF32, std::move(ne), v);
+  w.add_tensor_f32(name, rows > 1 ? matrices : gguf::TensorType::kF32, std::move(ne), v);
 }
 
 // Norm weight [dim] -> [dim2], times sqrt(dim / dim2): with eps scaled by dim / dim2
@@ -112,7 +114,8 @@ Status check_shape(const gguf::File& f, const std::string& a, const Geometry& g,
 
 }  // namespace
 
-Status write_widened_model(const std::string& src, const std::string& dst, const WidenShape& s, uint64_t seed) {
+Status write_widened_model(const std::string& src, const std::string& dst, const WidenShape& s, uint64_t seed,
+                           gguf::TensorType matrices) {
   SB_ASSIGN_OR_RETURN(const gguf::File f, gguf::File::open(src));
   SB_ASSIGN_OR_RETURN(const std::string a, f.get_string("general.architecture"));
   if (a != "llama") return unsupported(src + ": only llama models can be widened, not '" + a + "'");
@@ -140,6 +143,11 @@ Status write_widened_model(const std::string& src, const std::string& dst, const
                    static_cast<int>(head_dim), static_cast<int>(ffn), s.dim, n_head2,
                    n_head2 / static_cast<int>(n_head / n_kv_head), s.head_dim, s.ffn_dim};
   SB_RETURN_IF_ERROR(check_shape(f, a, g, s, static_cast<int>(n_layer)));
+  const DType matrix_dtype = gguf::tensor_type_dtype(matrices);
+  if (g.dim2 % dtype_block_elems(matrix_dtype) != 0 || g.ffn_dim2 % dtype_block_elems(matrix_dtype) != 0)
+    return invalid_argument(std::string("widen shape: ") + dtype_name(matrix_dtype) +
+                            " matrices need the dimension and the FFN size to be multiples of " +
+                            std::to_string(dtype_block_elems(matrix_dtype)));
   const int64_t q2 = int64_t{g.n_head2} * g.head_dim2, kv2 = int64_t{g.n_kv_head2} * g.head_dim2;
   const float ratio = static_cast<float>(g.dim) / static_cast<float>(g.dim2);
 
@@ -161,7 +169,7 @@ Status write_widened_model(const std::string& src, const std::string& dst, const
 
   const auto same = [](int64_t r) { return r; };
   SB_ASSIGN_OR_RETURN(const Matrix emb, read_matrix(f, "token_embd.weight", n_vocab, dim));
-  put(w, "token_embd.weight", n_vocab, g.dim2, place_rows(emb, n_vocab, g.dim2, same, 1.0f));
+  put(w, "token_embd.weight", n_vocab, g.dim2, place_rows(emb, n_vocab, g.dim2, same, 1.0f), matrices);
   // Query rows carry sqrt(head_dim2 / head_dim) so q.k / sqrt(head_dim2) keeps its value.
   const float q_scale = std::sqrt(static_cast<float>(g.head_dim2) / static_cast<float>(g.head_dim));
   const auto head_row = [&g](int64_t r) { return g.head_slot(static_cast<int>(r / g.head_dim), static_cast<int>(r % g.head_dim)); };
@@ -203,21 +211,21 @@ Status write_widened_model(const std::string& src, const std::string& dst, const
       up = random_uniform_values(static_cast<size_t>(int64_t{g.ffn_dim2} * g.dim2), scale, &state);
       down.assign(static_cast<size_t>(int64_t{g.dim2} * g.ffn_dim2), 0.0f);
     }
-    put(w, p + "attn_norm.weight", 1, g.dim2, attn_norm);
-    put(w, p + "attn_q.weight", q2, g.dim2, wq);
-    put(w, p + "attn_k.weight", kv2, g.dim2, wk);
-    put(w, p + "attn_v.weight", kv2, g.dim2, wv);
-    put(w, p + "attn_output.weight", g.dim2, q2, wo);
-    put(w, p + "ffn_norm.weight", 1, g.dim2, ffn_norm);
-    put(w, p + "ffn_gate.weight", g.ffn_dim2, g.dim2, gate);
-    put(w, p + "ffn_up.weight", g.ffn_dim2, g.dim2, up);
-    put(w, p + "ffn_down.weight", g.dim2, g.ffn_dim2, down);
+    put(w, p + "attn_norm.weight", 1, g.dim2, attn_norm, matrices);
+    put(w, p + "attn_q.weight", q2, g.dim2, wq, matrices);
+    put(w, p + "attn_k.weight", kv2, g.dim2, wk, matrices);
+    put(w, p + "attn_v.weight", kv2, g.dim2, wv, matrices);
+    put(w, p + "attn_output.weight", g.dim2, q2, wo, matrices);
+    put(w, p + "ffn_norm.weight", 1, g.dim2, ffn_norm, matrices);
+    put(w, p + "ffn_gate.weight", g.ffn_dim2, g.dim2, gate, matrices);
+    put(w, p + "ffn_up.weight", g.ffn_dim2, g.dim2, up, matrices);
+    put(w, p + "ffn_down.weight", g.dim2, g.ffn_dim2, down, matrices);
   }
   SB_ASSIGN_OR_RETURN(const Matrix on, read_matrix(f, "output_norm.weight", 1, dim));
-  put(w, "output_norm.weight", 1, g.dim2, widen_norm(on, g));
+  put(w, "output_norm.weight", 1, g.dim2, widen_norm(on, g), matrices);
   if (f.find_tensor("output.weight") != nullptr) {
     SB_ASSIGN_OR_RETURN(const Matrix out, read_matrix(f, "output.weight", n_vocab, dim));
-    put(w, "output.weight", n_vocab, g.dim2, place_rows(out, n_vocab, g.dim2, same, 1.0f));
+    put(w, "output.weight", n_vocab, g.dim2, place_rows(out, n_vocab, g.dim2, same, 1.0f), matrices);
   }
   return w.write(dst);
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/base/status.h"
+#include "formats/gguf.h"
 
 namespace sb {
 
@@ -24,9 +25,11 @@ struct WidenShape {
 StatusOr<WidenShape> parse_widen_shape(std::string_view spec);
 
 // Writes to `dst` the widening of the Llama GGUF `src` (any tensor type read as
-// F32; written F32). The extra layers' input projections are random (`seed`),
-// so they cost what real ones do. The source must use no RoPE scaling; the
-// shape must keep its query/key-value head ratio (errors say which rule fails).
-Status write_widened_model(const std::string& src, const std::string& dst, const WidenShape& shape, uint64_t seed);
+// F32; matrices written as `matrices`: F32, F16, BF16, Q8_0 or Q4_0, vectors
+// F32). The extra layers' input projections are random (`seed`), so they cost
+// what real ones do. The source must use no RoPE scaling; the shape must keep
+// its query/key-value head ratio (errors say which rule fails).
+Status write_widened_model(const std::string& src, const std::string& dst, const WidenShape& shape, uint64_t seed,
+                           gguf::TensorType matrices = gguf::TensorType::kF32);
 
 }  // namespace sb

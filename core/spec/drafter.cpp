@@ -71,8 +71,10 @@ StatusOr<std::unique_ptr<Drafter>> make_drafter(const DraftSpec& spec, const Dra
       return std::unique_ptr<Drafter>(new NgramDrafter(std::min(2, spec.ngram_max), spec.ngram_max, limits.max_k));
     case DraftSpec::Kind::kDSpark: {
       if (backend == nullptr) return invalid_argument("--draft " + spec.text + ": a DSpark drafter needs a backend");
-      SB_ASSIGN_OR_RETURN(DSparkModel dspark, load_dspark(spec.path, target));
-      SB_ASSIGN_OR_RETURN(std::unique_ptr<DSparkDrafter> d, DSparkDrafter::create(std::move(dspark), *backend, limits));
+      auto dspark = load_dspark(spec.path, target);
+      if (!dspark.ok()) return dspark.status().with_context("--draft");  // the draft is wrong, not the model
+      SB_ASSIGN_OR_RETURN(std::unique_ptr<DSparkDrafter> d,
+                          DSparkDrafter::create(std::move(dspark).value(), *backend, limits));
       return std::unique_ptr<Drafter>(std::move(d));
     }
     case DraftSpec::Kind::kSelf:

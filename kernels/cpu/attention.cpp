@@ -19,8 +19,8 @@ int64_t first_visible(const AttentionArgs& a, int64_t pos) {
 }
 
 // out[d] for one query head over cached positions lo..n_kv-1.
-void attend_one(const AttentionArgs& a, const float* q, const int32_t* table, int64_t lo, int64_t n_kv,
-                int64_t kv_head, float* out) {
+void attend_one(const KernelTable& kernels, const AttentionArgs& a, const float* q, const int32_t* table, int64_t lo,
+                int64_t n_kv, int64_t kv_head, float* out) {
   const int64_t hd = a.head_dim;
   const int64_t kv_stride = a.n_kv_head * hd;
   float acc[kMaxHeadDim];
@@ -34,7 +34,7 @@ void attend_one(const AttentionArgs& a, const float* q, const int32_t* table, in
     const int64_t cnt = std::min(a.block_size, n_kv - b * a.block_size);
     float m_blk = -std::numeric_limits<float>::infinity();
     for (int64_t j = j0; j < cnt; ++j) {
-      s[j] = dot(q, a.k_cache + (base + j) * kv_stride + kv_head * hd, hd) * a.scale;
+      s[j] = kernels.dot(q, a.k_cache + (base + j) * kv_stride + kv_head * hd, hd) * a.scale;
       if (a.softcap > 0) s[j] = a.softcap * std::tanh(s[j] / a.softcap);
       m_blk = std::max(m_blk, s[j]);
     }
@@ -56,7 +56,7 @@ void attend_one(const AttentionArgs& a, const float* q, const int32_t* table, in
 
 }  // namespace
 
-KernelStatus attention(ThreadPool& pool, const AttentionArgs& a) {
+KernelStatus attention(ThreadPool& pool, const KernelTable& kernels, const AttentionArgs& a) {
   if (a.n_tokens < 0 || a.n_head <= 0 || a.n_kv_head <= 0 || a.n_head % a.n_kv_head != 0 || a.head_dim <= 0 ||
       a.head_dim > kMaxHeadDim || a.block_size <= 0 || a.block_size > kMaxBlockSize || a.max_blocks <= 0)
     return KernelStatus::kBadShape;
@@ -80,7 +80,7 @@ KernelStatus attention(ThreadPool& pool, const AttentionArgs& a) {
     for (int64_t it = n_items * task / n_tasks; it < n_items * (task + 1) / n_tasks; ++it) {
       const int64_t t = it / a.n_head, h = it % a.n_head;
       const int32_t* table = a.block_tables + a.token_seq[t] * a.max_blocks;
-      attend_one(a, a.q + (t * a.n_head + h) * a.head_dim, table, first_visible(a, a.pos[t]),
+      attend_one(kernels, a, a.q + (t * a.n_head + h) * a.head_dim, table, first_visible(a, a.pos[t]),
                  static_cast<int64_t>(a.pos[t]) + 1, h / group, a.out + (t * a.n_head + h) * a.head_dim);
     }
   });

@@ -26,19 +26,29 @@ const float* f32(const DeviceWeight& w) {
   return static_cast<const float*>(w.data);
 }
 
-bool is_quantized(DType dtype) { return dtype == DType::kQ8_0 || dtype == DType::kQ4_0; }
-
-cpu::QuantFormat quant_format(DType dtype) {
-  SB_CHECK(is_quantized(dtype));
-  return dtype == DType::kQ8_0 ? cpu::QuantFormat::kQ8_0 : cpu::QuantFormat::kQ4_0;
+cpu::WeightFormat weight_format(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return cpu::WeightFormat::kF32;
+    case DType::kF16: return cpu::WeightFormat::kF16;
+    case DType::kBF16: return cpu::WeightFormat::kBF16;
+    case DType::kQ8_0: return cpu::WeightFormat::kQ8_0;
+    case DType::kQ4_0: return cpu::WeightFormat::kQ4_0;
+  }
+  SB_CHECK_MSG(false, "cpu backend: unknown dtype");
+  return cpu::WeightFormat::kF32;
 }
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int n_threads) : pool_(n_threads) {}
+  CpuBackend(int n_threads, cpu::CpuIsa isa)
+      : pool_(n_threads), kernels_(cpu::kernel_table(isa)), name_(std::string("cpu-") + cpu::cpu_isa_name(isa)) {}
   ~CpuBackend() override { SB_CHECK_MSG(owned_.empty(), "cpu backend destroyed with live buffers"); }
 
-  const char* name() const override { return "cpu"; }
+  const char* name() const override { return name_.c_str(); }
   bool batch_invariant() const override { return true; }
 
   StatusOr<void*> alloc(size_t bytes) override {
@@ -58,15 +68,13 @@ class CpuBackend final : public Backend {
   StatusOr<DeviceWeight> upload_weight(const TensorView& w) override {
     DeviceWeight d{DType::kF32, w.rows, w.cols, nullptr};
     if (!w.present()) return d;
-    if (w.dtype == DType::kF32) {  // used in place (unaligned loads are fine)
-      d.data = w.data;
-      return d;
-    }
-    if (is_quantized(w.dtype) && w.rows > 1) {  // matrices stay in blocks, in place; vectors become F32
+    if (w.dtype == DType::kF32 || w.rows > 1) {  // matrices as stored, in place (unaligned loads are fine)
       d.dtype = w.dtype;
       d.data = w.data;
+      SB_RETURN_IF_ERROR(reserve_scratch(cpu::matmul_scratch_bytes(weight_format(w.dtype), w.cols)));
       return d;
     }
+    // Vectors (norms, biases) become F32: the row-wise kernels read them as floats.
     SB_ASSIGN_OR_RETURN(void* mem, alloc(static_cast<size_t>(w.n_elems()) * sizeof(float)));
     float* out = static_cast<float*>(mem);
     const int64_t n_tasks = std::min<int64_t>(w.rows, pool_.n_threads() * 4);
@@ -93,11 +101,9 @@ class CpuBackend final : public Backend {
   }
 
   Status embed(const DeviceWeight& table, const int32_t* ids, float* out, int64_t n_tokens) override {
-    if (is_quantized(table.dtype))
-      return from_kernel(cpu::gather_rows_quant(pool_, quant_format(table.dtype), table.data, ids, out, n_tokens,
-                                                table.rows, table.cols),
-                         "embed");
-    return from_kernel(cpu::gather_rows(pool_, f32(table), ids, out, n_tokens, table.rows, table.cols), "embed");
+    return from_kernel(cpu::gather_weight_rows(pool_, weight_format(table.dtype), table.data, ids, out, n_tokens,
+                                               table.rows, table.cols),
+                       "embed");
   }
   Status gather_rows(const float* x, const int32_t* rows, float* out, int64_t n_rows, int64_t n_src,
                      int64_t dim) override {
@@ -108,15 +114,14 @@ class CpuBackend final : public Backend {
     return from_kernel(cpu::copy_rows(pool_, x, out, n_rows, cols, src_ld, dst_ld), "copy_rows");
   }
   Status rms_norm(const float* x, const DeviceWeight& w, float* out, int64_t n_rows, float eps) override {
-    return from_kernel(cpu::rms_norm(pool_, x, f32(w), out, n_rows, w.cols, eps), "rms_norm");
+    return from_kernel(cpu::rms_norm(pool_, kernels_, x, f32(w), out, n_rows, w.cols, eps), "rms_norm");
   }
   Status matmul(const float* x, const DeviceWeight& w, const DeviceWeight& bias, float* y,
                 int64_t n_rows) override {
     const float* b = bias.present() ? f32(bias) : nullptr;
-    if (is_quantized(w.dtype))
-      return from_kernel(cpu::matmul_quant(pool_, quant_format(w.dtype), x, w.data, b, y, n_rows, w.cols, w.rows),
-                         "matmul");
-    return from_kernel(cpu::matmul(pool_, x, f32(w), b, y, n_rows, w.cols, w.rows), "matmul");
+    return from_kernel(cpu::matmul(pool_, kernels_, weight_format(w.dtype), x, w.data, b, y, n_rows, w.cols, w.rows,
+                                   scratch_.get()),
+                       "matmul");
   }
   Status rope(float* x, const int32_t* pos, const float* inv_freq, int64_t n_tokens, int64_t n_heads,
               int64_t head_dim, RopeStyle style, float attn_factor) override {
@@ -149,7 +154,7 @@ class CpuBackend final : public Backend {
     a.scale = op.scale;
     a.window = op.window;
     a.softcap = op.softcap;
-    return from_kernel(cpu::attention(pool_, a), "attention");
+    return from_kernel(cpu::attention(pool_, kernels_, a), "attention");
   }
   Status silu_mul(const float* gate, const float* up, float* out, int64_t n) override {
     return from_kernel(cpu::silu_mul(pool_, gate, up, out, n), "silu_mul");
@@ -166,15 +171,43 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Grows the matmul scratch (int8 activations) to `bytes`, at upload: ops never allocate.
+  Status reserve_scratch(size_t bytes) {
+    if (bytes <= scratch_bytes_) return ok_status();
+    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    std::unique_ptr<void, FreeDeleter> p(std::aligned_alloc(kAlign, rounded));
+    if (!p) return internal_error("cpu backend: out of memory allocating " + std::to_string(bytes) + " bytes");
+    scratch_ = std::move(p);
+    scratch_bytes_ = rounded;
+    return ok_status();
+  }
+
   cpu::ThreadPool pool_;
+  const cpu::KernelTable& kernels_;
+  std::string name_;  // "cpu-avx512" etc.: the path is part of what a step costs
   std::unordered_set<const void*> owned_;  // allocations to free; set-up only
+  std::unique_ptr<void, FreeDeleter> scratch_;
+  size_t scratch_bytes_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int n_threads) {
+StatusOr<cpu::CpuIsa> cpu_isa_from_env() {
+  cpu::CpuIsa isa;
+  std::string error;
+  if (!cpu::cpu_isa_parse(std::getenv("SPECBATCH_CPU"), &isa, &error)) return invalid_argument(error);
+  return isa;
+}
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads, std::optional<cpu::CpuIsa> isa) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::make_unique<CpuBackend>(n_threads);
+  if (!isa) {
+    StatusOr<cpu::CpuIsa> from_env = cpu_isa_from_env();
+    SB_CHECK_MSG(from_env.ok(), from_env.status().message().c_str());
+    isa = *from_env;
+  }
+  SB_CHECK_MSG(cpu::cpu_isa_supported(*isa), "cpu backend: kernel path not supported by this CPU");
+  return std::make_unique<CpuBackend>(n_threads, *isa);
 }
 
 }  // namespace sb

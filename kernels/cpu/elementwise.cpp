@@ -21,14 +21,14 @@ void for_rows(ThreadPool& pool, int64_t n_rows, int64_t row_elems, F&& fn) {
 }
 }  // namespace
 
-KernelStatus rms_norm(ThreadPool& pool, const float* x, const float* w, float* out, int64_t n_rows,
-                      int64_t dim, float eps) {
+KernelStatus rms_norm(ThreadPool& pool, const KernelTable& kernels, const float* x, const float* w, float* out,
+                      int64_t n_rows, int64_t dim, float eps) {
   if (n_rows < 0 || dim <= 0) return KernelStatus::kBadShape;
   for_rows(pool, n_rows, dim, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * dim;
       float* yr = out + r * dim;
-      const float ss = dot(xr, xr, dim);
+      const float ss = kernels.dot(xr, xr, dim);
       const float inv = 1.0f / std::sqrt(ss / static_cast<float>(dim) + eps);
       for (int64_t i = 0; i < dim; ++i) yr[i] = xr[i] * inv * w[i];
     }

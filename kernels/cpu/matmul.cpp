@@ -1,109 +1,83 @@
-// Batch-invariant matmul: y[t][o] = dot(x[t], w[o]) for a tile of tokens by a
-// tile of output rows. Each dot accumulates in 16 independent lanes (lane l sums
-// k = l, l+16, ... in order, FMA) and ends with one fixed horizontal sum; tiles
-// of any shape run that same sequence per element, so results are bitwise equal
-// for a row alone or in a batch, on any thread split.
+// The matmul driver: splits the output rows over the pool in whole tiles and
+// runs one path's row kernel on each part; for quantized weights it first
+// quantizes kMatmulChunk rows of activations at a time into the scratch. The
+// kernels compute each y[t][o] by the same sequence whatever the split or the
+// batch (kernel_table.h), so results are bitwise equal alone or batched, on
+// any thread count.
 #include <algorithm>
-#include <cmath>
 
-#include "kernels/cpu/lanes.h"
 #include "kernels/cpu/ops.h"
 
 namespace sb::cpu {
 
 namespace {
 
-constexpr int kTileTokens = 4;
-constexpr int kTileRows = 6;
 // Below this many multiply-adds a task is not worth waking a thread for.
 constexpr int64_t kMinTaskMacs = 48 * 1024;
+// At most this many tasks per thread: enough to balance uneven threads, few
+// enough that each task's rows are many (a block of activations is reused
+// across all of a task's rows while it sits in the cache).
+constexpr int64_t kTasksPerThread = 4;
+// Activation elements below which quantizing them stays on the calling thread.
+constexpr int64_t kMinQuantizeElems = 32 * 1024;
 
-// y[t][o] for t < TT tokens and o < TO rows, full k.
-template <int TT, int TO>
-void tile(const float* x, const float* w, const float* bias, float* y, int64_t k, int64_t m) {
-  Lanes acc[TT][TO];
-  for (int t = 0; t < TT; ++t)
-    for (int o = 0; o < TO; ++o) acc[t][o] = lanes_zero();
-  int64_t i = 0;
-  for (; i + kLanes <= k; i += kLanes) {
-    Lanes xv[TT];
-    for (int t = 0; t < TT; ++t) xv[t] = lanes_load(x + t * k + i);
-    for (int o = 0; o < TO; ++o) {
-      const Lanes wv = lanes_load(w + o * k + i);
-      for (int t = 0; t < TT; ++t) acc[t][o] = lanes_fma(xv[t], wv, acc[t][o]);
-    }
-  }
-  if (i < k) {
-    const int rest = static_cast<int>(k - i);
-    Lanes xv[TT];
-    for (int t = 0; t < TT; ++t) xv[t] = lanes_load_tail(x + t * k + i, rest);
-    for (int o = 0; o < TO; ++o) {
-      const Lanes wv = lanes_load_tail(w + o * k + i, rest);
-      for (int t = 0; t < TT; ++t) acc[t][o] = lanes_fma(xv[t], wv, acc[t][o]);
-    }
-  }
-  for (int t = 0; t < TT; ++t)
-    for (int o = 0; o < TO; ++o) {
-      const float s = lanes_sum(acc[t][o]);
-      y[t * m + o] = bias ? s + bias[o] : s;
-    }
-}
+int64_t padded_blocks(int64_t k) { return (k / 32 + 1) / 2 * 2; }
 
-using TileFn = void (*)(const float*, const float*, const float*, float*, int64_t, int64_t);
-
-template <int TT>
-constexpr TileFn tile_for_rows(int rows) {
-  switch (rows) {
-    case 1: return tile<TT, 1>;
-    case 2: return tile<TT, 2>;
-    case 3: return tile<TT, 3>;
-    case 4: return tile<TT, 4>;
-    case 5: return tile<TT, 5>;
-    default: return tile<TT, 6>;
-  }
-}
-
-TileFn tile_for(int tokens, int rows) {
-  switch (tokens) {
-    case 1: return tile_for_rows<1>(rows);
-    case 2: return tile_for_rows<2>(rows);
-    case 3: return tile_for_rows<3>(rows);
-    default: return tile_for_rows<4>(rows);
-  }
-}
-
-// All tokens against output rows [o0, o1).
-void matmul_rows(const float* x, const float* w, const float* bias, float* y, int64_t n, int64_t k,
-                 int64_t m, int64_t o0, int64_t o1) {
-  for (int64_t o = o0; o < o1; o += kTileRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kTileRows, o1 - o));
-    for (int64_t t = 0; t < n; t += kTileTokens) {
-      const int tokens = static_cast<int>(std::min<int64_t>(kTileTokens, n - t));
-      tile_for(tokens, rows)(x + t * k, w + o * k, bias ? bias + o : nullptr, y + t * m + o, k, m);
-    }
-  }
+void run_rows(ThreadPool& pool, const KernelTable& kt, WeightFormat format, const TileArgs& a) {
+  const int64_t tile = kt.tile_rows;
+  const int64_t row_tiles = (a.m + tile - 1) / tile;
+  const int64_t by_work = std::max<int64_t>(1, a.n * a.m * a.k / kMinTaskMacs);
+  const int64_t n_tasks = std::min({row_tiles, by_work, kTasksPerThread * pool.n_threads()});
+  const auto rows = kt.matmul_rows[static_cast<int>(format)];
+  pool.run(n_tasks, [&](int64_t task) {
+    const int64_t o0 = row_tiles * task / n_tasks * tile;
+    const int64_t o1 = std::min(a.m, row_tiles * (task + 1) / n_tasks * tile);
+    rows(a, o0, o1);
+  });
 }
 
 }  // namespace
 
-float dot(const float* a, const float* b, int64_t k) {
-  float r;
-  tile<1, 1>(a, b, nullptr, &r, k, 1);
-  return r;
+size_t matmul_scratch_bytes(WeightFormat format, int64_t k) {
+  if (!is_quantized(format)) return 0;
+  const size_t q_bytes = static_cast<size_t>(kMatmulChunk * padded_blocks(k) * 32);
+  return q_bytes + static_cast<size_t>(kMatmulChunk * padded_blocks(k)) * sizeof(float);
 }
 
-KernelStatus matmul(ThreadPool& pool, const float* x, const float* w, const float* bias, float* y,
-                    int64_t n, int64_t k, int64_t m) {
+KernelStatus matmul(ThreadPool& pool, const KernelTable& kernels, WeightFormat format, const float* x, const void* w,
+                    const float* bias, float* y, int64_t n, int64_t k, int64_t m, void* scratch) {
   if (n < 0 || k <= 0 || m <= 0) return KernelStatus::kBadShape;
+  if (is_quantized(format) && (k % 32 != 0 || scratch == nullptr)) return KernelStatus::kBadShape;
   if (n == 0) return KernelStatus::kOk;
-  const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
-  const int64_t by_work = std::max<int64_t>(1, n * m * k / kMinTaskMacs);
-  const int64_t n_tasks = std::min(row_tiles, by_work);
-  pool.run(n_tasks, [&](int64_t task) {
-    const int64_t o0 = row_tiles * task / n_tasks * kTileRows;
-    const int64_t o1 = std::min(m, row_tiles * (task + 1) / n_tasks * kTileRows);
-    matmul_rows(x, w, bias, y, n, k, m, o0, o1);
-  });
+  TileArgs a;
+  a.w = w;
+  a.bias = bias;
+  a.k = k;
+  a.m = m;
+  if (!is_quantized(format)) {
+    a.x = x;
+    a.y = y;
+    a.n = n;
+    run_rows(pool, kernels, format, a);
+    return KernelStatus::kOk;
+  }
+  Int8Rows xq;
+  xq.n_blocks = k / 32;
+  xq.stride_blocks = padded_blocks(k);
+  xq.q = static_cast<int8_t*>(scratch);
+  xq.d = reinterpret_cast<float*>(xq.q + kMatmulChunk * xq.stride_blocks * 32);
+  a.xq = &xq;
+  for (int64_t t0 = 0; t0 < n; t0 += kMatmulChunk) {
+    const int64_t rows = std::min(kMatmulChunk, n - t0);
+    const float* xc = x + t0 * k;
+    const int64_t q_tasks = std::min(rows, std::max<int64_t>(1, rows * k / kMinQuantizeElems));
+    pool.run(q_tasks, [&](int64_t task) {
+      kernels.quantize_rows(xc, k, xq, rows * task / q_tasks, rows * (task + 1) / q_tasks);
+    });
+    a.y = y + t0 * m;
+    a.n = rows;
+    run_rows(pool, kernels, format, a);
+  }
   return KernelStatus::kOk;
 }
 

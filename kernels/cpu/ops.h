@@ -1,11 +1,13 @@
 // CPU kernel launchers: plain functions over raw float/int32 pointers and sizes,
-// run on a ThreadPool, returning KernelStatus (never throwing, never allocating).
+// run on a ThreadPool (and, where they vectorize, one path's KernelTable),
+// returning KernelStatus (never throwing, never allocating).
 // Every output element is computed by the same instruction sequence whatever
 // the number of rows or threads, so a row's result never depends on its batch.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace sb::cpu {
@@ -18,38 +20,23 @@ enum class RopeLayout {
   kHalf,         // (i, i + head_dim/2)
 };
 
-// y = x * w^T (+ bias). Each y[t][o] is one dot product over k, accumulated in
-// 16 lanes in k order and summed by a fixed tree: independent of n and m.
-KernelStatus matmul(ThreadPool& pool,
+// y = x * w^T (+ bias) for w [m, k] stored in `format` (used in place), by
+// one path's kernels: every path gives the same bits (kernel_table.h has the
+// numerics), and y[t][o] never depends on n, m or the thread split.
+// Quantized formats need k % 32 == 0 and `scratch`: matmul_scratch_bytes(format, k)
+// bytes, 64-byte aligned, for the int8 activations (quantized kMatmulChunk rows
+// at a time); float formats ignore it.
+KernelStatus matmul(ThreadPool& pool, const KernelTable& kernels, WeightFormat format,
                     const float* x,     // [n, k]
-                    const float* w,     // [m, k]
+                    const void* w,      // [m, k] in format
                     const float* bias,  // [m] or nullptr
                     float* y,           // [n, m]
-                    int64_t n, int64_t k, int64_t m);
-
-// The dot product matmul uses, exposed for attention and for tests.
-float dot(const float* a, const float* b, int64_t k);
-
-// GGML block layouts of quantized weights: rows of k / 32 blocks, each an f16
-// scale d then 32 quants; weight j of a block is d * q[j].
-enum class QuantFormat {
-  kQ8_0,  // 34 bytes: d, int8 q[32]
-  kQ4_0,  // 18 bytes: d, 16 bytes whose low nibbles are q[0..15] and high nibbles q[16..31], each minus 8
-};
-
-// y = x * w^T (+ bias) for a quantized w; k must be a multiple of 32. Weights
-// are dequantized exactly in registers and x stays F32, so each y[t][o] runs
-// the same 16-lane FMA sequence and tree as matmul() over the dequantized
-// weights: independent of n, m and threads.
-KernelStatus matmul_quant(ThreadPool& pool, QuantFormat format,
-                          const float* x,     // [n, k]
-                          const void* w,      // [m, k] in blocks
-                          const float* bias,  // [m] or nullptr
-                          float* y,           // [n, m]
-                          int64_t n, int64_t k, int64_t m);
+                    int64_t n, int64_t k, int64_t m, void* scratch = nullptr);
+constexpr int64_t kMatmulChunk = 64;
+size_t matmul_scratch_bytes(WeightFormat format, int64_t k);
 
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w. out may alias x.
-KernelStatus rms_norm(ThreadPool& pool,
+KernelStatus rms_norm(ThreadPool& pool, const KernelTable& kernels,
                       const float* x,  // [n_rows, dim]
                       const float* w,  // [dim]
                       float* out,      // [n_rows, dim]
@@ -93,13 +80,13 @@ KernelStatus copy_rows(ThreadPool& pool,
                        float* out,      // [n_rows, dst_ld]
                        int64_t n_rows, int64_t cols, int64_t src_ld, int64_t dst_ld);
 
-// gather_rows() from a quantized table, dequantizing each row; dim must be a
-// multiple of 32.
-KernelStatus gather_rows_quant(ThreadPool& pool, QuantFormat format,
-                               const void* table,   // [n_rows, dim] in blocks
-                               const int32_t* ids,  // [n_ids]
-                               float* out,          // [n_ids, dim]
-                               int64_t n_ids, int64_t n_rows, int64_t dim);
+// gather_rows() from a weight table in any format, each row converted exactly
+// to F32; dim must be a whole number of the format's blocks.
+KernelStatus gather_weight_rows(ThreadPool& pool, WeightFormat format,
+                                const void* table,   // [n_rows, dim] in format
+                                const int32_t* ids,  // [n_ids]
+                                float* out,          // [n_ids, dim]
+                                int64_t n_ids, int64_t n_rows, int64_t dim);
 
 // Writes each token's key and value into its cache slot (slot = block * block_size + offset).
 KernelStatus kv_store(ThreadPool& pool,
@@ -137,6 +124,6 @@ struct AttentionArgs {
 // Limits of the attention kernel's stack buffers.
 constexpr int64_t kMaxHeadDim = 512;
 constexpr int64_t kMaxBlockSize = 256;
-KernelStatus attention(ThreadPool& pool, const AttentionArgs& a);
+KernelStatus attention(ThreadPool& pool, const KernelTable& kernels, const AttentionArgs& a);
 
 }  // namespace sb::cpu

@@ -1,7 +1,8 @@
-// The CPU backend with Q8_0/Q4_0 weights: quantized matrices are kept in
-// blocks (in place) and used by matmul and embed; vectors become F32. End to
-// end, stories260K with its matrices quantized through core/base/tensor.h must
-// decode greedily like the F32 model.
+// The CPU backend with F16/BF16/Q8_0/Q4_0 weights: matrices are kept as stored
+// (in place) and used by matmul and embed; vectors become F32. End to end,
+// stories260K with its matrices quantized through core/base/tensor.h must decode
+// greedily like the F32 model, and with them in F16/BF16 exactly like the F32
+// model holding the same (widened) values.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -18,35 +19,30 @@
 #include "core/model/model.h"
 #include "core/sampler.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/kernel_test_util.h"
 #include "test_util.h"
 
 namespace {
 
 using sb::DType;
 
-std::vector<float> random_vec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using sb::test::random_vec;
 
+// w stored as dtype by core/base/tensor.h.
 std::vector<uint8_t> quantize(DType dtype, const std::vector<float>& w, int64_t rows, int64_t cols) {
   const size_t row_bytes = sb::dtype_row_bytes(dtype, cols);
   std::vector<uint8_t> q(static_cast<size_t>(rows) * row_bytes);
-  for (int64_t r = 0; r < rows; ++r) sb::quantize_row(dtype, w.data() + r * cols, q.data() + r * row_bytes, cols);
+  for (int64_t r = 0; r < rows; ++r) sb::store_row(dtype, w.data() + r * cols, q.data() + r * row_bytes, cols);
   return q;
 }
 
-// A copy of `model` whose matrices are quantized to `dtype` where their width
-// allows it (whole 32-element blocks); other tensors stay as they are. Tied
-// views stay tied.
+// A copy of `model` whose matrices are stored as `dtype` where their width
+// allows it (whole blocks); other tensors stay as they are. Tied views stay tied.
 sb::Model quantize_model(const sb::Model& model, DType dtype) {
   sb::Model q = model;
   std::map<const void*, const void*> done;
   auto convert = [&](sb::TensorView& t) {
-    if (!t.present() || t.rows <= 1 || t.cols % 32 != 0) return;
+    if (!t.present() || t.rows <= 1 || t.cols % sb::dtype_block_elems(dtype) != 0) return;
     if (!done.count(t.data)) {
       std::vector<float> f(static_cast<size_t>(t.n_elems()));
       for (int64_t r = 0; r < t.rows; ++r) sb::dequantize_row(t.dtype, t.row(r), f.data() + r * t.cols, t.cols);
@@ -65,8 +61,10 @@ sb::Model quantize_model(const sb::Model& model, DType dtype) {
 }
 
 // Greedy from BOS for `steps` positions; with `forced`, feeds forced[pos]
-// instead of the previous argmax (teacher forcing). Returns each argmax.
-std::vector<int32_t> argmax_per_position(const sb::Model& model, int steps, const std::vector<int32_t>* forced) {
+// instead of the previous argmax (teacher forcing). Returns each argmax, and
+// with all_logits every position's logits.
+std::vector<int32_t> argmax_per_position(const sb::Model& model, int steps, const std::vector<int32_t>* forced,
+                                         std::vector<float>* all_logits = nullptr) {
   auto backend = sb::make_cpu_backend(2);
   const int max_ctx = model.config.max_ctx;
   sb::KvCache kv((max_ctx + 15) / 16, 16, 1, max_ctx);
@@ -84,6 +82,7 @@ std::vector<int32_t> argmax_per_position(const sb::Model& model, int steps, cons
                         kv, logits.data())
                 .ok());
     out.push_back(sb::argmax(logits.data(), model.config.n_vocab));
+    if (all_logits) all_logits->insert(all_logits->end(), logits.begin(), logits.end());
     token = forced ? (*forced)[static_cast<size_t>(pos)] : out.back();
   }
   return out;
@@ -91,10 +90,10 @@ std::vector<int32_t> argmax_per_position(const sb::Model& model, int steps, cons
 
 }  // namespace
 
-TEST_CASE("cpu backend keeps quantized matrices in place and converts quantized vectors") {
+TEST_CASE("cpu backend keeps matrices as stored, in place, and converts vectors to F32") {
   auto backend = sb::make_cpu_backend(2);
   const int64_t rows = 7, cols = 64;
-  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+  for (DType dtype : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
     INFO(std::string(sb::dtype_name(dtype)));
     const auto w = random_vec(static_cast<size_t>(rows * cols), 1);
     const auto blocks = quantize(dtype, w, rows, cols);
@@ -111,15 +110,21 @@ TEST_CASE("cpu backend keeps quantized matrices in place and converts quantized 
     CHECK(vec->dtype == DType::kF32);
     CHECK(std::memcmp(vec->data, deq.data(), cols * 4) == 0);
 
-    // matmul and embed through the backend against the dequantized weights.
+    // matmul and embed through the backend against the dequantized weights:
+    // F16/BF16 give the F32 kernel's bits; int8 activations stay within their bound.
     const auto x = random_vec(static_cast<size_t>(3 * cols), 2);
-    std::vector<float> y(3 * rows);
+    std::vector<float> y(3 * rows), y_f32(3 * rows);
     REQUIRE(backend->matmul(x.data(), *mat, sb::DeviceWeight{}, y.data(), 3).ok());
-    for (int64_t t = 0; t < 3; ++t)
+    const sb::DeviceWeight f32_mat{DType::kF32, rows, cols, deq.data()};
+    REQUIRE(backend->matmul(x.data(), f32_mat, sb::DeviceWeight{}, y_f32.data(), 3).ok());
+    const bool int8 = dtype == DType::kQ8_0 || dtype == DType::kQ4_0;
+    if (!int8) CHECK(y == y_f32);
+    for (int64_t t = 0; t < 3 && int8; ++t)
       for (int64_t o = 0; o < rows; ++o) {
         double want = 0;
         for (int64_t i = 0; i < cols; ++i) want += static_cast<double>(x[t * cols + i]) * deq[o * cols + i];
-        CHECK(y[t * rows + o] == doctest::Approx(want).epsilon(1e-5));
+        CHECK(std::fabs(y[t * rows + o] - want) <=
+              sb::test::int8_error_bound(x.data() + t * cols, deq.data() + o * cols, 0.0, cols));
       }
     const std::vector<int32_t> ids = {6, 2};
     std::vector<float> e(2 * cols);
@@ -160,5 +165,22 @@ TEST_CASE("stories260K with quantized matrices decodes greedily like F32") {
                                                   << "teacher-forced top-1 agreement " << agree << "/" << steps);
     CHECK(same_prefix >= c.min_prefix);
     CHECK(agree >= c.min_agree);
+  }
+}
+
+TEST_CASE("stories260K with F16/BF16 matrices gives the F32 logits of the widened values, bit for bit") {
+  auto model = sb::load_model(sb::test::shared_path("models/stories260K.gguf"));
+  REQUIRE_MESSAGE(model.ok(), model.status().to_string());
+  const int steps = 24;
+  for (DType dtype : {DType::kF16, DType::kBF16}) {
+    INFO(sb::dtype_name(dtype));
+    const sb::Model narrow = quantize_model(*model, dtype);
+    REQUIRE(narrow.weights.layers[0].wq.dtype == dtype);
+    const sb::Model widened = quantize_model(narrow, DType::kF32);  // the same values, stored F32
+    std::vector<float> narrow_logits, widened_logits;
+    const std::vector<int32_t> a = argmax_per_position(narrow, steps, nullptr, &narrow_logits);
+    const std::vector<int32_t> b = argmax_per_position(widened, steps, nullptr, &widened_logits);
+    CHECK(a == b);
+    CHECK(std::memcmp(narrow_logits.data(), widened_logits.data(), narrow_logits.size() * 4) == 0);
   }
 }

@@ -1,6 +1,8 @@
-// CPU kernels against naive reference loops (double precision), on awkward
-// sizes: 1, 3, 17 rows, lengths that are not multiples of 16 or of the KV block
-// size, grouped-query attention; plus bitwise batch invariance of matmul.
+// Row-wise CPU kernels and attention against naive reference loops (double
+// precision), on awkward sizes: 1, 3, 17 rows, lengths that are not multiples
+// of 16 or of the KV block size, grouped-query attention; the kernels that use
+// a path's dot product give the same bits on every path. (Matmul:
+// test_matmul_paths.cpp, test_quant_kernels.cpp.)
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -9,18 +11,12 @@
 #include <vector>
 
 #include "kernels/cpu/ops.h"
+#include "kernels/kernel_test_util.h"
 
 namespace {
 
 using sb::cpu::KernelStatus;
-
-std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using sb::test::random_vec;
 
 void check_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
   REQUIRE(got.size() == want.size());
@@ -32,53 +28,14 @@ void check_close(const std::vector<float>& got, const std::vector<double>& want,
 
 }  // namespace
 
-TEST_CASE("matmul matches a naive loop on awkward sizes") {
-  sb::cpu::ThreadPool pool(2);
-  for (int64_t n : {1, 3, 17})
-    for (int64_t k : {1, 7, 16, 33, 100})
-      for (int64_t m : {1, 5, 17, 130}) {
-        const auto x = random_vec(static_cast<size_t>(n * k), 1);
-        const auto w = random_vec(static_cast<size_t>(m * k), 2);
-        const auto bias = random_vec(static_cast<size_t>(m), 3);
-        for (bool with_bias : {false, true}) {
-          std::vector<float> y(static_cast<size_t>(n * m));
-          REQUIRE(sb::cpu::matmul(pool, x.data(), w.data(), with_bias ? bias.data() : nullptr, y.data(), n, k, m) ==
-                  KernelStatus::kOk);
-          std::vector<double> want(y.size());
-          for (int64_t t = 0; t < n; ++t)
-            for (int64_t o = 0; o < m; ++o) {
-              double s = with_bias ? bias[static_cast<size_t>(o)] : 0.0;
-              for (int64_t i = 0; i < k; ++i) s += static_cast<double>(x[t * k + i]) * w[o * k + i];
-              want[static_cast<size_t>(t * m + o)] = s;
-            }
-          INFO("n=" << n << " k=" << k << " m=" << m << " bias=" << with_bias);
-          check_close(y, want, 1e-5);
-        }
-      }
-}
-
-TEST_CASE("matmul rows are bitwise identical alone and in a batch of 17") {
-  sb::cpu::ThreadPool pool(2);
-  const int64_t k = 333, m = 517;  // big enough to split over threads
-  const auto x = random_vec(static_cast<size_t>(17 * k), 4);
-  const auto w = random_vec(static_cast<size_t>(m * k), 5);
-  std::vector<float> batch(static_cast<size_t>(17 * m));
-  REQUIRE(sb::cpu::matmul(pool, x.data(), w.data(), nullptr, batch.data(), 17, k, m) == KernelStatus::kOk);
-  sb::cpu::ThreadPool single(1);
-  for (int64_t t : {0, 5, 16}) {
-    std::vector<float> alone(static_cast<size_t>(m));
-    REQUIRE(sb::cpu::matmul(single, x.data() + t * k, w.data(), nullptr, alone.data(), 1, k, m) == KernelStatus::kOk);
-    CHECK(std::memcmp(alone.data(), batch.data() + t * m, alone.size() * 4) == 0);
-  }
-}
-
 TEST_CASE("rms_norm, silu_mul, add, gather_rows") {
   sb::cpu::ThreadPool pool(2);
   const int64_t rows = 3, dim = 37;
   const auto x = random_vec(static_cast<size_t>(rows * dim), 6);
   const auto w = random_vec(static_cast<size_t>(dim), 7);
   std::vector<float> y(x.size());
-  REQUIRE(sb::cpu::rms_norm(pool, x.data(), w.data(), y.data(), rows, dim, 1e-5f) == KernelStatus::kOk);
+  REQUIRE(sb::cpu::rms_norm(pool, sb::test::env_kernel_table(), x.data(), w.data(), y.data(), rows, dim, 1e-5f) ==
+          KernelStatus::kOk);
   std::vector<double> want(y.size());
   for (int64_t r = 0; r < rows; ++r) {
     double ss = 0;
@@ -87,6 +44,12 @@ TEST_CASE("rms_norm, silu_mul, add, gather_rows") {
     for (int64_t i = 0; i < dim; ++i) want[r * dim + i] = x[r * dim + i] * inv * w[i];
   }
   check_close(y, want, 1e-5);
+  for (const sb::cpu::KernelTable* t : sb::test::all_kernel_tables()) {
+    std::vector<float> y_path(y.size());
+    REQUIRE(sb::cpu::rms_norm(pool, *t, x.data(), w.data(), y_path.data(), rows, dim, 1e-5f) == KernelStatus::kOk);
+    INFO(sb::test::table_name(*t));
+    CHECK(y_path == y);
+  }
 
   const auto g = random_vec(101, 8, 5.0f), u = random_vec(101, 9);
   std::vector<float> out(101);
@@ -175,7 +138,13 @@ TEST_CASE("paged attention matches dense causal attention with GQA, sliding wind
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
     a.window = var.window;
     a.softcap = var.softcap;
-    REQUIRE(sb::cpu::attention(pool, a) == KernelStatus::kOk);
+    REQUIRE(sb::cpu::attention(pool, sb::test::env_kernel_table(), a) == KernelStatus::kOk);
+    const std::vector<float> got = out;
+    for (const sb::cpu::KernelTable* t : sb::test::all_kernel_tables()) {
+      REQUIRE(sb::cpu::attention(pool, *t, a) == KernelStatus::kOk);
+      INFO(sb::test::table_name(*t) << ", head_dim " << hd);
+      CHECK(out == got);
+    }
     std::vector<double> want(out.size());
     for (int64_t t = 0; t < n; ++t) {
       REQUIRE(pos[t] < lens[token_seq[t]]);

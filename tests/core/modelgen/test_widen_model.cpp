@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "core/forward.h"
@@ -103,6 +104,26 @@ TEST_CASE("widen_model: the widened stories260K generates the same text with the
     MESSAGE("largest relative logit difference: " << worst);
     CHECK(worst < 1e-4);
   }
+}
+
+TEST_CASE("widen_model: matrices in the asked dtype, vectors F32; quantized ones need whole blocks") {
+  const std::string dir = sb::test::scratch_dir("widen_model_dtype");
+  const std::string path = dir + "/wide.gguf";
+  for (const auto& [type, dtype] : {std::pair{sb::gguf::TensorType::kBF16, sb::DType::kBF16},
+                                    std::pair{sb::gguf::TensorType::kQ8_0, sb::DType::kQ8_0}}) {
+    CAPTURE(sb::dtype_name(dtype));
+    const sb::Status s = sb::write_widened_model(kModel, path, sb::WidenShape{128, 6, 256, 16}, 7, type);
+    REQUIRE_MESSAGE(s.ok(), s.to_string());
+    auto m = sb::load_model(path);
+    REQUIRE(m.ok());
+    CHECK(m->weights.layers[5].w_down.dtype == dtype);
+    CHECK(m->weights.lm_head.dtype == dtype);
+    CHECK(m->weights.layers[0].attn_norm.dtype == sb::DType::kF32);
+  }
+  const sb::Status odd = sb::write_widened_model(kModel, path, sb::WidenShape{96, 6, 200, 8}, 7,
+                                                 sb::gguf::TensorType::kQ4_0);  // ffn 200 is not whole blocks of 32
+  CHECK(odd.code() == sb::StatusCode::kInvalidArgument);
+  CHECK(odd.message().find("multiples of 32") != std::string::npos);
 }
 
 TEST_CASE("widen_model: shapes that cannot compute the same function are refused") {
