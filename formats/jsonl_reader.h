@@ -1,7 +1,12 @@
 // Lazy line reader over JSONL inputs: files in order or stdin ("-"), plain or
 // zstd-compressed (detected by the zstd magic; a .zst name requires it). Reads in
 // chunks, never the whole input; blank lines are skipped and do not count.
-// I/O failures and corrupt or truncated zstd streams are a Status naming the file.
+// Each zstd frame is decoded whole and its checksum checked before any of its lines
+// is returned, so damaged input yields no line: a corrupt or truncated frame is a
+// Status naming the file and the frame's byte offset, after the lines of the frames
+// before it. From a pipe a frame's compressed bytes are held while it is checked
+// (at most kMaxUnseekableFrameBytes); files are re-read instead.
+// I/O failures are a Status naming the file.
 // With a shard, lines of other shards are skipped here (their index still counts).
 #pragma once
 
@@ -23,6 +28,8 @@ struct JsonlLine {
   std::string_view source;   // the path it came from ("-" for stdin)
   uint64_t line_no = 0;      // 1-based line number within that source, blank lines counted
 };
+
+inline constexpr uint64_t kMaxUnseekableFrameBytes = uint64_t{256} << 20;
 
 struct JsonlReaderOptions {
   size_t chunk_bytes = size_t{1} << 20;       // read / decompress granularity
@@ -52,6 +59,7 @@ class JsonlReader {
   Status open_source(size_t i);
   void close_source();
   Status fill();            // appends more bytes of the current source to buf_
+  Status verify_next_frame(bool* at_end);
   Status read_raw(bool* eof);
   Status line_too_long(const std::string& path, uint64_t line_no) const;
 

@@ -2,9 +2,13 @@
 // with one running index, zstd (multi-frame, truncated, corrupt) and tiny chunk
 // sizes so that lines and frames straddle every buffer boundary.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "formats/jsonl_reader.h"
@@ -39,9 +43,14 @@ std::vector<Line> read_all(const std::vector<std::string>& paths, size_t chunk =
   return out;
 }
 
+// One frame, with a content checksum as the zstd tool writes by default.
 std::string zstd_frame(const std::string& data, int level = 3) {
   std::string out(ZSTD_compressBound(data.size()), '\0');
-  const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
+  ZSTD_freeCCtx(cctx);
   REQUIRE_FALSE(ZSTD_isError(n));
   out.resize(n);
   return out;
@@ -146,6 +155,53 @@ TEST_CASE("truncated and corrupt zstd streams are errors naming the file") {
   read_all({dir + "/plain.jsonl.zst"}, 64, &st);
   REQUIRE_FALSE(st.ok());
   CHECK(st.message().find("not a zstd stream") != std::string::npos);
+}
+
+// A copy of `frame` with one byte flipped such that zstd decodes it but the content
+// checksum fails (damage found only at the frame's end): the case of issue 22, item 7.
+static std::string damage_content(const std::string& frame) {
+  std::string out(ZSTD_getFrameContentSize(frame.data(), frame.size()), '\0');
+  for (size_t at = frame.size() / 2; at < frame.size() - 4; ++at) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = frame;
+      bad[at] = static_cast<char>(bad[at] ^ (1 << bit));
+      const size_t n = ZSTD_decompress(out.data(), out.size(), bad.data(), bad.size());
+      if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_checksum_wrong) return bad;
+    }
+  }
+  FAIL("no byte of the frame damages only its content");
+  return frame;
+}
+
+TEST_CASE("a damaged zstd frame yields none of its lines; earlier frames all of theirs (issue 22, item 7)") {
+  const std::string dir = sb::test::scratch_dir("jsonl_zstd_verify");
+  std::string first, second;
+  for (int i = 0; i < 6000; ++i)
+    (i < 1000 ? first : second) += "{\"prompt\":\"line " + std::to_string(i * 7919 % 10007) + "\"}\n";
+  const std::string good = zstd_frame(first), bad = damage_content(zstd_frame(second));
+  sb::test::write_file(dir + "/one.jsonl.zst", bad);
+  sb::test::write_file(dir + "/two.jsonl.zst", good + bad);
+  for (size_t chunk : {size_t{13}, size_t{4096}, size_t{1} << 20}) {
+    CAPTURE(chunk);
+    sb::Status st;
+    CHECK(read_all({dir + "/one.jsonl.zst"}, chunk, &st).empty());
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.message() == dir + "/one.jsonl.zst: corrupt zstd data: Restored data doesn't match checksum (the zstd "
+                                "frame starting at byte 0); records before it were read, none from it");
+    CHECK(read_all({dir + "/two.jsonl.zst"}, chunk, &st).size() == 1000);
+    CHECK(st.message().find("frame starting at byte " + std::to_string(good.size()) + ")") != std::string::npos);
+  }
+  // From a pipe (no pread): the frame is held while it is checked, with the same outcome.
+  const std::string fifo = dir + "/pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::thread writer([&] {
+    std::ofstream(fifo, std::ios::binary) << good << bad;
+  });
+  sb::Status st;
+  CHECK(read_all({fifo}, 4096, &st).size() == 1000);
+  writer.join();
+  CHECK(st.message().find("checksum (the zstd frame starting at byte " + std::to_string(good.size())) !=
+        std::string::npos);
 }
 
 TEST_CASE("a line longer than max_line_bytes is an error, not unbounded memory") {
