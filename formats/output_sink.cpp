@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "formats/small_file.h"
+
 namespace sb {
 
 struct OutputSink::Zstd {
@@ -26,20 +28,6 @@ OutputCompression compression_for_path(std::string_view path) {
   return path.size() > 4 && path.substr(path.size() - 4) == ".zst" ? OutputCompression::kZstd
                                                                    : OutputCompression::kPlain;
 }
-
-namespace {
-
-// Makes a newly created directory entry durable (best effort: some filesystems refuse).
-void sync_parent_dir(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
-}
-
-}  // namespace
 
 OutputSink::OutputSink(int fd, bool owns_fd, std::string name, const OutputSinkOptions& options)
     : fd_(fd), owns_fd_(owns_fd), name_(std::move(name)), options_(options) {
