@@ -80,10 +80,26 @@ class ScanBuffer {
   bool eof_ = false;
 };
 
+// Counts one kept record; a record of another shard means the file is not this shard's output.
+Status keep_record(ResumeScan* s, uint64_t index, const Shard& shard, uint64_t* prev, const std::string& where) {
+  if (index > kMaxRecordIndex)
+    return corrupt(where + ": a record with index " + std::to_string(index) + ", above any input's record count (2^48); "
+                   "the file was changed by something else, so specbatch will not resume it");
+  if (!s->done.admits(index))
+    return corrupt(where + ": a record with index " + std::to_string(index) + ", which is not in shard " +
+                   shard.to_string() + "; the file was made by another shard or changed by something else, so "
+                   "specbatch will not resume it");
+  ++s->n_records;
+  if (!s->done.insert(index)) ++s->n_duplicates;
+  if (s->n_records > 1 && index <= *prev) s->in_order = false;
+  *prev = index;
+  return ok_status();
+}
+
 // Plain JSONL: every line a record; a torn or invalid last line is cut.
-Status scan_plain(ScanBuffer& in, const std::string& path, ResumeScan* s) {
+Status scan_plain(ScanBuffer& in, const std::string& path, const Shard& shard, ResumeScan* s) {
   OutputIndexParser parser;
-  uint64_t line_no = 0;
+  uint64_t line_no = 0, prev = 0;
   bool pending_bad = false;  // the previous line was not a record: fine only if it is the last
   for (;;) {
     const std::string_view rest = in.rest();
@@ -106,8 +122,7 @@ Status scan_plain(ScanBuffer& in, const std::string& path, ResumeScan* s) {
                      "changed by something else, so specbatch will not resume it");
     const std::optional<uint64_t> index = parser.index_of(rest.substr(0, nl));
     if (index) {
-      ++s->n_records;
-      if (!s->done.insert(*index)) ++s->n_duplicates;
+      SB_RETURN_IF_ERROR(keep_record(s, *index, shard, &prev, path + ":" + std::to_string(line_no)));
       s->kept_bytes = in.offset() + nl + 1;
     } else {
       pending_bad = true;
@@ -138,11 +153,12 @@ Status decode_frame(ZSTD_DCtx* dctx, std::string_view frame, std::string* out) {
 }
 
 // zstd: a sequence of frames of whole lines; the first bad frame and all after it are cut.
-Status scan_zstd(ScanBuffer& in, ResumeScan* s) {
+Status scan_zstd(ScanBuffer& in, const std::string& path, const Shard& shard, ResumeScan* s) {
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (dctx == nullptr) return internal_error("cannot create a zstd decompression context");
   OutputIndexParser parser;
   std::string content;
+  uint64_t prev = 0;
   for (;;) {
     const std::string_view rest = in.rest();
     if (rest.empty()) {
@@ -183,8 +199,7 @@ Status scan_zstd(ScanBuffer& in, ResumeScan* s) {
       pos = nl + 1;
     }
     for (uint64_t index : indices) {
-      ++s->n_records;
-      if (!s->done.insert(index)) ++s->n_duplicates;
+      SB_RETURN_IF_ERROR(keep_record(s, index, shard, &prev, path + ": the frame at offset " + std::to_string(in.offset())));
     }
     in.consume(n);
     s->kept_bytes = in.offset();
@@ -193,19 +208,25 @@ Status scan_zstd(ScanBuffer& in, ResumeScan* s) {
 
 }  // namespace
 
-StatusOr<ResumeScan> scan_and_repair_output(const std::string& path) {
+StatusOr<ResumeScan> scan_and_repair_output(const std::string& path, const Shard& shard) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return errno_error("cannot open " + path + " to resume it");
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
+  return scan_and_repair_output(fd, path, shard);
+}
+
+StatusOr<ResumeScan> scan_and_repair_output(int fd, const std::string& path, const Shard& shard) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return errno_error("cannot read " + path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return errno_error("cannot stat " + path);
   if (!S_ISREG(st.st_mode)) return invalid_argument(path + ": --resume needs a regular output file");
   const uint64_t size = static_cast<uint64_t>(st.st_size);
 
   ResumeScan s;
+  s.done = IndexSet(shard.count, shard.index);
   s.compression = compression_for_path(path);
   ScanBuffer in(fd, path);
   if (s.compression == OutputCompression::kZstd) {
@@ -214,9 +235,9 @@ StatusOr<ResumeScan> scan_and_repair_output(const std::string& path) {
     const bool zstd_magic = head.size() >= 4 && std::memcmp(head.data(), "\x28\xB5\x2F\xFD", 4) == 0;
     if (head.size() >= 4 && !zstd_magic)
       return corrupt(path + ": named .zst but not a zstd file; specbatch will not resume (or cut) it");
-    SB_RETURN_IF_ERROR(scan_zstd(in, &s));
+    SB_RETURN_IF_ERROR(scan_zstd(in, path, shard, &s));
   } else {
-    SB_RETURN_IF_ERROR(scan_plain(in, path, &s));
+    SB_RETURN_IF_ERROR(scan_plain(in, path, shard, &s));
   }
   SB_CHECK(s.kept_bytes <= size);
   s.cut_bytes = size - s.kept_bytes;
