@@ -354,6 +354,8 @@ int run_command(const RunOptions& o) {
   out_config.errors_path = o.errors;
   out_config.resume = o.resume;
   out_config.overwrite = o.overwrite;
+  out_config.input_order = o.order == "input";
+  out_config.shard = shard;
   out_config.sink.flush_records = o.flush_records;
   out_config.sink.flush_seconds = o.flush_seconds;
   out_config.sink.sync = parse_sync_policy(o.sync).value();  // CLI11 checked the name
@@ -475,6 +477,8 @@ int run_command(const RunOptions& o) {
         input_done = true;
         input_read_to_end = true;
         counters.total = n_read;
+        const Status within = output.check_indices_below((*reader)->n_lines_seen());
+        if (!within.ok()) return fatal(within);
         break;
       }
       if (output.done().contains(line.index)) continue;  // resume: written by an earlier run

@@ -1,16 +1,23 @@
 // Runs the built specbatch binary (SPECBATCH_BINARY) as a child process with a
-// given stdin, capturing stdout, stderr and the exit status; parses JSONL output.
+// given stdin, capturing stdout, stderr and the exit status, or in the background;
+// parses JSONL output (plain or zstd files).
 #pragma once
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <simdjson.h>
+#include <spawn.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "formats/zstd_test_util.h"
 #include "test_util.h"
+
+extern char** environ;
 
 namespace sb::test {
 
@@ -114,5 +121,46 @@ inline std::vector<OutputLine> parse_output(const std::string& out) {
 }
 
 inline std::string stories_model() { return shared_path("models/stories260K.gguf"); }
+
+// Runs specbatch in the background (stdout and stderr appended to `log`; stdin
+// /dev/null, or `stdin_fd` when given).
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log, int stdin_fd = -1) {
+  std::vector<std::string> argv_s = {SPECBATCH_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+  else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+// Exit status as the shell reports it (128 + signal for a killed process).
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The output's lines (zstd decoded) by index; every index must appear once.
+inline std::map<uint64_t, std::string> records_by_index(const std::string& path) {
+  std::string bytes = read_file(path);
+  if (path.size() > 4 && path.substr(path.size() - 4) == ".zst") bytes = unzstd(bytes);
+  std::map<uint64_t, std::string> out;
+  for (const std::string& line : split_lines(bytes)) {
+    const auto parsed = parse_output(line + "\n");
+    REQUIRE(parsed.size() == 1);
+    CAPTURE(line);
+    CHECK(out.emplace(parsed[0].index, line).second);  // no duplicates
+  }
+  return out;
+}
 
 }  // namespace sb::test

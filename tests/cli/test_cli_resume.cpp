@@ -2,10 +2,7 @@
 // many moments then --resume, for plain and zstd output, ends with exactly the records
 // of an uninterrupted run; SIGTERM exits 143 and resumes; a changed input, model or
 // setting is refused; shards 0/3, 1/3, 2/3 merged equal the unsharded run; /dev/full.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,14 +11,14 @@
 #include <thread>
 
 #include "cli/cli_test_util.h"
-#include "formats/zstd_test_util.h"
 
 using sb::test::read_file;
+using sb::test::records_by_index;
 using sb::test::run_cli;
+using sb::test::spawn_cli;
 using sb::test::stories_model;
+using sb::test::wait_exit;
 using sb::test::write_file;
-
-extern char** environ;
 
 namespace {
 
@@ -31,45 +28,6 @@ std::string prompts(int n) {
     s += "{\"id\":\"r" + std::to_string(i) + "\",\"prompt\":\"Once upon a time " + std::to_string(i) +
          "\",\"max_tokens\":" + std::to_string(8 + i % 40) + "}\n";
   return s;
-}
-
-// Runs specbatch in the background (stdin /dev/null, stdout/stderr to files).
-pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> argv_s = {SPECBATCH_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = -1;
-  REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-// Exit status as the shell reports it (128 + signal for a killed process).
-int wait_exit(pid_t pid) {
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// The output's lines (zstd decoded) by index; every index must appear once.
-std::map<uint64_t, std::string> records_by_index(const std::string& path) {
-  std::string bytes = read_file(path);
-  if (path.size() > 4 && path.substr(path.size() - 4) == ".zst") bytes = sb::test::unzstd(bytes);
-  std::map<uint64_t, std::string> out;
-  for (const std::string& line : sb::test::split_lines(bytes)) {
-    const auto parsed = sb::test::parse_output(line + "\n");
-    REQUIRE(parsed.size() == 1);
-    CAPTURE(line);
-    CHECK(out.emplace(parsed[0].index, line).second);  // no duplicates
-  }
-  return out;
 }
 
 std::vector<std::string> base_args(const std::string& input) {
