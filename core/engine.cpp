@@ -207,6 +207,16 @@ void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   requests_.erase(r->id);
 }
 
+std::vector<uint64_t> Engine::cancel_waiting() {
+  std::vector<uint64_t> ids;
+  for (SeqState* s : scheduler_.cancel_waiting()) {
+    const uint64_t id = static_cast<Request*>(s)->id;
+    ids.push_back(id);
+    requests_.erase(id);
+  }
+  return ids;
+}
+
 void Engine::release_preempted() {
   const uint64_t preemptions = scheduler_.stats().preemptions;
   if (preemptions == preemptions_seen_) return;
