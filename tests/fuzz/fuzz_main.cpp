@@ -1,0 +1,10 @@
+// A libFuzzer binary for one target of fuzz_targets.h: SPECBATCH_FUZZ_TARGET names it
+// (tests/fuzz/CMakeLists.txt builds one binary per target).
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz/fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return sb::fuzz::SPECBATCH_FUZZ_TARGET(data, size);
+}
