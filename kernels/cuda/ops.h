@@ -57,14 +57,33 @@ cudaError_t rope(float* x, const int32_t* pos, const float* inv_freq, int64_t n_
 // out = silu(gate) * up; out may alias gate or up.
 cudaError_t silu_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
 
+// out = gelu_tanh(gate) * up (GELU, tanh approximation); out may alias gate or up.
+cudaError_t gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
+
+// x = cap * tanh(x / cap), cap > 0 (logit soft-capping).
+cudaError_t softcap(float* x, float cap, int64_t n, cudaStream_t stream);
+
+// x *= s
+cudaError_t scale(float* x, float s, int64_t n, cudaStream_t stream);
+
 // x += y
 cudaError_t add(float* x, const float* y, int64_t n, cudaStream_t stream);
 
 // y[r] += bias for each of n_rows rows.           y: [n_rows, m], bias: [m]
 cudaError_t add_bias(float* y, const float* bias, int64_t n_rows, int64_t m, cudaStream_t stream);
 
-// Converts n floats to F16 or BF16 (round to nearest even) for cuBLAS.
-cudaError_t convert_f32(const float* x, void* out, WeightType type, int64_t n, cudaStream_t stream);
+// Converts rows of x for cuBLAS (round to nearest even). BF16 keeps F32's range:
+// rows are converted as they are and `scale` is not written. F16 overflows past
+// 65504 (activations of Llama/Qwen models reach 1e3-1e5): each row is multiplied
+// by 2^-e, e >= 0 the smallest that keeps its largest magnitude within 2^15, and
+// scale[r] = 2^e is what row r of the GEMM's output must be multiplied by
+// (scale_rows). Powers of two are exact, so only F16's own rounding remains.
+//   x: [n_rows, cols], out: [n_rows, cols] F16/BF16, scale: [n_rows]
+cudaError_t convert_rows(const float* x, void* out, float* scale, WeightType type, int64_t n_rows, int64_t cols,
+                         cudaStream_t stream);
+
+// y[r] *= scale[r] for each of n_rows rows.        y: [n_rows, m], scale: [n_rows]
+cudaError_t scale_rows(float* y, const float* scale, int64_t n_rows, int64_t m, cudaStream_t stream);
 
 // Writes each token's K and V row at its cache slot.  k, v: [n_tokens, kv_dim], caches: [n_slots, kv_dim]
 cudaError_t kv_store(const float* k, const float* v, const int32_t* slots, float* k_cache, float* v_cache,
@@ -76,7 +95,8 @@ cudaError_t quant_matmul(const float* x, const void* w, WeightType type, float* 
 
 // Causal attention over the paged KV cache for a ragged batch of query tokens:
 // token t (block table row token_seq[t], position pos[t]) attends to cached
-// positions 0..pos[t]; slot of position p is table[p / block_size] * block_size + p % block_size.
+// positions 0..pos[t] (pos[t]-window+1..pos[t] when window > 0; scores soft-capped
+// as softcap * tanh(s / softcap) when softcap > 0); slot of position p is table[p / block_size] * block_size + p % block_size.
 struct AttentionArgs {
   const float* q;               // [n_tokens, n_head, head_dim]
   const float* k_cache;         // [n_slots, n_kv_head, head_dim]
@@ -94,6 +114,8 @@ struct AttentionArgs {
   int64_t max_blocks;
   int64_t n_slots;
   float scale;
+  int64_t window;
+  float softcap;
 };
 cudaError_t attention(const AttentionArgs& a, int* err, cudaStream_t stream);
 
