@@ -48,6 +48,7 @@ struct JsonlReader::Source {
   size_t in_pos = 0;
   uint64_t in_base = 0;          // file offset of in[0]
   uint64_t verified_end = 0;     // file offset where the last verified frame ends
+  uint64_t raw_read = 0;         // bytes read from fd so far (progress)
   std::string scratch_in;        // verification buffers (seekable: read with pread)
   std::string scratch_out;
   uint64_t line_no = 0;
@@ -70,14 +71,31 @@ StatusOr<std::unique_ptr<JsonlReader>> JsonlReader::open(std::vector<std::string
   if (options.chunk_bytes == 0 || options.max_line_bytes == 0)
     return invalid_argument("JsonlReader: chunk_bytes and max_line_bytes must be positive");
   SB_CHECK(options.shard.count > 0 && options.shard.index < options.shard.count);
+  uint64_t total = 0;
+  bool sizes_known = true;
   for (const std::string& p : paths) {
-    if (p == "-") continue;
+    if (p == "-") {
+      sizes_known = false;
+      continue;
+    }
     struct stat st {};
     if (::stat(p.c_str(), &st) != 0) return errno_error(p);
     if (S_ISDIR(st.st_mode)) return invalid_argument(p + ": is a directory, expected a .jsonl or .jsonl.zst file");
     if (::access(p.c_str(), R_OK) != 0) return errno_error(p);
+    sizes_known = sizes_known && S_ISREG(st.st_mode);
+    total += static_cast<uint64_t>(st.st_size);
   }
-  return std::unique_ptr<JsonlReader>(new JsonlReader(std::move(paths), options));
+  auto reader = std::unique_ptr<JsonlReader>(new JsonlReader(std::move(paths), options));
+  reader->total_bytes_ = sizes_known ? total : 0;
+  reader->sizes_known_ = sizes_known;
+  return reader;
+}
+
+std::optional<double> JsonlReader::fraction_read() const {
+  if (!sizes_known_) return std::nullopt;
+  if (total_bytes_ == 0) return 1.0;
+  const uint64_t read = done_bytes_ + (src_ != nullptr ? src_->raw_read : 0);
+  return std::min(1.0, static_cast<double>(read) / static_cast<double>(total_bytes_));
 }
 
 Status JsonlReader::open_source(size_t i) {
@@ -97,7 +115,10 @@ Status JsonlReader::open_source(size_t i) {
   return ok_status();
 }
 
-void JsonlReader::close_source() { src_.reset(); }
+void JsonlReader::close_source() {
+  done_bytes_ += src_->raw_read;
+  src_.reset();
+}
 
 // Reads up to chunk_bytes more raw bytes into src_->in (after dropping consumed ones).
 Status JsonlReader::read_raw(bool* eof) {
@@ -118,6 +139,7 @@ Status JsonlReader::read_raw(bool* eof) {
     return errno_error(s.path == "-" ? std::string("stdin") : s.path);
   }
   s.in.resize(old + static_cast<size_t>(n));
+  s.raw_read += static_cast<uint64_t>(n);
   *eof = (n == 0);
   return ok_status();
 }
@@ -311,6 +333,57 @@ StatusOr<bool> JsonlReader::next(JsonlLine* line) {
     line->line_no = s.line_no;
     return true;
   }
+}
+
+StatusOr<std::optional<uint64_t>> count_records(const std::vector<std::string>& paths) {
+  uint64_t n = 0;
+  std::string buf(size_t{1} << 20, '\0');
+  for (const std::string& path : paths.empty() ? std::vector<std::string>{"-"} : paths) {
+    if (path == "-") return std::optional<uint64_t>();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno_error(path);
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::optional<uint64_t>();
+    bool first = true, content = false;  // content: the current line has a non-blank byte
+    for (;;) {
+      ssize_t got;
+      do {
+        got = ::read(fd, buf.data(), buf.size());
+      } while (got < 0 && errno == EINTR);
+      if (got < 0) return errno_error(path);
+      if (got == 0) break;
+      const char* p = buf.data();
+      const char* end = p + got;
+      if (first) {
+        first = false;
+        if (starts_like_zstd(reinterpret_cast<const uint8_t*>(p), static_cast<size_t>(got)))
+          return std::optional<uint64_t>();
+        if (got >= 3 && std::memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3;  // a BOM, as next() drops it
+      }
+      while (p < end) {
+        if (!content) {
+          while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) ++p;
+          if (p == end) break;
+          if (*p == '\n') {  // a blank line
+            ++p;
+            continue;
+          }
+          content = true;
+        }
+        const void* nl = std::memchr(p, '\n', static_cast<size_t>(end - p));
+        if (nl == nullptr) break;
+        ++n;
+        content = false;
+        p = static_cast<const char*>(nl) + 1;
+      }
+    }
+    if (content) ++n;  // a last line without a newline
+  }
+  return std::optional<uint64_t>(n);
 }
 
 }  // namespace sb

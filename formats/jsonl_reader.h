@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,12 @@ struct JsonlReaderOptions {
   Shard shard;                                // only lines with shard.keeps(index) are returned
 };
 
+// The inputs' records (non-blank lines, all shards) counted before a run, for
+// progress and for checking a resumed output against its input: a newline scan of
+// plain files at memory speed. nullopt when an input is stdin, a pipe or zstd (a
+// zstd input's count is known only once read; see fraction_read()).
+StatusOr<std::optional<uint64_t>> count_records(const std::vector<std::string>& paths);
+
 class JsonlReader {
  public:
   // Checks up front that every path can be opened (so a typo in the last of
@@ -52,6 +59,9 @@ class JsonlReader {
   StatusOr<bool> next(JsonlLine* line);
   // Non-blank lines read so far, all shards counted: the input's record count at the end.
   uint64_t n_lines_seen() const { return next_index_; }
+  // The share of the inputs' bytes (compressed bytes for zstd) read so far, in [0, 1];
+  // nullopt when an input's size is unknown (stdin, a pipe). For progress estimates.
+  std::optional<double> fraction_read() const;
 
  private:
   struct Source;
@@ -65,6 +75,9 @@ class JsonlReader {
 
   std::vector<std::string> paths_;
   JsonlReaderOptions options_;
+  uint64_t total_bytes_ = 0;      // of all inputs
+  uint64_t done_bytes_ = 0;       // of the inputs already read to their end
+  bool sizes_known_ = false;      // every input is a regular file
   std::unique_ptr<Source> src_;   // the open source, or null between sources
   size_t next_source_ = 0;
   std::string buf_;               // decoded bytes; [pos_, size) not yet returned

@@ -7,6 +7,7 @@
 #include <zstd_errors.h>
 
 #include <fstream>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -219,4 +220,38 @@ TEST_CASE("a line longer than max_line_bytes is an error, not unbounded memory")
   auto second = (*reader)->next(&line);
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().message().find("long.jsonl:2") != std::string::npos);
+}
+
+TEST_CASE("count_records agrees with the reader; zstd and stdin are not counted; fraction_read ends at 1") {
+  const std::string dir = sb::test::scratch_dir("jsonl_count");
+  std::mt19937 rng(5);
+  const std::vector<std::string> pieces = {"{\"p\":1}", " ", "\t", "\r", "\n", "\r\n", "x", "\xEF\xBB\xBF", "  {}"};
+  for (int round = 0; round < 40; ++round) {
+    std::vector<std::string> paths;
+    for (int f = 0; f < 1 + round % 3; ++f) {
+      std::string text;
+      for (int i = 0, n = static_cast<int>(rng() % 60); i < n; ++i) text += pieces[rng() % pieces.size()];
+      paths.push_back(dir + "/in" + std::to_string(f) + ".jsonl");
+      sb::test::write_file(paths.back(), text);
+    }
+    auto counted = sb::count_records(paths);
+    REQUIRE(counted.ok());
+    REQUIRE(counted->has_value());
+    CHECK(**counted == read_all(paths, 7).size());
+  }
+  sb::test::write_file(dir + "/z.jsonl.zst", zstd_frame("{\"p\":1}\n"));
+  CHECK(sb::count_records({dir + "/in0.jsonl", dir + "/z.jsonl.zst"})->has_value() == false);
+  CHECK(sb::count_records({"-"})->has_value() == false);
+  CHECK_FALSE(sb::count_records({dir + "/missing.jsonl"}).ok());
+
+  auto reader = sb::JsonlReader::open({dir + "/in0.jsonl", dir + "/z.jsonl.zst"});
+  REQUIRE(reader.ok());
+  CHECK((*reader)->fraction_read() == 0.0);
+  sb::JsonlLine line;
+  while ((*reader)->next(&line).value()) {
+  }
+  CHECK((*reader)->fraction_read() == 1.0);
+  auto piped = sb::JsonlReader::open({"-"});
+  REQUIRE(piped.ok());
+  CHECK_FALSE((*piped)->fraction_read().has_value());
 }
