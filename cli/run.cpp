@@ -3,7 +3,9 @@
 // pauses while the engine's queue or the output reorder window is full, so
 // memory does not grow with the input. Per-record problems become error records.
 // Output is append-only and resumable (cli/run_output.h); SIGINT/SIGTERM stop
-// admission, let records in flight finish within --grace-seconds, and exit 130/143.
+// admission at once, drop what has not started, let records running finish within
+// --grace-seconds, and exit 130/143 (0 when every record finished anyway). A damaged
+// input stops admission the same way: what came before it finishes, then exit 1.
 #include <unistd.h>
 
 #include <algorithm>
@@ -305,6 +307,26 @@ struct SampleOf {
   size_t k = 0;
 };
 
+// "30", "0.5": a --grace-seconds value as typed.
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", s);
+  return buf;
+}
+
+// The records this run will do, estimated (for progress) from the share of the
+// input's bytes read so far: compressed bytes for zstd, whose records are not
+// counted up front.
+void estimate_total(const JsonlReader& reader, uint64_t done_before, const Shard& shard, uint64_t n_read,
+                    RunCounters* c) {
+  const std::optional<double> f = reader.fraction_read();
+  if (!f || *f <= 0) return;
+  const double input_records = static_cast<double>(reader.n_lines_seen()) / *f;
+  const double mine = input_records / static_cast<double>(shard.count) - static_cast<double>(done_before);
+  c->total = std::max<uint64_t>(n_read, static_cast<uint64_t>(std::max(0.0, mine)));
+  c->total_estimated = true;
+}
+
 ProgressMode progress_mode(const RunOptions& o) {
   if (o.quiet || o.progress == "none") return ProgressMode::kNone;
   if (o.progress == "log" || !::isatty(STDERR_FILENO)) return ProgressMode::kLog;
@@ -365,6 +387,20 @@ int run_command(const RunOptions& o) {
     return kExitFatal;
   }
   RunOutput& output = **prepared;
+  // Plain inputs are counted up front (a newline scan): progress has its total from
+  // the start, and a resumed output is checked against the input before the model loads.
+  const auto counted = count_records(o.inputs);
+  if (!counted.ok()) {
+    print_error(counted.status().message());
+    return kExitFatal;
+  }
+  if (*counted) {
+    const Status within = output.check_indices_below(**counted);
+    if (!within.ok()) {
+      print_error(within.message());
+      return kExitFatal;
+    }
+  }
 
   auto loaded = load_for_generation(o.model, o.spec_policy == "off" ? "" : o.draft, *device);
   if (!loaded.ok()) {
@@ -452,31 +488,48 @@ int run_command(const RunOptions& o) {
 
   if (output.done().size() > 0 && !o.quiet)
     print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
+  if (*counted) counters.total = shard.records_of(**counted) - output.done().size();
   bool input_done = false;
   bool input_read_to_end = false;
   int stop_signal = 0;
+  bool dropped = false;  // records a stop took out before they started
+  Status input_error;    // the input failed: records before it still finish
   Clock::time_point stop_deadline;
   uint64_t n_read = 0;
   for (;;) {
-    // A stop signal: no more admission; records in flight get until the deadline.
+    // A stop signal: no more admission, and what has not started is dropped (resume
+    // does it); records running get until the deadline.
     if (stop_signal == 0 && (stop_signal = stop_signal_received()) != 0) {
       input_done = true;
       stop_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                          std::chrono::duration<double>(o.grace_seconds));
+      size_t n_dropped = 0;
+      for (uint64_t id : engine.cancel_waiting()) {
+        const auto sample = sample_of.find(id);
+        n_dropped += in_flight.erase(sample->second.index);
+        sample_of.erase(sample);
+      }
+      dropped = n_dropped > 0;
       if (!o.quiet)
-        print_note(std::string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping; " +
-                   std::to_string(in_flight.size()) + " records in flight get up to " +
-                   std::to_string(o.grace_seconds) + " s to finish (a second signal exits at once)");
+        print_note(std::string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping after " +
+                   std::to_string(counters.ok + counters.failed) + " records; " + std::to_string(in_flight.size()) +
+                   " running get up to " + seconds_text(o.grace_seconds) + " s to finish, " +
+                   std::to_string(n_dropped) + " not started are left for --resume (a second signal exits at once)");
     }
     if (stop_signal != 0 && Clock::now() >= stop_deadline) break;  // abandon what is still running
     // Admission, bounded by the engine queue and the reorder window.
     while (!input_done && engine.n_pending() < queue_cap && (!window || window->has_room())) {
       StatusOr<bool> more = (*reader)->next(&line);
-      if (!more.ok()) return fatal(more.status());
+      if (!more.ok()) {  // damaged input: what came before it is intact and finishes
+        input_error = more.status();
+        input_done = true;
+        break;
+      }
       if (!*more) {
         input_done = true;
         input_read_to_end = true;
         counters.total = n_read;
+        counters.total_estimated = false;
         const Status within = output.check_indices_below((*reader)->n_lines_seen());
         if (!within.ok()) return fatal(within);
         break;
@@ -543,9 +596,12 @@ int run_command(const RunOptions& o) {
     if (!step.ok()) return fatal(step);
     for (FinishedRequest& f : finished) {
       const auto sample = sample_of.find(f.id);
-      SB_CHECK(sample != sample_of.end());
+      if (sample == sample_of.end()) continue;  // a sample of a record a stop dropped
       const auto it = in_flight.find(sample->second.index);
-      SB_CHECK(it != in_flight.end());
+      if (it == in_flight.end()) {
+        sample_of.erase(sample);
+        continue;
+      }
       InFlight& rec = it->second;
       rec.samples[sample->second.k] = std::move(f.result);
       sample_of.erase(sample);
@@ -571,14 +627,26 @@ int run_command(const RunOptions& o) {
     counters.sampled_steps = es.sampled_steps;
     counters.spec_verifications = es.spec_verifications;
     counters.drafter_steps = es.drafter_steps;
+    if (counters.total == 0 || counters.total_estimated) estimate_total(**reader, output.done().size(), shard, n_read, &counters);
     progress.update(counters);
   }
-  // Stopped by a signal: records still held for ordering (behind an abandoned one)
-  // are dropped, so the file stays in input order; resume recomputes them.
-  SB_CHECK(stop_signal != 0 || !window || window->empty());
-  const Status cs = output.close(stop_signal == 0 && input_read_to_end ? std::optional<uint64_t>((*reader)->n_lines_seen())
-                                                                       : std::nullopt);
+  // A stop after every record had started, and all of them finished: the run is
+  // complete if nothing of the input is left (only records an earlier run did).
+  if (stop_signal != 0 && !dropped && input_error.ok() && in_flight.empty() && !input_read_to_end) {
+    StatusOr<bool> more = (*reader)->next(&line);
+    while (more.ok() && *more && output.done().contains(line.index)) more = (*reader)->next(&line);
+    input_read_to_end = more.ok() && !*more;
+  }
+  const bool complete = input_error.ok() && input_read_to_end && in_flight.empty();
+  if (complete && stop_signal != 0 && !o.quiet)
+    print_note(std::string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM") +
+               " came after the last record had started, and every record finished: the output is complete");
+  // Stopped early: records still held for ordering (behind an abandoned one) are
+  // dropped, so the file stays in input order; resume recomputes them.
+  SB_CHECK(!complete || !window || window->empty());
+  const Status cs = output.close(complete ? std::optional<uint64_t>((*reader)->n_lines_seen()) : std::nullopt);
   if (!cs.ok()) return fatal(cs);
+  if (!input_error.ok()) return fatal(input_error);
   progress.finish();
   const double run_s = progress.elapsed_s();
   if (!o.stats_json.empty()) {
@@ -587,8 +655,8 @@ int run_command(const RunOptions& o) {
     if (ws.ok()) ws = (*js)->close();
     if (!ws.ok()) return fatal(ws);
   }
-  if (!o.quiet) print_note(std::string(stop_signal != 0 ? "stopped: " : "") + summary_line(counters, load_s, run_s));
-  if (stop_signal != 0) return exit_status_for_signal(stop_signal);
+  if (!o.quiet) print_note(std::string(!complete ? "stopped: " : "") + summary_line(counters, load_s, run_s));
+  if (stop_signal != 0 && !complete) return exit_status_for_signal(stop_signal);
   return counters.failed == 0 ? kExitOk : kExitSomeFailed;
 }
 

@@ -5,7 +5,11 @@
 // a fatal error that leaves a resumable file; damaged inputs give an error record or
 // a fatal error naming the byte offset; a merged incomplete set resumes into order.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
+#include <zstd_errors.h>
 
 #include <filesystem>
 #include <thread>
@@ -30,15 +34,41 @@ std::string prompts(int n, int first = 0) {
   return s;
 }
 
+// Greedy, one thread, quiet, --max-seqs 4 unless `more` sets it.
 std::vector<std::string> run_args(const std::string& input, const std::string& out,
                                   const std::vector<std::string>& more = {}) {
   std::vector<std::string> a = {"run", "-m", stories_model(), input, "-o", out, "--temperature", "0",
-                                "--threads", "1", "--max-seqs", "4", "-q"};
+                                "--threads", "1", "-q"};
+  if (std::find(more.begin(), more.end(), "--max-seqs") == more.end()) a.insert(a.end(), {"--max-seqs", "4"});
   a.insert(a.end(), more.begin(), more.end());
   return a;
 }
 
 bool exists(const std::string& p) { return std::filesystem::exists(p); }
+
+// Waits for an event (`happened` turns true) while the run `pid` is alive; never a time.
+template <typename Event>
+void wait_for(pid_t pid, Event&& happened) {
+  while (!happened()) {
+    int status = 0;
+    REQUIRE_MESSAGE(::waitpid(pid, &status, WNOHANG) == 0, "the run ended before the event");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+bool has_a_record(const std::string& path) { return read_file(path).find('\n') != std::string::npos; }
+
+// A zstd frame with a content checksum, as the zstd tool writes.
+std::string zstd_frame(const std::string& data) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
+  ZSTD_freeCCtx(cctx);
+  REQUIRE_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
 
 }  // namespace
 
@@ -53,7 +83,7 @@ TEST_CASE("one writer per output: a second run or a merge is refused at once whi
   const std::string lines = prompts(6);
   REQUIRE(::write(pipe_fds[1], lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
   // The manifest is written after the lock is taken and the model loaded.
-  while (!exists(out + ".manifest.json")) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  wait_for(first, [&] { return exists(out + ".manifest.json"); });
   write_file(dir + "/in.jsonl", prompts(6));
   for (const std::vector<std::string>& flags :
        std::vector<std::vector<std::string>>{{"--resume"}, {"--overwrite"}, {}}) {
@@ -213,7 +243,7 @@ TEST_CASE("a full disk mid-run: exit 1 with a clear error, and the file resumes 
   }
 }
 
-TEST_CASE("damaged inputs: a torn last line is an error record") {
+TEST_CASE("damaged inputs: a torn last line is an error record; a corrupt zstd frame stops the run at its offset") {
   const std::string dir = sb::test::scratch_dir("faults_input");
   const std::string whole = prompts(8);
   write_file(dir + "/torn.jsonl", whole.substr(0, whole.size() - 20));
@@ -223,6 +253,30 @@ TEST_CASE("damaged inputs: a torn last line is an error record") {
   REQUIRE(lines.size() == 8);
   CHECK(lines[7].error_code == "invalid_json");
   for (int i = 0; i < 7; ++i) CHECK_FALSE(lines[i].is_error);
+
+  // Issue 22, item 7: damage found only by the frame checksum produced records before.
+  const std::string first = zstd_frame(prompts(30));
+  std::string second = zstd_frame(prompts(30, 30));
+  for (size_t at = second.size() / 2;; ++at) {  // a flip that zstd decodes; only the checksum sees it
+    REQUIRE(at < second.size() - 4);
+    std::string bad = second;
+    bad[at] = static_cast<char>(bad[at] ^ 1);
+    std::string back(prompts(30, 30).size(), '\0');
+    const size_t n = ZSTD_decompress(back.data(), back.size(), bad.data(), bad.size());
+    if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_checksum_wrong) {
+      second = bad;
+      break;
+    }
+  }
+  write_file(dir + "/bad.jsonl.zst", first + second);
+  auto bad = run_cli(run_args(dir + "/bad.jsonl.zst", dir + "/bad.out.jsonl"));
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find("the zstd frame starting at byte " + std::to_string(first.size())) != std::string::npos);
+  // Every record of the intact frame is finished and written, none of the damaged one.
+  const auto done = records_by_index(dir + "/bad.out.jsonl");
+  REQUIRE(done.size() == 30);
+  CHECK(done.rbegin()->first == 29);
+  CHECK(read_file(dir + "/bad.out.jsonl.manifest.json").find("\"complete\":\"false\"") != std::string::npos);
 }
 
 TEST_CASE("merge of an incomplete set is not marked complete; resuming the merged file restores input order") {
@@ -248,4 +302,97 @@ TEST_CASE("merge of an incomplete set is not marked complete; resuming the merge
   REQUIRE(run_cli({"merge", dir + "/s1.jsonl", "-o", dir + "/one.jsonl"}).exit_code == 3);
   CHECK(run_cli(run_args(in, dir + "/one.jsonl", {"--resume", "--shard", "1/2"})).exit_code == 0);
   CHECK(records_by_index(dir + "/one.jsonl").size() == 10);
+}
+
+namespace {
+
+// The number after `label` in `text` ("stopping after 12 records" -> 12 for "stopping after ").
+uint64_t number_after(const std::string& text, const std::string& label) {
+  const size_t at = text.find(label);
+  REQUIRE_MESSAGE(at != std::string::npos, label << " not in: " << text);
+  return std::stoull(text.substr(at + label.size()));
+}
+
+}  // namespace
+
+TEST_CASE("SIGTERM stops admitting at once: what has not started is left for --resume, what runs finishes") {
+  const std::string dir = sb::test::scratch_dir("faults_term");
+  std::string many;
+  for (int i = 0; i < 300; ++i)
+    many += "{\"prompt\":\"Once upon a time " + std::to_string(i) + "\",\"max_tokens\":40,\"ignore_eos\":true}\n";
+  write_file(dir + "/in.jsonl", many);
+  const std::vector<std::string> flags = {"--max-seqs", "2", "--order", "completion", "--flush-records", "1"};
+  std::vector<std::string> args = run_args(dir + "/in.jsonl", dir + "/out.jsonl", flags);
+  args.erase(std::find(args.begin(), args.end(), "-q"));  // the stop note goes to the log
+  const pid_t pid = sb::test::spawn_cli(args, dir + "/log");
+  wait_for(pid, [&] { return has_a_record(dir + "/out.jsonl"); });
+  ::kill(pid, SIGTERM);
+  CHECK(sb::test::wait_exit(pid) == 143);
+  const std::string log = read_file(dir + "/log");
+  CAPTURE(log);
+  const uint64_t before = number_after(log, "SIGTERM: stopping after ");
+  const uint64_t running = number_after(log, " records; ");
+  const uint64_t left = number_after(log, " s to finish, ");
+  CHECK(running <= 2);  // --max-seqs: the queued requests were dropped, not started
+  CHECK(left >= 1);
+  const size_t written = records_by_index(dir + "/out.jsonl").size();
+  CHECK(written >= before);
+  CHECK(written <= before + running);
+  CHECK(read_file(dir + "/out.jsonl.manifest.json").find("\"complete\":\"false\"") != std::string::npos);
+  // Nothing lost or repeated: the resumed file holds what an uninterrupted run writes.
+  CHECK(run_cli(run_args(dir + "/in.jsonl", dir + "/out.jsonl", {"--resume", "--max-seqs", "2"})).exit_code == 0);
+  REQUIRE(run_cli(run_args(dir + "/in.jsonl", dir + "/ref.jsonl", {"--max-seqs", "2"})).exit_code == 0);
+  CHECK(records_by_index(dir + "/out.jsonl") == records_by_index(dir + "/ref.jsonl"));
+}
+
+TEST_CASE("a stop that comes after every record started: they finish, exit 0, the output is complete") {
+  const std::string dir = sb::test::scratch_dir("faults_term_done");
+  // The short record is written at once; the long one still runs when the signal comes.
+  write_file(dir + "/in.jsonl", "{\"prompt\":\"Once\",\"max_tokens\":1}\n"
+                                "{\"prompt\":\"Once upon\",\"max_tokens\":400,\"ignore_eos\":true}\n");
+  std::vector<std::string> args =
+      run_args(dir + "/in.jsonl", dir + "/out.jsonl", {"--order", "completion", "--flush-records", "1"});
+  args.erase(std::find(args.begin(), args.end(), "-q"));
+  const pid_t pid = sb::test::spawn_cli(args, dir + "/log");
+  wait_for(pid, [&] { return has_a_record(dir + "/out.jsonl"); });
+  ::kill(pid, SIGTERM);
+  CHECK(sb::test::wait_exit(pid) == 0);
+  const std::string log = read_file(dir + "/log");
+  CAPTURE(log);
+  CHECK(log.find("SIGTERM came after the last record had started, and every record finished") != std::string::npos);
+  CHECK(records_by_index(dir + "/out.jsonl").size() == 2);
+  CHECK(read_file(dir + "/out.jsonl.manifest.json").find("\"complete\":\"true\"") != std::string::npos);
+}
+
+TEST_CASE("progress has a total from its first line, and an ETA once a record is done; zstd totals estimated") {
+  const std::string dir = sb::test::scratch_dir("faults_progress");
+  write_file(dir + "/in.jsonl", prompts(40));
+  write_file(dir + "/in.jsonl.zst", zstd_frame(prompts(20)) + zstd_frame(prompts(20, 20)));
+  // The first progress line, and the first one after a record was done.
+  const auto progress_lines = [&](const std::string& input, const std::vector<std::string>& more) {
+    std::vector<std::string> args = run_args(input, "-", {"--progress", "log", "--progress-interval", "0.001"});
+    args.erase(std::find(args.begin(), args.end(), "-q"));
+    args.erase(std::find(args.begin(), args.end(), "-o"), std::find(args.begin(), args.end(), "-o") + 2);
+    args.insert(args.end(), more.begin(), more.end());
+    auto r = run_cli(args);
+    REQUIRE(r.exit_code == 0);
+    std::vector<std::string> lines;
+    for (const std::string& l : sb::test::split_lines(r.err)) {
+      if (l.rfind("specbatch: progress: ", 0) != 0) continue;
+      if (lines.empty() || (lines.size() == 1 && l.rfind("specbatch: progress: 0/", 0) != 0)) lines.push_back(l);
+    }
+    REQUIRE_MESSAGE(lines.size() == 2, r.err);
+    return lines;
+  };
+  const std::vector<std::string> plain = progress_lines(dir + "/in.jsonl", {});
+  CAPTURE(plain[0]);
+  CAPTURE(plain[1]);
+  CHECK(plain[0].find("/40 records") != std::string::npos);
+  CHECK(plain[1].find("/40 records") != std::string::npos);
+  CHECK(plain[1].find(", ETA ") != std::string::npos);
+  CHECK(progress_lines(dir + "/in.jsonl", {"--shard", "1/3"})[0].find("/13 records") !=
+        std::string::npos);  // indices 1, 4, ..., 37
+  const std::vector<std::string> zstd = progress_lines(dir + "/in.jsonl.zst", {});
+  CAPTURE(zstd[0]);
+  CHECK(zstd[0].find("/~") != std::string::npos);
 }
