@@ -54,15 +54,9 @@ OutputSink::~OutputSink() {
 StatusOr<std::unique_ptr<OutputSink>> OutputSink::open_file(const std::string& path, OpenMode mode,
                                                             const OutputSinkOptions& options) {
   int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-  if (mode == OpenMode::kCreateNew) flags |= O_EXCL;
   if (mode == OpenMode::kTruncate) flags |= O_TRUNC;
   const int fd = ::open(path.c_str(), flags, 0644);
-  if (fd < 0) {
-    if (errno == EEXIST)
-      return invalid_argument(path + ": output file exists; specbatch never overwrites an output silently "
-                                     "(pass --resume to continue it or --overwrite to replace it)");
-    return errno_error("cannot open " + path + " for writing");
-  }
+  if (fd < 0) return errno_error("cannot open " + path + " for writing");
   if (mode != OpenMode::kAppend) sync_parent_dir(path);
   return std::unique_ptr<OutputSink>(new OutputSink(fd, true, path, options));
 }
