@@ -23,6 +23,7 @@ using sb::test::run_cli;
 using sb::test::shell_quote;
 using sb::test::stories_model;
 using sb::test::write_file;
+using sb::test::zstd_frame;
 
 namespace {
 
@@ -58,17 +59,6 @@ void wait_for(pid_t pid, Event&& happened) {
 
 bool has_a_record(const std::string& path) { return read_file(path).find('\n') != std::string::npos; }
 
-// A zstd frame with a content checksum, as the zstd tool writes.
-std::string zstd_frame(const std::string& data) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
-  ZSTD_freeCCtx(cctx);
-  REQUIRE_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
 
 }  // namespace
 

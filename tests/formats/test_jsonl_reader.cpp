@@ -13,9 +13,12 @@
 #include <vector>
 
 #include "formats/jsonl_reader.h"
+#include "formats/zstd_test_util.h"
 #include "test_util.h"
 
 namespace {
+
+using sb::test::zstd_frame;
 
 struct Line {
   uint64_t index;
@@ -41,19 +44,6 @@ std::vector<Line> read_all(const std::vector<std::string>& paths, size_t chunk =
     out.push_back({line.index, std::string(line.text), line.line_no});
   }
   if (status != nullptr) *status = sb::ok_status();
-  return out;
-}
-
-// One frame, with a content checksum as the zstd tool writes by default.
-std::string zstd_frame(const std::string& data, int level = 3) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
-  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
-  const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
-  ZSTD_freeCCtx(cctx);
-  REQUIRE_FALSE(ZSTD_isError(n));
-  out.resize(n);
   return out;
 }
 
