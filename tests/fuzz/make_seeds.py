@@ -180,6 +180,22 @@ def config_seeds():
                                                                        "original_max_position_embeddings": 32},
         "torch_dtype": "bfloat16", "use_sliding_window": False}))
     put("hf_config", "generation", json.dumps({"bos_token_id": 1, "eos_token_id": [2, 7], "do_sample": True}))
+    gemma = {"architectures": ["Gemma2ForCausalLM"], "hidden_size": 32, "intermediate_size": 64,
+             "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
+             "vocab_size": 100, "max_position_embeddings": 128, "rms_norm_eps": 1e-6,
+             "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": 16, "sliding_window": 64,
+             "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "tie_word_embeddings": True}
+    put("hf_config", "gemma2", json.dumps(gemma))
+    put("hf_config", "gemma3", json.dumps(dict(gemma, architectures=["Gemma3ForCausalLM"], sliding_window_pattern=2,
+                                               rope_local_base_freq=10000.0,
+                                               layer_types=["sliding_attention", "full_attention"],
+                                               rope_scaling={"rope_type": "linear", "factor": 8.0})))
+    put("hf_config", "phi3_longrope", json.dumps({
+        "architectures": ["Phi3ForCausalLM"], "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "vocab_size": 100, "max_position_embeddings": 4096,
+        "original_max_position_embeddings": 1024, "partial_rotary_factor": 1.0, "hidden_act": "silu",
+        "rope_scaling": {"type": "longrope", "short_factor": [1.0] * 8, "long_factor": [2.0] * 8},
+        "sliding_window": 2047, "model_max_length": 1000000000000000019884624838656}))
 
 
 # ---- tokenizer.json -----------------------------------------------------------
@@ -203,6 +219,7 @@ def tokenizer_json_seeds():
                   "merges": ["\u0120 a", "a b"]}}
     put("tokenizer_json", "byte_level", json.dumps(byte_level))
     config = {"add_bos_token": False, "bos_token": None, "eos_token": "<|im_start|>",
+              "model_max_length": 1000000000000000019884624838656,
               "chat_template": "{{ messages[0]['content'] }}"}
     put("tokenizer_json", "byte_level_config", json.dumps(config) + "\n----\n" + json.dumps(byte_level))
     spm = {"version": "1.0", "added_tokens": [{"id": 0, "content": "<unk>", "special": True},
