@@ -214,6 +214,8 @@ StatusOr<std::unique_ptr<RunOutput>> RunOutput::prepare(const RunOutputConfig& c
                             (config.path.empty() || config.path == "-" ? std::string("stdout") : config.path) +
                             " cannot be resumed");
   if (config.resume && config.overwrite) return invalid_argument("--resume and --overwrite contradict each other");
+  if (!config.errors_path.empty() && config.errors_path == config.path)
+    return invalid_argument("--errors " + config.errors_path + " is the output itself; give it a file of its own");
   // One writer per output: the locks come first, before anything reads or changes the
   // files. A file that is empty and has no manifest (a run that died before its first
   // record) holds nothing and counts as absent.

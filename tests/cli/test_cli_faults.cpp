@@ -183,6 +183,9 @@ TEST_CASE("a run that fails before its first record leaves nothing that blocks t
   REQUIRE(run_cli(run_args(dir + "/in.jsonl", out)).exit_code == 0);
   const std::string before = read_file(out);
   CHECK(run_cli(run_args(dir + "/in.jsonl", out)).exit_code == 1);
+  auto same = run_cli(run_args(dir + "/in.jsonl", out, {"--resume", "--errors", out}));
+  CHECK(same.exit_code == 1);
+  CHECK(same.err.find("is the output itself") != std::string::npos);
   CHECK(read_file(out) == before);
 }
 
