@@ -361,6 +361,11 @@ int run_command(const RunOptions& o) {
   // Fail fast, before loading anything: missing inputs, outputs that exist or do not match.
   JsonlReaderOptions reader_options;
   reader_options.shard = shard;
+  // A pipe with nothing to read does not hold up records already in the engine, nor a stop.
+  const Engine* engine_for_reader = nullptr;
+  reader_options.stop_waiting = [&engine_for_reader] {
+    return stop_signal_received() != 0 || (engine_for_reader != nullptr && engine_for_reader->has_work());
+  };
   auto reader = JsonlReader::open(o.inputs, reader_options);
   if (!reader.ok()) {
     print_error(reader.status().message());
@@ -441,6 +446,7 @@ int run_command(const RunOptions& o) {
     return kExitFatal;
   }
   Engine& engine = **created;
+  engine_for_reader = &engine;
 
   // Created only now, so a failed load leaves no empty output behind.
   const Status opened = output.open();
@@ -525,6 +531,7 @@ int run_command(const RunOptions& o) {
         input_done = true;
         break;
       }
+      if (!*more && (*reader)->waiting()) break;  // a pipe with nothing yet: step the engine, or stop
       if (!*more) {
         input_done = true;
         input_read_to_end = true;
@@ -635,7 +642,7 @@ int run_command(const RunOptions& o) {
   if (stop_signal != 0 && !dropped && input_error.ok() && in_flight.empty() && !input_read_to_end) {
     StatusOr<bool> more = (*reader)->next(&line);
     while (more.ok() && *more && output.done().contains(line.index)) more = (*reader)->next(&line);
-    input_read_to_end = more.ok() && !*more;
+    input_read_to_end = more.ok() && !*more && !(*reader)->waiting();
   }
   const bool complete = input_error.ok() && input_read_to_end && in_flight.empty();
   if (complete && stop_signal != 0 && !o.quiet)

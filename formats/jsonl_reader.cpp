@@ -1,6 +1,7 @@
 #include "formats/jsonl_reader.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -127,6 +128,20 @@ Status JsonlReader::read_raw(bool* eof) {
     s.in.erase(0, s.in_pos);
     s.in_base += s.in_pos;
     s.in_pos = 0;
+  }
+  // A pipe or terminal may keep its reader waiting: while it has nothing, the
+  // caller is asked every 0.1 s whether to stop waiting (next() then returns false
+  // with waiting() set, and a later call goes on where this one stopped).
+  waiting_ = false;
+  while (!s.seekable && options_.stop_waiting) {
+    pollfd p{s.fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, 0);
+    if (ready > 0 || (ready < 0 && errno != EINTR)) break;  // data, the end or an error: read() tells
+    if (options_.stop_waiting()) {
+      waiting_ = true;
+      return io_error(s.name + ": no input yet");
+    }
+    (void)::poll(&p, 1, 100);
   }
   const size_t old = s.in.size();
   s.in.resize(old + options_.chunk_bytes);
@@ -315,7 +330,11 @@ StatusOr<bool> JsonlReader::next(JsonlLine* line) {
         buf_.erase(0, start);
         pos_ = 0;
       }
-      SB_RETURN_IF_ERROR(fill());
+      const Status filled = fill();
+      if (!filled.ok()) {
+        if (waiting_) return false;
+        return filled;
+      }
       continue;
     }
     scan_ = 0;

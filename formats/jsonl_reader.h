@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,10 @@ struct JsonlReaderOptions {
   size_t chunk_bytes = size_t{1} << 20;       // read / decompress granularity
   size_t max_line_bytes = size_t{256} << 20;  // a longer line is a fatal error
   Shard shard;                                // only lines with shard.keeps(index) are returned
+  // Asked while a pipe or terminal has nothing to read (then every 0.1 s): true makes
+  // next() return false with waiting() set instead of blocking (work to do, or a stop
+  // signal); the next call goes on. Unset: next() blocks until input or its end.
+  std::function<bool()> stop_waiting;
 };
 
 // The inputs' records (non-blank lines, all shards) counted before a run, for
@@ -55,8 +60,10 @@ class JsonlReader {
   JsonlReader(const JsonlReader&) = delete;
   JsonlReader& operator=(const JsonlReader&) = delete;
 
-  // Fills *line with the next non-blank line; returns false at the end of all input.
+  // Fills *line with the next non-blank line; returns false at the end of all input,
+  // or when stop_waiting ended a wait for a pipe (then waiting() is true).
   StatusOr<bool> next(JsonlLine* line);
+  bool waiting() const { return waiting_; }
   // Non-blank lines read so far, all shards counted: the input's record count at the end.
   uint64_t n_lines_seen() const { return next_index_; }
   // The share of the inputs' bytes (compressed bytes for zstd) read so far, in [0, 1];
@@ -84,6 +91,7 @@ class JsonlReader {
   size_t pos_ = 0;
   size_t scan_ = 0;               // bytes from pos_ already searched for '\n'
   uint64_t next_index_ = 0;
+  bool waiting_ = false;
 };
 
 }  // namespace sb

@@ -7,6 +7,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -47,7 +48,7 @@ constexpr size_t kMaxFrameContent = size_t{1} << 30;  // a frame decoding to mor
 // Sequential reader over the file with a sliding buffer; offsets are file offsets.
 class ScanBuffer {
  public:
-  ScanBuffer(int fd, const std::string& path) : fd_(fd), path_(path) {}
+  ScanBuffer(int fd, const std::string& path, uint64_t size) : fd_(fd), path_(path), size_(size) {}
   // Appends up to kChunk more bytes; sets eof() when the file is exhausted.
   Status read_more() {
     if (pos_ > 0 && pos_ >= buf_.size() / 2) {
@@ -55,11 +56,13 @@ class ScanBuffer {
       base_ += pos_;
       pos_ = 0;
     }
+    // No more than the file holds (small files are most of them): read() finds the end.
+    const size_t want = static_cast<size_t>(std::clamp<uint64_t>(size_ - std::min(size_, base_ + buf_.size()), 1, kChunk));
     const size_t old = buf_.size();
-    buf_.resize(old + kChunk);
+    buf_.resize(old + want);
     ssize_t n;
     do {
-      n = ::read(fd_, buf_.data() + old, kChunk);
+      n = ::read(fd_, buf_.data() + old, want);
     } while (n < 0 && errno == EINTR);
     buf_.resize(old + static_cast<size_t>(n < 0 ? 0 : n));
     if (n < 0) return errno_error("cannot read " + path_);
@@ -74,6 +77,7 @@ class ScanBuffer {
  private:
   int fd_;
   const std::string& path_;
+  uint64_t size_;  // the file's size when the scan began
   std::string buf_;
   size_t pos_ = 0;
   uint64_t base_ = 0;
@@ -139,15 +143,17 @@ Status decode_frame(ZSTD_DCtx* dctx, std::string_view frame, std::string* out) {
   out->clear();
   ZSTD_inBuffer in{frame.data(), frame.size(), 0};
   size_t ret = 1;
+  size_t step = std::min(kChunk, std::max<size_t>(4096, frame.size() * 8));  // grows to kChunk as needed
   while (in.pos < in.size || ret != 0) {
     if (out->size() > kMaxFrameContent) return corrupt("the frame decodes to more than 1 GiB");
     const size_t old = out->size();
-    out->resize(old + kChunk);
-    ZSTD_outBuffer o{out->data() + old, kChunk, 0};
+    out->resize(old + step);
+    ZSTD_outBuffer o{out->data() + old, step, 0};
     ret = ZSTD_decompressStream(dctx, &o, &in);
     out->resize(old + o.pos);
     if (ZSTD_isError(ret)) return corrupt(std::string("corrupt frame (") + ZSTD_getErrorName(ret) + ")");
-    if (ret != 0 && in.pos == in.size && o.pos < kChunk) return corrupt("incomplete frame");
+    if (ret != 0 && in.pos == in.size && o.pos < step) return corrupt("incomplete frame");
+    step = std::min(kChunk, step * 2);
   }
   return ok_status();
 }
@@ -228,7 +234,7 @@ StatusOr<ResumeScan> scan_and_repair_output(int fd, const std::string& path, con
   ResumeScan s;
   s.done = IndexSet(shard.count, shard.index);
   s.compression = compression_for_path(path);
-  ScanBuffer in(fd, path);
+  ScanBuffer in(fd, path, size);
   if (s.compression == OutputCompression::kZstd) {
     SB_RETURN_IF_ERROR(in.read_more());
     const std::string_view head = in.rest();

@@ -47,12 +47,15 @@ std::vector<std::string> run_args(const std::string& input, const std::string& o
 
 bool exists(const std::string& p) { return std::filesystem::exists(p); }
 
-// Waits for an event (`happened` turns true) while the run `pid` is alive; never a time.
+// Waits for an event (`happened` turns true) while the run `pid` is alive. The
+// five-minute bound only keeps a broken run from hanging the suite.
 template <typename Event>
 void wait_for(pid_t pid, Event&& happened) {
-  while (!happened()) {
+  for (int ms = 0; !happened(); ++ms) {
     int status = 0;
     REQUIRE_MESSAGE(::waitpid(pid, &status, WNOHANG) == 0, "the run ended before the event");
+    if (ms == 300000) ::kill(pid, SIGKILL);
+    REQUIRE_MESSAGE(ms < 300000, "no event in five minutes: the run was killed");
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
@@ -355,6 +358,27 @@ TEST_CASE("a stop that comes after every record started: they finish, exit 0, th
   CHECK(log.find("SIGTERM came after the last record had started, and every record finished") != std::string::npos);
   CHECK(records_by_index(dir + "/out.jsonl").size() == 2);
   CHECK(read_file(dir + "/out.jsonl.manifest.json").find("\"complete\":\"true\"") != std::string::npos);
+}
+
+TEST_CASE("a stop while the input pipe is stalled: the run stops at once, its records kept") {
+  const std::string dir = sb::test::scratch_dir("faults_term_pipe");
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  const pid_t pid = sb::test::spawn_cli(run_args("-", dir + "/out.jsonl", {"--flush-records", "1"}), dir + "/log",
+                                        pipe_fds[0]);
+  ::close(pipe_fds[0]);
+  const std::string lines = prompts(2);
+  REQUIRE(::write(pipe_fds[1], lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
+  // Both records written: the run now waits for more input that does not come.
+  wait_for(pid, [&] { return sb::test::split_lines(read_file(dir + "/out.jsonl")).size() == 2; });
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 60000 && ::waitpid(pid, &status, WNOHANG) == 0; ++i)  // a hang guard, not a time check
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ::close(pipe_fds[1]);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 143);
+  CHECK(records_by_index(dir + "/out.jsonl").size() == 2);
 }
 
 TEST_CASE("progress has a total from its first line, and an ETA once a record is done; zstd totals estimated") {
