@@ -32,22 +32,25 @@ __global__ void scale_kernel(float* x, float s, int64_t n) {
 cudaError_t gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream) {
   if (n < 0) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  gelu_tanh_mul_kernel<<<grid_for(n), kThreads, 0, stream>>>(gate, up, out, n);
-  return cudaGetLastError();
+  return launch_checked([&] {
+    gelu_tanh_mul_kernel<<<grid_for(n), kThreads, 0, stream>>>(gate, up, out, n);
+  });
 }
 
 cudaError_t softcap(float* x, float cap, int64_t n, cudaStream_t stream) {
   if (n < 0 || !(cap > 0)) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  softcap_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, cap, n);
-  return cudaGetLastError();
+  return launch_checked([&] {
+    softcap_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, cap, n);
+  });
 }
 
 cudaError_t scale(float* x, float s, int64_t n, cudaStream_t stream) {
   if (n < 0) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  scale_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, s, n);
-  return cudaGetLastError();
+  return launch_checked([&] {
+    scale_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, s, n);
+  });
 }
 
 }  // namespace sb::cuda
