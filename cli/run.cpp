@@ -634,7 +634,7 @@ int run_command(const RunOptions& o) {
     counters.sampled_steps = es.sampled_steps;
     counters.spec_verifications = es.spec_verifications;
     counters.drafter_steps = es.drafter_steps;
-    if (counters.total == 0 || counters.total_estimated) estimate_total(**reader, output.done().size(), shard, n_read, &counters);
+    if (!*counted && !input_read_to_end) estimate_total(**reader, output.done().size(), shard, n_read, &counters);
     progress.update(counters);
   }
   // A stop after every record had started, and all of them finished: the run is
