@@ -103,7 +103,7 @@ struct RunTiming {
 // Runs `n` requests of prompt_len synthetic tokens and max_tokens each, greedy, ignoring EOS,
 // under `policy`. Writes the engine's counts to *stats.
 StatusOr<RunTiming> timed_run(const LoadedModel& loaded, const BenchOptions& o, int n, int max_tokens,
-                              const std::string& policy, ProfileSource* profile, EngineStats* stats) {
+                              SpecPolicy policy, ProfileSource* profile, EngineStats* stats) {
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, bench_engine(loaded, o, n, policy, profile));
   const int n_vocab = loaded.model.config.n_vocab;
   const int first = std::min(n_vocab - 1, 3);  // past the usual control tokens

@@ -43,7 +43,7 @@ std::string Progress::line(const RunCounters& c) const {
   char buf[256];
   int n = std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(done));
   if (c.total > 0)
-    n += std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n), "/%llu",
+    n += std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n), "/%s%llu", c.total_estimated ? "~" : "",
                        static_cast<unsigned long long>(c.total));
   n += std::snprintf(buf + n, sizeof(buf) - static_cast<size_t>(n),
                      " records (%llu failed), %.1f tokens/s, elapsed %s",

@@ -1,5 +1,5 @@
 // Progress and the final account of a run on stderr: on a terminal one line
-// rewritten in place (records done / total once known, tokens/s, ETA), else a
+// rewritten in place (records done / total, "~" when estimated, tokens/s, ETA), else a
 // plain log line every interval (for Slurm logs); the summary line and the
 // --stats-json document carry the same numbers.
 #pragma once
@@ -19,7 +19,8 @@ struct RunCounters {
   uint64_t failed = 0;
   uint64_t prompt_tokens = 0;     // of records written ok
   uint64_t generated_tokens = 0;  // of records written ok
-  uint64_t total = 0;             // records in the input; 0 until it has been read to the end
+  uint64_t total = 0;             // records this run does: counted up front, estimated, or 0 (unknown)
+  bool total_estimated = false;   // total is an estimate from the share of the input read (zstd)
   EngineStats engine;             // records in flight included
 };
 

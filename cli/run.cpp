@@ -8,12 +8,15 @@
 //   the account: the output closed, --stats-json and the summary written, and
 //             the one mapping from how the run ended to its exit status.
 // Output is append-only and resumable (cli/run_output.h); SIGINT/SIGTERM stop
-// admission, let records in flight finish within --grace-seconds, and exit 130/143.
+// admission at once, drop what has not started, let records running finish within
+// --grace-seconds, and exit 130/143 (0 when every record finished anyway). A damaged
+// input stops admission the same way: what came before it finishes, then exit 1.
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <optional>
@@ -169,6 +172,7 @@ struct RunSetup {
   std::optional<LoadedModel> loaded;
   std::optional<ChatPrompter> prompter;
   std::unique_ptr<Engine> engine;
+  std::optional<uint64_t> input_records;  // counted up front (plain inputs), else unknown
   double load_s = 0;  // seconds from the start to the first record
 };
 
@@ -183,15 +187,17 @@ StatusOr<Shard> shard_of(const RunOptions& o) {
                                             env("SLURM_ARRAY_TASK_STEP")});
 }
 
-RunOutputConfig output_config(const RunOptions& o, SyncPolicy sync) {
+RunOutputConfig output_config(const RunOptions& o, const RunSettings& s) {
   RunOutputConfig c;
   c.path = o.output;
   c.errors_path = o.errors;
   c.resume = o.resume;
   c.overwrite = o.overwrite;
+  c.input_order = o.order == "input";
+  c.shard = s.shard;
   c.sink.flush_records = o.flush_records;
   c.sink.flush_seconds = o.flush_seconds;
-  c.sink.sync = sync;
+  c.sink.sync = s.sync;
   return c;
 }
 
@@ -203,7 +209,7 @@ StatusOr<RunSettings> check_run_options(const RunOptions& o) {
   SB_ASSIGN_OR_RETURN(s.device, parse_device(o.device, o.dtype, o.threads));
   SB_ASSIGN_OR_RETURN(s.shard, shard_of(o));
   SB_ASSIGN_OR_RETURN(s.sync, parse_sync_policy(o.sync));
-  SB_RETURN_IF_ERROR(RunOutput::check_config(output_config(o, s.sync)));
+  SB_RETURN_IF_ERROR(RunOutput::check_config(output_config(o, s)));
   SB_ASSIGN_OR_RETURN(s.chat_kwargs, parse_chat_template_kwargs(o.chat_template_kwargs));
   if (o.quiet || o.progress == "none") {
     s.progress = ProgressMode::kNone;
@@ -232,16 +238,25 @@ EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
 }
 
 // Fails fast, before the model loads: inputs that cannot be opened, an output
-// that exists or does not match, an output directory that cannot be written.
-// The output is created last, so a failed load leaves no empty output behind.
+// that another run holds, exists or does not match (or holds indices a counted
+// input does not reach), an output directory that cannot be written. Nothing is
+// written before the first record, so a failed load leaves nothing behind.
 Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   const auto t_start = Clock::now();
   JsonlReaderOptions reader_options;
   reader_options.shard = s.shard;
+  // A pipe with nothing to read does not hold up records already in the engine, nor a stop.
+  reader_options.stop_waiting = [setup] {
+    return stop_signal_received() != 0 || (setup->engine != nullptr && setup->engine->has_work());
+  };
   SB_ASSIGN_OR_RETURN(setup->reader, JsonlReader::open(o.inputs, reader_options));
   SB_ASSIGN_OR_RETURN(Manifest manifest, run_manifest(o, s.shard));
-  SB_ASSIGN_OR_RETURN(setup->output, RunOutput::prepare(output_config(o, s.sync), std::move(manifest)));
+  SB_ASSIGN_OR_RETURN(setup->output, RunOutput::prepare(output_config(o, s), std::move(manifest)));
   if (!o.stats_json.empty()) SB_RETURN_IF_ERROR(check_output_directory(o.stats_json, "--stats-json"));
+  // Plain inputs are counted up front (a newline scan): progress has its total from
+  // the start, and a resumed output is checked against the input before the model loads.
+  SB_ASSIGN_OR_RETURN(setup->input_records, count_records(o.inputs));
+  if (setup->input_records) SB_RETURN_IF_ERROR(setup->output->check_indices_below(*setup->input_records));
 
   const DraftSpec draft = o.spec_policy == SpecPolicy::kOff ? DraftSpec{} : o.draft;
   SB_ASSIGN_OR_RETURN(setup->loaded, load_for_generation(o.model, draft, s.device));
@@ -270,20 +285,33 @@ OutputLineOptions output_line_options(const RunOptions& o) {
   return l;
 }
 
+// "30", "0.5": a --grace-seconds value as typed.
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", s);
+  return buf;
+}
+
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+
 // Alternates admission and drain until the pipeline is done or, after a stop
-// signal (*stop_signal), its grace period ends: records still running are abandoned.
+// signal (*stop_signal), its grace period ends: records still running are
+// abandoned. A stop drops what has not started (resume does it). After a stop in
+// which everything finished, the output is complete if nothing of the input is left.
 Status run_records(const RunOptions& o, RunPipeline& pipeline, RunOutput& output, Progress& progress,
                    int* stop_signal) {
   Clock::time_point deadline;
   while (!pipeline.done()) {
     if (*stop_signal == 0 && (*stop_signal = stop_signal_received()) != 0) {
-      pipeline.stop_admission();
+      const uint64_t n_done = pipeline.counters().ok + pipeline.counters().failed;
+      const size_t n_dropped = pipeline.stop();
       deadline = Clock::now() +
                  std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_seconds));
       if (!o.quiet)
-        print_note(std::string(*stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping; " +
-                   std::to_string(pipeline.n_in_flight()) + " records in flight get up to " +
-                   std::to_string(o.grace_seconds) + " s to finish (a second signal exits at once)");
+        print_note(std::string(signal_name(*stop_signal)) + ": stopping after " + std::to_string(n_done) +
+                   " records; " + std::to_string(pipeline.n_in_flight()) + " running get up to " +
+                   seconds_text(o.grace_seconds) + " s to finish, " + std::to_string(n_dropped) +
+                   " not started are left for --resume (a second signal exits at once)");
     }
     if (*stop_signal != 0 && Clock::now() >= deadline) break;
     SB_RETURN_IF_ERROR(pipeline.admit());
@@ -291,9 +319,13 @@ Status run_records(const RunOptions& o, RunPipeline& pipeline, RunOutput& output
     SB_RETURN_IF_ERROR(output.poll(Clock::now()));
     progress.update(pipeline.counters());
   }
-  // Stopped by a signal: records still held for ordering (behind an abandoned one)
-  // are dropped, so the file stays in input order; resume recomputes them.
-  SB_CHECK(*stop_signal != 0 || !pipeline.holds_unwritten());
+  if (*stop_signal != 0) pipeline.read_rest_after_stop();
+  // Stopped early: records still held for ordering (behind an abandoned one) are
+  // dropped, so the file stays in input order; resume recomputes them.
+  SB_CHECK(!pipeline.complete() || !pipeline.holds_unwritten());
+  if (pipeline.complete() && *stop_signal != 0 && !o.quiet)
+    print_note(std::string(signal_name(*stop_signal)) +
+               " came after the last record had started, and every record finished: the output is complete");
   return ok_status();
 }
 
@@ -333,22 +365,22 @@ int run_command(const RunOptions& o) {
   const OutputLineFormat lines(output_line_options(o), *setup.loaded->tokenizer);
   RunPipeline pipeline(o, PipelineParts{*setup.reader, output, *setup.engine, *setup.prompter, lines,
                                         setup.loaded->tokenizer->add_bos_default(), settings->reorder_window,
-                                        setup.loaded->backend->name()});
+                                        setup.loaded->backend->name(), settings->shard, setup.input_records});
   if (output.done().size() > 0 && !o.quiet)
     print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
   Progress progress(settings->progress, o.progress_interval);
   int stop_signal = 0;
   st = run_records(o, pipeline, output, progress, &stop_signal);
   // The manifest is marked complete only when every record of the input is in the output.
-  const bool complete = st.ok() && stop_signal == 0 && pipeline.input_read_to_end();
+  const bool complete = st.ok() && pipeline.complete();
   if (st.ok()) st = output.close(complete ? std::optional<uint64_t>(setup.reader->n_lines_seen()) : std::nullopt);
+  if (st.ok()) st = pipeline.input_error();  // the records before a damaged input are written
   progress.finish();
   const double run_s = progress.elapsed_s();
   if (st.ok()) st = write_stats_json(o.stats_json, pipeline.counters(), setup.load_s, run_s);
-  const int code = exit_status(st, RunStage::kRecords, stop_signal, pipeline.counters().failed);
+  const int code = exit_status(st, RunStage::kRecords, complete ? 0 : stop_signal, pipeline.counters().failed);
   if (!o.quiet)
-    print_note(std::string(!st.ok() || stop_signal != 0 ? "stopped: " : "") +
-               summary_line(pipeline.counters(), setup.load_s, run_s));
+    print_note(std::string(!complete ? "stopped: " : "") + summary_line(pipeline.counters(), setup.load_s, run_s));
   return code;
 }
 

@@ -1,5 +1,6 @@
 #include "cli/run_pipeline.h"
 
+#include <algorithm>
 #include <utility>
 #include <variant>
 
@@ -13,9 +14,13 @@ RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
       prompter_(parts.prompter),
       lines_(parts.lines),
       add_bos_(parts.add_bos),
-      queue_cap_(2 * o.max_seqs) {
+      queue_cap_(2 * o.max_seqs),
+      shard_(parts.shard),
+      counted_(parts.input_records.has_value()) {
   if (parts.reorder_window > 0) window_.emplace(parts.reorder_window);
   counters_.backend = parts.backend;
+  // Counted up front: progress has its total from the start.
+  if (counted_) counters_.total = shard_.records_of(*parts.input_records) - output_.done().size();
 }
 
 GenerationRequest RunPipeline::make_request(const Record& r) const {
@@ -37,12 +42,19 @@ GenerationRequest RunPipeline::make_request(const Record& r) const {
 
 Status RunPipeline::admit() {
   while (!input_done_ && engine_.n_pending() < queue_cap_ && (!window_ || window_->has_room())) {
-    SB_ASSIGN_OR_RETURN(const bool more, reader_.next(&line_));
-    if (!more) {
+    StatusOr<bool> more = reader_.next(&line_);
+    if (!more.ok()) {  // damaged input: what came before it is intact and finishes
+      input_error_ = more.status();
+      input_done_ = true;
+      return ok_status();
+    }
+    if (!*more && reader_.waiting()) return ok_status();  // a pipe with nothing yet: step the engine, or stop
+    if (!*more) {
       input_done_ = true;
       input_read_to_end_ = true;
       counters_.total = n_read_;
-      return ok_status();
+      counters_.total_estimated = false;
+      return output_.check_indices_below(reader_.n_lines_seen());
     }
     if (output_.done().contains(line_.index)) continue;  // resume: written by an earlier run
     ++n_read_;
@@ -114,14 +126,45 @@ Status RunPipeline::emit(uint64_t slot, std::string line, bool is_error) {
   return ok_status();
 }
 
+size_t RunPipeline::stop() {
+  input_done_ = true;
+  size_t n_dropped = 0;
+  for (uint64_t id : engine_.cancel_waiting()) {
+    const auto sample = sample_of_.find(id);
+    n_dropped += in_flight_.erase(sample->second.index);
+    sample_of_.erase(sample);
+  }
+  dropped_ = n_dropped > 0;
+  return n_dropped;
+}
+
+void RunPipeline::read_rest_after_stop() {
+  if (dropped_ || !input_error_.ok() || !in_flight_.empty() || input_read_to_end_) return;
+  StatusOr<bool> more = reader_.next(&line_);
+  while (more.ok() && *more && output_.done().contains(line_.index)) more = reader_.next(&line_);
+  input_read_to_end_ = more.ok() && !*more && !reader_.waiting();
+}
+
+void RunPipeline::estimate_total() {
+  const std::optional<double> f = reader_.fraction_read();
+  if (!f || *f <= 0) return;
+  const double input_records = static_cast<double>(reader_.n_lines_seen()) / *f;
+  const double mine = input_records / static_cast<double>(shard_.count) - static_cast<double>(output_.done().size());
+  counters_.total = std::max<uint64_t>(n_read_, static_cast<uint64_t>(std::max(0.0, mine)));
+  counters_.total_estimated = true;
+}
+
 Status RunPipeline::drain() {
   if (!engine_.has_work()) return ok_status();
   SB_RETURN_IF_ERROR(engine_.step(&finished_));
   for (FinishedRequest& f : finished_) {
     const auto sample = sample_of_.find(f.id);
-    SB_CHECK(sample != sample_of_.end());
+    if (sample == sample_of_.end()) continue;  // a sample of a record a stop dropped
     const auto it = in_flight_.find(sample->second.index);
-    SB_CHECK(it != in_flight_.end());
+    if (it == in_flight_.end()) {
+      sample_of_.erase(sample);
+      continue;
+    }
     InFlight& rec = it->second;
     rec.samples[sample->second.k] = std::move(f.result);
     sample_of_.erase(sample);
@@ -135,6 +178,7 @@ Status RunPipeline::drain() {
   }
   finished_.clear();
   counters_.engine = engine_.stats();
+  if (!counted_ && !input_read_to_end_) estimate_total();
   return ok_status();
 }
 

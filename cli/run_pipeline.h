@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "core/engine.h"
 #include "formats/jsonl_reader.h"
 #include "formats/record.h"
+#include "formats/shard.h"
 
 namespace sb::cli {
 
@@ -35,6 +37,8 @@ struct PipelineParts {
   bool add_bos = true;        // the model's setting: BOS before each prompt
   size_t reorder_window = 0;  // records held to restore input order; 0 = completion order
   std::string backend;        // Backend::name(), for the summary and --stats-json
+  Shard shard;                // this run's shard of the input
+  std::optional<uint64_t> input_records;  // the input's records, when counted up front (plain files)
 };
 
 class RunPipeline {
@@ -43,17 +47,27 @@ class RunPipeline {
   RunPipeline(const RunOptions& o, const PipelineParts& parts);
 
   // Admission: reads and admits records until the engine's queue or the window
-  // is full, or the input ends. Errors are the input's or the output's (fatal).
+  // is full, the input ends, or a pipe has nothing to read while the engine has
+  // work. A damaged input ends admission (input_error()); what came before it
+  // still finishes. Errors are the output's, or a resumed output that holds
+  // indices the input does not reach (fatal).
   Status admit();
   // Drain: one engine step when there is work; writes the records it finished.
   Status drain();
-  // A stop signal: no more admission; records in flight may still finish.
-  void stop_admission() { input_done_ = true; }
+  // A stop signal: no more admission, and the records that have not started are
+  // dropped (resume does them); running ones may still finish. Returns how many
+  // were dropped.
+  size_t stop();
+  // After a stop in which nothing was dropped and everything finished: reads on
+  // to learn whether the input is done (records only an earlier run did remain).
+  void read_rest_after_stop();
 
   // Nothing left to do: admission is over and the engine has no work.
   bool done() const { return input_done_ && !engine_.has_work(); }
-  // Every record of the input was read (not stopped early).
-  bool input_read_to_end() const { return input_read_to_end_; }
+  // Every record of the input was read and finished: the output is complete.
+  bool complete() const { return input_error_.ok() && input_read_to_end_ && in_flight_.empty(); }
+  // Why the input ended early (ok when it did not): fatal once the rest finished.
+  const Status& input_error() const { return input_error_; }
   size_t n_in_flight() const { return in_flight_.size(); }
   // Records still held for ordering behind one that never finished (after a stop).
   bool holds_unwritten() const { return window_ && !window_->empty(); }
@@ -83,6 +97,9 @@ class RunPipeline {
   // A finished line: to the window (input order) or straight out; errors to --errors if given.
   Status emit(uint64_t slot, std::string line, bool is_error);
   GenerationRequest make_request(const Record& r) const;
+  // The records this run does, estimated from the share of the input's bytes read
+  // (compressed bytes for zstd, whose records are not counted up front).
+  void estimate_total();
 
   const RunOptions& o_;
   JsonlReader& reader_;
@@ -92,6 +109,8 @@ class RunPipeline {
   const OutputLineFormat& lines_;
   const bool add_bos_;
   const int queue_cap_;  // engine requests waiting or running: 2 x --max-seqs
+  const Shard shard_;
+  const bool counted_;   // the input's records were counted up front
   std::optional<ReorderWindow> window_;
   RecordParser parser_;
   JsonlLine line_;
@@ -102,6 +121,8 @@ class RunPipeline {
   uint64_t n_read_ = 0;  // records read by this run (resumed ones not counted)
   bool input_done_ = false;
   bool input_read_to_end_ = false;
+  bool dropped_ = false;  // a stop dropped records that had not started
+  Status input_error_;
 };
 
 }  // namespace sb::cli

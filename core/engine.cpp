@@ -205,6 +205,15 @@ std::span<const SpecCandidate> Engine::draft_candidates(std::span<const Schedule
   return candidates_;
 }
 
+std::vector<uint64_t> Engine::cancel_waiting() {
+  std::vector<uint64_t> ids;
+  for (SeqState* s : scheduler_.cancel_waiting()) {
+    ids.push_back(s->id);
+    requests_.erase(s->id);
+  }
+  return ids;
+}
+
 void Engine::build_batch(std::span<const ScheduledChunk> chunks) {
   tokens_.clear();
   positions_.clear();

@@ -111,6 +111,10 @@ class Engine {
   int n_running() const { return scheduler_.n_running(); }
   bool has_work() const { return !requests_.empty(); }
 
+  // Drops every request that has not started (queued, nothing of it computed yet)
+  // and returns their ids, oldest first: after a stop, nothing new starts while
+  // running (and preempted) requests finish.
+  std::vector<uint64_t> cancel_waiting();
   // Runs one step and appends the requests that finished to *finished (in no
   // particular order). Errors are backend failures: fatal for the engine.
   Status step(std::vector<FinishedRequest>* finished);

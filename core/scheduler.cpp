@@ -29,6 +29,12 @@ void Scheduler::finish(SeqState* seq) {
   seq->kv_seq = -1;
 }
 
+std::vector<SeqState*> Scheduler::cancel_waiting() {
+  std::vector<SeqState*> out(waiting_.begin(), waiting_.end());
+  waiting_.clear();
+  return out;
+}
+
 void Scheduler::preempt_last() {
   SeqState* victim = running_.back();
   running_.pop_back();

@@ -104,6 +104,9 @@ class Scheduler {
   void rollback(SeqState* seq, int n_rejected);
   // Releases a running request's KV and forgets it.
   void finish(SeqState* seq);
+  // Forgets every request still waiting for its first admission (nothing of it
+  // computed; preempted requests stay) and returns them, oldest first.
+  std::vector<SeqState*> cancel_waiting();
 
   int n_running() const { return static_cast<int>(running_.size()); }
   int n_waiting() const { return static_cast<int>(waiting_.size() + preempted_.size()); }

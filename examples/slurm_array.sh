@@ -4,10 +4,13 @@
 #   sbatch --dependency=afterok:JOBID examples/slurm_array.sh merge   # then merge
 # Each task runs shard SLURM_ARRAY_TASK_ID of N (--shard auto) into its own file.
 # --signal=B:TERM@120 makes Slurm send SIGTERM to this batch shell 120 s before the
-# time limit; the shell forwards it to specbatch, which stops admitting records,
-# finishes those in flight for up to --grace-seconds, flushes, and exits 143. A
-# requeued (or resubmitted) task resumes where it stopped: --resume cuts a torn tail,
-# checks the manifest (same inputs, model, settings, shard) and skips done records.
+# time limit; the shell forwards it to specbatch, which stops admitting records at
+# once (those not started are left for the requeued task), finishes those running
+# for up to --grace-seconds, flushes, and exits 143 (or 0 when every record finished
+# anyway: then the shard is complete and not requeued). A requeued (or resubmitted)
+# task resumes where it stopped: --resume cuts a torn tail, checks the manifest (same
+# inputs, model, settings, shard) and skips done records. Another task writing the
+# same shard file is refused at once (the output's lock).
 #SBATCH --job-name=specbatch
 #SBATCH --array=0-7
 #SBATCH --cpus-per-task=16

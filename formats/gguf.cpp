@@ -10,20 +10,13 @@ namespace {
 constexpr uint32_t kMaxDims = 4;        // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 8;       // nested arrays deeper than this are refused
 constexpr uint64_t kDefaultAlignment = 32;
+// Counts far above any model's (tens of keys, thousands of tensors) that bound what the
+// parsed header costs in memory: each key, tensor or nested array is a ~100-byte object.
+constexpr uint64_t kMaxKeys = uint64_t{1} << 20;
+constexpr uint64_t kMaxTensors = uint64_t{1} << 20;
+constexpr uint64_t kMaxNestedArrays = uint64_t{1} << 20;
 
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(ValueType::kFloat64); }
-
-// Bytes of a scalar value type; 0 for string / array.
-size_t scalar_size(ValueType t) {
-  switch (t) {
-    case ValueType::kUint8: case ValueType::kInt8: case ValueType::kBool: return 1;
-    case ValueType::kUint16: case ValueType::kInt16: return 2;
-    case ValueType::kUint32: case ValueType::kInt32: case ValueType::kFloat32: return 4;
-    case ValueType::kUint64: case ValueType::kInt64: case ValueType::kFloat64: return 8;
-    case ValueType::kString: case ValueType::kArray: return 0;
-  }
-  return 0;
-}
 
 // Smallest encoding of one value of type t: lets array counts be checked
 // against the bytes left before anything is allocated.
@@ -64,7 +57,59 @@ const char* ggml_type_name(uint32_t code) {
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+template <typename T>
+T load(const uint8_t* p) {
+  T x;
+  std::memcpy(&x, p, sizeof(T));
+  return x;
+}
+
 }  // namespace
+
+size_t scalar_size(ValueType t) {
+  switch (t) {
+    case ValueType::kUint8: case ValueType::kInt8: case ValueType::kBool: return 1;
+    case ValueType::kUint16: case ValueType::kInt16: return 2;
+    case ValueType::kUint32: case ValueType::kInt32: case ValueType::kFloat32: return 4;
+    case ValueType::kUint64: case ValueType::kInt64: case ValueType::kFloat64: return 8;
+    case ValueType::kString: case ValueType::kArray: return 0;
+  }
+  return 0;
+}
+
+Value decode_scalar(ValueType t, const uint8_t* p) {
+  Value v;
+  v.type = t;
+  switch (t) {
+    case ValueType::kUint8: v.v = uint64_t{load<uint8_t>(p)}; break;
+    case ValueType::kUint16: v.v = uint64_t{load<uint16_t>(p)}; break;
+    case ValueType::kUint32: v.v = uint64_t{load<uint32_t>(p)}; break;
+    case ValueType::kUint64: v.v = load<uint64_t>(p); break;
+    case ValueType::kInt8: v.v = int64_t{load<int8_t>(p)}; break;
+    case ValueType::kInt16: v.v = int64_t{load<int16_t>(p)}; break;
+    case ValueType::kInt32: v.v = int64_t{load<int32_t>(p)}; break;
+    case ValueType::kInt64: v.v = load<int64_t>(p); break;
+    case ValueType::kFloat32: v.v = double{load<float>(p)}; break;
+    case ValueType::kFloat64: v.v = load<double>(p); break;
+    case ValueType::kBool: v.v = load<uint8_t>(p) != 0; break;
+    case ValueType::kString: case ValueType::kArray: SB_CHECK_MSG(false, "decode_scalar: not a scalar type");
+  }
+  return v;
+}
+
+Value array_element(const Value& array, uint64_t i) {
+  const Array& a = std::get<Array>(array.v);
+  SB_CHECK(i < a.n);
+  if (array.elem_type == ValueType::kArray) return a.nested[i];
+  if (array.elem_type == ValueType::kString) {
+    const uint64_t begin = i == 0 ? 0 : a.ends[i - 1];
+    Value v;
+    v.type = ValueType::kString;
+    v.v = a.packed.substr(begin, a.ends[i] - begin);
+    return v;
+  }
+  return decode_scalar(array.elem_type, reinterpret_cast<const uint8_t*>(a.packed.data()) + i * scalar_size(array.elem_type));
+}
 
 const char* value_type_name(ValueType type) {
   switch (type) {
@@ -132,6 +177,7 @@ class Parser {
   }
   Status read_string(std::string* out, const std::string& what);
   Status read_value(ValueType type, Value* out, int depth, const std::string& what);
+  Status read_array(Value* out, int depth, const std::string& what);
   Status parse_tensor_info(uint64_t i, TensorInfo* t);
   Status place_tensors();
 
@@ -139,6 +185,7 @@ class Parser {
   const uint8_t* p_;
   size_t size_;
   size_t pos_ = 0;
+  uint64_t n_nested_ = 0;  // nested arrays read so far, all keys together
 };
 
 Status Parser::read_string(std::string* out, const std::string& what) {
@@ -154,56 +201,72 @@ Status Parser::read_string(std::string* out, const std::string& what) {
 }
 
 Status Parser::read_value(ValueType type, Value* out, int depth, const std::string& what) {
-  out->type = type;
-  switch (type) {
-    case ValueType::kUint8: { uint8_t x; if (!read(&x)) break; out->v = uint64_t{x}; return ok_status(); }
-    case ValueType::kUint16: { uint16_t x; if (!read(&x)) break; out->v = uint64_t{x}; return ok_status(); }
-    case ValueType::kUint32: { uint32_t x; if (!read(&x)) break; out->v = uint64_t{x}; return ok_status(); }
-    case ValueType::kUint64: { uint64_t x; if (!read(&x)) break; out->v = x; return ok_status(); }
-    case ValueType::kInt8: { int8_t x; if (!read(&x)) break; out->v = int64_t{x}; return ok_status(); }
-    case ValueType::kInt16: { int16_t x; if (!read(&x)) break; out->v = int64_t{x}; return ok_status(); }
-    case ValueType::kInt32: { int32_t x; if (!read(&x)) break; out->v = int64_t{x}; return ok_status(); }
-    case ValueType::kInt64: { int64_t x; if (!read(&x)) break; out->v = x; return ok_status(); }
-    case ValueType::kFloat32: { float x; if (!read(&x)) break; out->v = double{x}; return ok_status(); }
-    case ValueType::kFloat64: { double x; if (!read(&x)) break; out->v = x; return ok_status(); }
-    case ValueType::kBool: {
-      uint8_t x;
-      if (!read(&x)) break;
-      if (x > 1) return error(what + ": bool value " + std::to_string(x) + " is not 0 or 1");
-      out->v = x == 1;
-      return ok_status();
-    }
-    case ValueType::kString: {
-      std::string s;
-      SB_RETURN_IF_ERROR(read_string(&s, what));
-      out->v = std::move(s);
-      return ok_status();
-    }
-    case ValueType::kArray: {
-      if (depth >= kMaxArrayDepth) {
-        return error(what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
-      }
-      uint32_t et = 0;
-      uint64_t n = 0;
-      if (!read(&et)) return truncated(what + " array element type");
-      if (!valid_value_type(et)) return error(what + ": invalid array element type code " + std::to_string(et));
-      if (!read(&n)) return truncated(what + " array length");
-      const ValueType elem = static_cast<ValueType>(et);
-      if (n > left() / min_encoded_size(elem)) {
-        return error(what + ": array length " + std::to_string(n) + " of " + value_type_name(elem) +
-                     " exceeds the " + std::to_string(left()) + " bytes left in the file");
-      }
-      out->elem_type = elem;
-      Array arr(static_cast<size_t>(n));
-      for (uint64_t i = 0; i < n; ++i) {
-        // Errors name the key; the element index only matters for arrays of strings.
-        SB_RETURN_IF_ERROR(read_value(elem, &arr[i], depth + 1, what));
-      }
-      out->v = std::move(arr);
-      return ok_status();
-    }
+  if (type == ValueType::kArray) return read_array(out, depth, what);
+  if (type == ValueType::kString) {
+    std::string s;
+    SB_RETURN_IF_ERROR(read_string(&s, what));
+    out->type = type;
+    out->v = std::move(s);
+    return ok_status();
   }
-  return truncated(what + " (" + value_type_name(type) + " value)");
+  if (left() < scalar_size(type)) return truncated(what + " (" + value_type_name(type) + " value)");
+  if (type == ValueType::kBool && p_[pos_] > 1)
+    return error(what + ": bool value " + std::to_string(p_[pos_]) + " is not 0 or 1");
+  *out = decode_scalar(type, p_ + pos_);
+  pos_ += scalar_size(type);
+  return ok_status();
+}
+
+Status Parser::read_array(Value* out, int depth, const std::string& what) {
+  if (depth >= kMaxArrayDepth) {
+    return error(what + ": arrays nested deeper than " + std::to_string(kMaxArrayDepth));
+  }
+  uint32_t et = 0;
+  uint64_t n = 0;
+  if (!read(&et)) return truncated(what + " array element type");
+  if (!valid_value_type(et)) return error(what + ": invalid array element type code " + std::to_string(et));
+  if (!read(&n)) return truncated(what + " array length");
+  const ValueType elem = static_cast<ValueType>(et);
+  if (n > left() / min_encoded_size(elem)) {
+    return error(what + ": array length " + std::to_string(n) + " of " + value_type_name(elem) +
+                 " exceeds the " + std::to_string(left()) + " bytes left in the file");
+  }
+  out->type = ValueType::kArray;
+  out->elem_type = elem;
+  Array arr;
+  arr.n = n;
+  if (elem == ValueType::kArray) {
+    n_nested_ += n;
+    if (n_nested_ > kMaxNestedArrays)
+      return error(what + ": more than " + std::to_string(kMaxNestedArrays) + " nested arrays in the metadata");
+    arr.nested.resize(static_cast<size_t>(n));
+    // Errors name the key; the element index only matters for arrays of strings.
+    for (Value& e : arr.nested) SB_RETURN_IF_ERROR(read_array(&e, depth + 1, what));
+  } else if (elem == ValueType::kString) {
+    arr.ends.reserve(static_cast<size_t>(n));  // n <= left() / 8: no more than the file holds
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t len = 0;
+      if (!read(&len)) return truncated(what + " string length");
+      if (len > left()) {
+        return error(what + ": string length " + std::to_string(len) + " exceeds the " +
+                     std::to_string(left()) + " bytes left in the file");
+      }
+      arr.packed.append(reinterpret_cast<const char*>(p_ + pos_), static_cast<size_t>(len));
+      pos_ += static_cast<size_t>(len);
+      arr.ends.push_back(arr.packed.size());
+    }
+  } else {
+    const size_t bytes = static_cast<size_t>(n) * scalar_size(elem);  // <= left()
+    if (elem == ValueType::kBool) {
+      for (size_t i = 0; i < bytes; ++i) {
+        if (p_[pos_ + i] > 1) return error(what + ": bool value " + std::to_string(p_[pos_ + i]) + " is not 0 or 1");
+      }
+    }
+    arr.packed.assign(reinterpret_cast<const char*>(p_ + pos_), bytes);
+    pos_ += bytes;
+  }
+  out->v = std::move(arr);
+  return ok_status();
 }
 
 Status Parser::parse_tensor_info(uint64_t i, TensorInfo* t) {
@@ -299,13 +362,13 @@ Status Parser::parse() {
   if (!read(&n_tensors)) return truncated("tensor count");
   if (!read(&n_kv)) return truncated("metadata count");
   // A key-value pair needs >= 8 (key length) + 4 (type) + 1 bytes; a tensor info >= 24.
-  if (n_kv > left() / 13) {
+  if (n_kv > left() / 13 || n_kv > kMaxKeys) {
     return error("metadata count " + std::to_string(n_kv) + " is impossible for the " +
-                 std::to_string(left()) + " bytes left in the file");
+                 std::to_string(left()) + " bytes left in the file (or above " + std::to_string(kMaxKeys) + ")");
   }
-  if (n_tensors > left() / 24) {
+  if (n_tensors > left() / 24 || n_tensors > kMaxTensors) {
     return error("tensor count " + std::to_string(n_tensors) + " is impossible for the " +
-                 std::to_string(left()) + " bytes left in the file");
+                 std::to_string(left()) + " bytes left in the file (or above " + std::to_string(kMaxTensors) + ")");
   }
   f_->metadata_.reserve(static_cast<size_t>(n_kv));
   for (uint64_t i = 0; i < n_kv; ++i) {
@@ -428,8 +491,12 @@ StatusOr<std::vector<std::string>> File::get_string_array(std::string_view key) 
   }
   const Array& arr = std::get<Array>(v->v);
   std::vector<std::string> out;
-  out.reserve(arr.size());
-  for (const Value& e : arr) out.push_back(std::get<std::string>(e.v));
+  out.reserve(arr.n);
+  uint64_t begin = 0;
+  for (uint64_t end : arr.ends) {
+    out.push_back(arr.packed.substr(begin, end - begin));
+    begin = end;
+  }
   return out;
 }
 
@@ -440,12 +507,13 @@ StatusOr<std::vector<double>> File::get_float_array(std::string_view key) const 
       v->elem_type == ValueType::kArray || v->elem_type == ValueType::kBool) {
     return wrong_type(path(), key, *v, "array of numbers");
   }
-  const Array& arr = std::get<Array>(v->v);
+  const uint64_t n = std::get<Array>(v->v).n;
   std::vector<double> out;
-  out.reserve(arr.size());
-  for (const Value& e : arr) {
+  out.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    const Value e = array_element(*v, i);
     if (const auto* d = std::get_if<double>(&e.v)) out.push_back(*d);
-    else if (const auto* i = std::get_if<int64_t>(&e.v)) out.push_back(static_cast<double>(*i));
+    else if (const auto* x = std::get_if<int64_t>(&e.v)) out.push_back(static_cast<double>(*x));
     else out.push_back(static_cast<double>(std::get<uint64_t>(e.v)));
   }
   return out;
@@ -457,12 +525,12 @@ StatusOr<std::vector<int64_t>> File::get_int_array(std::string_view key) const {
   if (v->type != ValueType::kArray || !is_integer(v->elem_type)) {
     return wrong_type(path(), key, *v, "array of integers");
   }
-  const Array& arr = std::get<Array>(v->v);
+  const uint64_t n = std::get<Array>(v->v).n;
   std::vector<int64_t> out;
-  out.reserve(arr.size());
-  for (size_t i = 0; i < arr.size(); ++i) {
+  out.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
     int64_t x = 0;
-    if (!int_of(arr[i], &x)) {
+    if (!int_of(array_element(*v, i), &x)) {
       return corrupt(path() + ": metadata key " + quote(key) + "[" + std::to_string(i) + "] is too large for int64");
     }
     out.push_back(x);

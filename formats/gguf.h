@@ -28,7 +28,16 @@ enum class ValueType : uint32_t {
 enum class TensorType : uint32_t { kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kBF16 = 30 };
 
 struct Value;
-using Array = std::vector<Value>;
+
+// An array's elements. Scalars stay packed as the file stores them (little-endian,
+// the type's size each) and strings as one buffer with end offsets, so decoded
+// metadata takes no more memory than the file's bytes; only nested arrays are Values.
+struct Array {
+  uint64_t n = 0;              // elements
+  std::string packed;          // scalar elements, or the strings' bytes back to back
+  std::vector<uint64_t> ends;  // strings: element i ends at ends[i] in `packed`
+  std::vector<Value> nested;   // arrays of arrays
+};
 
 // One metadata value. Integers keep their sign (int64 / uint64), floats widen to double.
 struct Value {
@@ -37,6 +46,13 @@ struct Value {
   ValueType elem_type = ValueType::kUint8;
   std::variant<int64_t, uint64_t, double, bool, std::string, Array> v;
 };
+
+// Bytes of one scalar of type t as stored; 0 for string and array.
+size_t scalar_size(ValueType t);
+// A scalar of type t decoded from its scalar_size(t) stored bytes.
+Value decode_scalar(ValueType t, const uint8_t* bytes);
+// Element i (< the array's n) of an array value, decoded.
+Value array_element(const Value& array, uint64_t i);
 
 struct TensorInfo {
   std::string name;

@@ -65,19 +65,37 @@ std::string Manifest::to_json() const {
   return w.take() + "\n";
 }
 
+namespace {
+
+// A key twice in one object: JSON readers disagree on which value wins, so a manifest
+// (whose keys decide whether a resume is allowed) with one is refused.
+Status check_unique_keys(simdjson::dom::object obj, const std::string& what, const std::string& where) {
+  std::vector<std::string_view> keys;
+  for (auto field : obj) keys.push_back(field.key);
+  std::sort(keys.begin(), keys.end());
+  const auto dup = std::adjacent_find(keys.begin(), keys.end());
+  if (dup == keys.end()) return ok_status();
+  return corrupt(what + ": key \"" + std::string(*dup) + "\" appears twice" + where);
+}
+
+}  // namespace
+
 StatusOr<Manifest> Manifest::parse(std::string_view json, const std::string& what) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  if (parser.parse(json.data(), json.size(), true).get(doc) != simdjson::SUCCESS)
-    return corrupt(what + ": not valid JSON; delete it together with the output to start over");
+  if (parser.parse(json.data(), json.size(), true).get(doc) != simdjson::SUCCESS) return corrupt(what + ": not valid JSON");
+  simdjson::dom::object top;
   int64_t version = 0;
-  if (doc["specbatch_manifest"].get_int64().get(version) != simdjson::SUCCESS || version != 1)
+  if (doc.get_object().get(top) != simdjson::SUCCESS ||
+      top["specbatch_manifest"].get_int64().get(version) != simdjson::SUCCESS || version != 1)
     return corrupt(what + ": not a specbatch manifest (version 1)");
+  SB_RETURN_IF_ERROR(check_unique_keys(top, what, ""));
   Manifest m;
   for (const char* part : {"fingerprint", "info"}) {
     simdjson::dom::object obj;
-    if (doc[part].get_object().get(obj) != simdjson::SUCCESS)
+    if (top[part].get_object().get(obj) != simdjson::SUCCESS)
       return corrupt(what + ": \"" + part + "\" must be an object");
+    SB_RETURN_IF_ERROR(check_unique_keys(obj, what, std::string(" in \"") + part + "\""));
     for (auto field : obj) {
       std::string_view value;
       if (field.value.get_string().get(value) != simdjson::SUCCESS)

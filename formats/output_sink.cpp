@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "formats/small_file.h"
+
 namespace sb {
 
 struct OutputSink::Zstd {
@@ -26,20 +28,6 @@ OutputCompression compression_for_path(std::string_view path) {
   return path.size() > 4 && path.substr(path.size() - 4) == ".zst" ? OutputCompression::kZstd
                                                                    : OutputCompression::kPlain;
 }
-
-namespace {
-
-// Makes a newly created directory entry durable (best effort: some filesystems refuse).
-void sync_parent_dir(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)::fsync(fd);
-  ::close(fd);
-}
-
-}  // namespace
 
 OutputSink::OutputSink(int fd, bool owns_fd, std::string name, const OutputSinkOptions& options)
     : fd_(fd), owns_fd_(owns_fd), name_(std::move(name)), options_(options) {
@@ -66,15 +54,9 @@ OutputSink::~OutputSink() {
 StatusOr<std::unique_ptr<OutputSink>> OutputSink::open_file(const std::string& path, OpenMode mode,
                                                             const OutputSinkOptions& options) {
   int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-  if (mode == OpenMode::kCreateNew) flags |= O_EXCL;
   if (mode == OpenMode::kTruncate) flags |= O_TRUNC;
   const int fd = ::open(path.c_str(), flags, 0644);
-  if (fd < 0) {
-    if (errno == EEXIST)
-      return invalid_argument(path + ": output file exists; specbatch never overwrites an output silently "
-                                     "(pass --resume to continue it or --overwrite to replace it)");
-    return errno_error("cannot open " + path + " for writing");
-  }
+  if (fd < 0) return errno_error("cannot open " + path + " for writing");
   if (mode != OpenMode::kAppend) sync_parent_dir(path);
   return std::unique_ptr<OutputSink>(new OutputSink(fd, true, path, options));
 }

@@ -34,11 +34,11 @@ struct OutputSinkOptions {
   int zstd_level = 3;
 };
 
-// How open_file treats an existing file.
+// How open_file treats an existing file. (A run's output is opened by its lock,
+// formats/output_lock.h, and written through for_fd.)
 enum class OpenMode {
-  kCreateNew,  // fail if the file exists
-  kTruncate,   // replace it (--overwrite)
-  kAppend,     // keep it and append (--resume, after resume_scan cut its tail)
+  kTruncate,  // replace it
+  kAppend,    // keep it and append
 };
 
 // ".zst" names are zstd output; everything else is plain JSONL.

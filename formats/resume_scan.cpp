@@ -7,6 +7,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -47,7 +48,7 @@ constexpr size_t kMaxFrameContent = size_t{1} << 30;  // a frame decoding to mor
 // Sequential reader over the file with a sliding buffer; offsets are file offsets.
 class ScanBuffer {
  public:
-  ScanBuffer(int fd, const std::string& path) : fd_(fd), path_(path) {}
+  ScanBuffer(int fd, const std::string& path, uint64_t size) : fd_(fd), path_(path), size_(size) {}
   // Appends up to kChunk more bytes; sets eof() when the file is exhausted.
   Status read_more() {
     if (pos_ > 0 && pos_ >= buf_.size() / 2) {
@@ -55,11 +56,13 @@ class ScanBuffer {
       base_ += pos_;
       pos_ = 0;
     }
+    // No more than the file holds (small files are most of them): read() finds the end.
+    const size_t want = static_cast<size_t>(std::clamp<uint64_t>(size_ - std::min(size_, base_ + buf_.size()), 1, kChunk));
     const size_t old = buf_.size();
-    buf_.resize(old + kChunk);
+    buf_.resize(old + want);
     ssize_t n;
     do {
-      n = ::read(fd_, buf_.data() + old, kChunk);
+      n = ::read(fd_, buf_.data() + old, want);
     } while (n < 0 && errno == EINTR);
     buf_.resize(old + static_cast<size_t>(n < 0 ? 0 : n));
     if (n < 0) return errno_error("cannot read " + path_);
@@ -74,16 +77,33 @@ class ScanBuffer {
  private:
   int fd_;
   const std::string& path_;
+  uint64_t size_;  // the file's size when the scan began
   std::string buf_;
   size_t pos_ = 0;
   uint64_t base_ = 0;
   bool eof_ = false;
 };
 
+// Counts one kept record; a record of another shard means the file is not this shard's output.
+Status keep_record(ResumeScan* s, uint64_t index, const Shard& shard, uint64_t* prev, const std::string& where) {
+  if (index > kMaxRecordIndex)
+    return corrupt(where + ": a record with index " + std::to_string(index) + ", above any input's record count (2^48); "
+                   "the file was changed by something else, so specbatch will not resume it");
+  if (!s->done.admits(index))
+    return corrupt(where + ": a record with index " + std::to_string(index) + ", which is not in shard " +
+                   shard.to_string() + "; the file was made by another shard or changed by something else, so "
+                   "specbatch will not resume it");
+  ++s->n_records;
+  if (!s->done.insert(index)) ++s->n_duplicates;
+  if (s->n_records > 1 && index <= *prev) s->in_order = false;
+  *prev = index;
+  return ok_status();
+}
+
 // Plain JSONL: every line a record; a torn or invalid last line is cut.
-Status scan_plain(ScanBuffer& in, const std::string& path, ResumeScan* s) {
+Status scan_plain(ScanBuffer& in, const std::string& path, const Shard& shard, ResumeScan* s) {
   OutputIndexParser parser;
-  uint64_t line_no = 0;
+  uint64_t line_no = 0, prev = 0;
   bool pending_bad = false;  // the previous line was not a record: fine only if it is the last
   for (;;) {
     const std::string_view rest = in.rest();
@@ -106,8 +126,7 @@ Status scan_plain(ScanBuffer& in, const std::string& path, ResumeScan* s) {
                      "changed by something else, so specbatch will not resume it");
     const std::optional<uint64_t> index = parser.index_of(rest.substr(0, nl));
     if (index) {
-      ++s->n_records;
-      if (!s->done.insert(*index)) ++s->n_duplicates;
+      SB_RETURN_IF_ERROR(keep_record(s, *index, shard, &prev, path + ":" + std::to_string(line_no)));
       s->kept_bytes = in.offset() + nl + 1;
     } else {
       pending_bad = true;
@@ -124,25 +143,28 @@ Status decode_frame(ZSTD_DCtx* dctx, std::string_view frame, std::string* out) {
   out->clear();
   ZSTD_inBuffer in{frame.data(), frame.size(), 0};
   size_t ret = 1;
+  size_t step = std::min(kChunk, std::max<size_t>(4096, frame.size() * 8));  // grows to kChunk as needed
   while (in.pos < in.size || ret != 0) {
     if (out->size() > kMaxFrameContent) return corrupt("the frame decodes to more than 1 GiB");
     const size_t old = out->size();
-    out->resize(old + kChunk);
-    ZSTD_outBuffer o{out->data() + old, kChunk, 0};
+    out->resize(old + step);
+    ZSTD_outBuffer o{out->data() + old, step, 0};
     ret = ZSTD_decompressStream(dctx, &o, &in);
     out->resize(old + o.pos);
     if (ZSTD_isError(ret)) return corrupt(std::string("corrupt frame (") + ZSTD_getErrorName(ret) + ")");
-    if (ret != 0 && in.pos == in.size && o.pos < kChunk) return corrupt("incomplete frame");
+    if (ret != 0 && in.pos == in.size && o.pos < step) return corrupt("incomplete frame");
+    step = std::min(kChunk, step * 2);
   }
   return ok_status();
 }
 
 // zstd: a sequence of frames of whole lines; the first bad frame and all after it are cut.
-Status scan_zstd(ScanBuffer& in, ResumeScan* s) {
+Status scan_zstd(ScanBuffer& in, const std::string& path, const Shard& shard, ResumeScan* s) {
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (dctx == nullptr) return internal_error("cannot create a zstd decompression context");
   OutputIndexParser parser;
   std::string content;
+  uint64_t prev = 0;
   for (;;) {
     const std::string_view rest = in.rest();
     if (rest.empty()) {
@@ -183,8 +205,7 @@ Status scan_zstd(ScanBuffer& in, ResumeScan* s) {
       pos = nl + 1;
     }
     for (uint64_t index : indices) {
-      ++s->n_records;
-      if (!s->done.insert(index)) ++s->n_duplicates;
+      SB_RETURN_IF_ERROR(keep_record(s, index, shard, &prev, path + ": the frame at offset " + std::to_string(in.offset())));
     }
     in.consume(n);
     s->kept_bytes = in.offset();
@@ -193,30 +214,36 @@ Status scan_zstd(ScanBuffer& in, ResumeScan* s) {
 
 }  // namespace
 
-StatusOr<ResumeScan> scan_and_repair_output(const std::string& path) {
+StatusOr<ResumeScan> scan_and_repair_output(const std::string& path, const Shard& shard) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return errno_error("cannot open " + path + " to resume it");
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
+  return scan_and_repair_output(fd, path, shard);
+}
+
+StatusOr<ResumeScan> scan_and_repair_output(int fd, const std::string& path, const Shard& shard) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) return errno_error("cannot read " + path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) return errno_error("cannot stat " + path);
   if (!S_ISREG(st.st_mode)) return invalid_argument(path + ": --resume needs a regular output file");
   const uint64_t size = static_cast<uint64_t>(st.st_size);
 
   ResumeScan s;
+  s.done = IndexSet(shard.count, shard.index);
   s.compression = compression_for_path(path);
-  ScanBuffer in(fd, path);
+  ScanBuffer in(fd, path, size);
   if (s.compression == OutputCompression::kZstd) {
     SB_RETURN_IF_ERROR(in.read_more());
     const std::string_view head = in.rest();
     const bool zstd_magic = head.size() >= 4 && std::memcmp(head.data(), "\x28\xB5\x2F\xFD", 4) == 0;
     if (head.size() >= 4 && !zstd_magic)
       return corrupt(path + ": named .zst but not a zstd file; specbatch will not resume (or cut) it");
-    SB_RETURN_IF_ERROR(scan_zstd(in, &s));
+    SB_RETURN_IF_ERROR(scan_zstd(in, path, shard, &s));
   } else {
-    SB_RETURN_IF_ERROR(scan_plain(in, path, &s));
+    SB_RETURN_IF_ERROR(scan_plain(in, path, shard, &s));
   }
   SB_CHECK(s.kept_bytes <= size);
   s.cut_bytes = size - s.kept_bytes;

@@ -18,6 +18,7 @@ using simdjson::dom::element_type;
 using simdjson::dom::object;
 
 constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;  // the format's own limit
+constexpr uint64_t kMaxElements = uint64_t{1} << 50;        // of one tensor, and of one dimension
 constexpr size_t kMaxDims = 8;
 
 // Element size of every dtype the format defines; 0 for unknown names.
@@ -70,7 +71,11 @@ Status parse_entry(const std::string& path, element e, uint64_t data_size, Tenso
   for (element d : shape) {
     uint64_t v = 0;
     if (!get_u64(d, &v)) return corrupt(where + ": shape holds something other than a non-negative integer");
-    if (__builtin_mul_overflow(n_elems, v, &n_elems) || n_elems > (uint64_t{1} << 50)) {
+    // Checked alone too: beside a 0 dimension the product stays 0, and above INT64_MAX the shape would turn negative.
+    if (v > kMaxElements) {
+      return corrupt(where + ": shape dimension " + std::to_string(v) + " is larger than any tensor can be (2^50)");
+    }
+    if (__builtin_mul_overflow(n_elems, v, &n_elems) || n_elems > kMaxElements) {
       return corrupt(where + ": shape dimension " + std::to_string(v) + " makes the element count overflow");
     }
     t->shape.push_back(static_cast<int64_t>(v));
@@ -89,7 +94,7 @@ Status parse_entry(const std::string& path, element e, uint64_t data_size, Tenso
                    std::to_string(data_size) + " bytes)");
   }
   t->n_bytes = end - begin;
-  const uint64_t expected = n_elems * elem;  // n_elems <= 2^50, elem <= 8
+  const uint64_t expected = n_elems * elem;  // n_elems <= kMaxElements, elem <= 8
   if (t->n_bytes != expected) {
     return corrupt(where + " has " + std::to_string(t->n_bytes) + " bytes, expected " + std::to_string(expected) +
                    " (shape x " + t->dtype + ")");

@@ -16,6 +16,8 @@ struct Shard {
   uint64_t index = 0;  // K, in [0, count)
   uint64_t count = 1;  // N >= 1
   bool keeps(uint64_t record_index) const { return record_index % count == index; }
+  // How many of an input's first n_records this shard keeps.
+  uint64_t records_of(uint64_t n_records) const { return n_records > index ? (n_records - index - 1) / count + 1 : 0; }
   std::string to_string() const { return std::to_string(index) + "/" + std::to_string(count); }
 };
 

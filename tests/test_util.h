@@ -16,9 +16,12 @@ inline std::string shared_path(const std::string& rel) {
   return std::string(dir && *dir ? dir : SPECBATCH_SHARED_DIR) + "/" + rel;
 }
 
-// A new empty directory under the build tree, unique per name.
+// A new empty directory under the build tree, unique per name; under
+// $SPECBATCH_TEST_TMP when set, so that ctest runs of one test binary side by
+// side (test_core and test_core_avx2) never remove each other's files.
 inline std::string scratch_dir(const std::string& name) {
-  const std::filesystem::path p = std::filesystem::path(SPECBATCH_TEST_TMP) / name;
+  const char* tmp = std::getenv("SPECBATCH_TEST_TMP");
+  const std::filesystem::path p = std::filesystem::path(tmp && *tmp ? tmp : SPECBATCH_TEST_TMP) / name;
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p.string();

@@ -31,6 +31,16 @@ Status Budget::check_size(size_t bytes, size_t items) const {
 
 namespace {
 
+// |step| without overflow (step may be INT64_MIN).
+uint64_t step_magnitude(int64_t step) {
+  return step > 0 ? static_cast<uint64_t>(step) : 0 - static_cast<uint64_t>(step);
+}
+
+// base + k * step in wrapping 64-bit arithmetic: exact whenever the true value fits int64.
+int64_t offset_by(int64_t base, uint64_t k, int64_t step) {
+  return static_cast<int64_t>(static_cast<uint64_t>(base) + k * static_cast<uint64_t>(step));
+}
+
 bool is_numeric(const Value& v) { return v.is_number() || v.kind() == ValueKind::kBool; }
 bool is_float(const Value& v) { return v.kind() == ValueKind::kFloat; }
 
@@ -240,8 +250,11 @@ StatusOr<Value> slice(const Value& v, std::optional<int64_t> start, std::optiona
   };
   const int64_t b = clamp(start, st > 0 ? 0 : n - 1);
   const int64_t e = clamp(stop, st > 0 ? n : -1);
+  // Picks b, b + st, ... short of e, counted first: i += st could overflow for a huge step.
+  const uint64_t span = st > 0 ? (b < e ? static_cast<uint64_t>(e - b) : 0) : (b > e ? static_cast<uint64_t>(b - e) : 0);
+  const uint64_t count = span == 0 ? 0 : (span - 1) / step_magnitude(st) + 1;
   std::vector<size_t> picks;
-  for (int64_t i = b; st > 0 ? i < e : i > e; i += st) picks.push_back(static_cast<size_t>(i));
+  for (uint64_t k = 0; k < count; ++k) picks.push_back(static_cast<size_t>(offset_by(b, k, st)));
   if (v.is_string()) {
     std::string out;
     for (size_t i : picks) out += chars[i];
@@ -422,12 +435,14 @@ StatusOr<Value> call_global(std::string_view name, const CallArgs& a, Budget& bu
     const int64_t stop = a.args.size() > 1 ? a.args[1].as_int() : a.args[0].as_int();
     const int64_t step = a.args.size() > 2 ? a.args[2].as_int() : 1;
     if (step == 0) return invalid_argument("range() step cannot be zero");
-    const long double span = step > 0 ? static_cast<long double>(stop) - start : static_cast<long double>(start) - stop;
-    const long double count = span <= 0 ? 0 : std::ceil(span / std::abs(static_cast<long double>(step)));
-    if (count > static_cast<long double>(budget.limits().max_items)) return budget.check_size(0, SIZE_MAX);
+    // Exact in 64 bits: the span of two int64 fits a uint64, and every value produced lies in [start, stop).
+    const uint64_t span = step > 0 ? (start < stop ? static_cast<uint64_t>(stop) - static_cast<uint64_t>(start) : 0)
+                                   : (start > stop ? static_cast<uint64_t>(start) - static_cast<uint64_t>(stop) : 0);
+    const uint64_t count = span == 0 ? 0 : (span - 1) / step_magnitude(step) + 1;
+    if (count > budget.limits().max_items) return budget.check_size(0, SIZE_MAX);
     SB_RETURN_IF_ERROR(budget.charge(static_cast<size_t>(count) * 8));
     List out;
-    for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) out.push_back(Value::integer(start + i * step));
+    for (uint64_t k = 0; k < count; ++k) out.push_back(Value::integer(offset_by(start, k, step)));
     return Value::list(std::move(out));
   }
   // namespace(...) and dict(...): a mapping from keyword arguments (and an optional mapping first).

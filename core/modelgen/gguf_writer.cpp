@@ -45,10 +45,13 @@ void put_value(std::string* out, ValueType t, const Value& v) {
       SB_CHECK(v.type == ValueType::kArray);
       const Array& arr = std::get<Array>(v.v);
       put<uint32_t>(out, static_cast<uint32_t>(v.elem_type));
-      put<uint64_t>(out, arr.size());
-      for (const Value& e : arr) {
-        SB_CHECK_MSG(e.type == v.elem_type, "gguf writer: array element of the wrong type");
-        put_value(out, v.elem_type, e);
+      put<uint64_t>(out, arr.n);
+      if (v.elem_type == ValueType::kArray) {
+        for (const Value& e : arr.nested) put_value(out, ValueType::kArray, e);
+      } else if (v.elem_type == ValueType::kString) {
+        for (uint64_t i = 0; i < arr.n; ++i) put_string(out, std::get<std::string>(array_element(v, i).v));
+      } else {
+        out->append(arr.packed);  // already in the file's encoding
       }
       return;
     }
@@ -79,28 +82,41 @@ Value value_f64(double x) { return scalar(ValueType::kFloat64, x); }
 Value value_bool(bool x) { return scalar(ValueType::kBool, x); }
 Value value_string(std::string s) { return scalar(ValueType::kString, std::move(s)); }
 
-Value value_array(ValueType elem_type, Array elems) {
-  Value v = scalar(ValueType::kArray, std::move(elems));
+Value value_array(ValueType elem_type, std::vector<Value> elems) {
+  Array a;
+  a.n = elems.size();
+  for (Value& e : elems) {
+    SB_CHECK_MSG(e.type == elem_type, "gguf writer: array element of the wrong type");
+    if (elem_type == ValueType::kArray) {
+      a.nested.push_back(std::move(e));
+    } else if (elem_type == ValueType::kString) {
+      a.packed += std::get<std::string>(e.v);
+      a.ends.push_back(a.packed.size());
+    } else {
+      put_value(&a.packed, elem_type, e);
+    }
+  }
+  Value v = scalar(ValueType::kArray, std::move(a));
   v.elem_type = elem_type;
   return v;
 }
 
 Value value_string_array(const std::vector<std::string>& xs) {
-  Array a;
+  std::vector<Value> a;
   a.reserve(xs.size());
   for (const auto& s : xs) a.push_back(value_string(s));
   return value_array(ValueType::kString, std::move(a));
 }
 
 Value value_f32_array(const std::vector<float>& xs) {
-  Array a;
+  std::vector<Value> a;
   a.reserve(xs.size());
   for (float x : xs) a.push_back(value_f32(x));
   return value_array(ValueType::kFloat32, std::move(a));
 }
 
 Value value_i32_array(const std::vector<int32_t>& xs) {
-  Array a;
+  std::vector<Value> a;
   a.reserve(xs.size());
   for (int32_t x : xs) a.push_back(value_i32(x));
   return value_array(ValueType::kInt32, std::move(a));

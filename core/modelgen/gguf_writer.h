@@ -26,7 +26,7 @@ Value value_f64(double x);
 Value value_bool(bool x);
 Value value_string(std::string s);
 // Every element must have type elem_type (nested arrays: elem_type kArray).
-Value value_array(ValueType elem_type, Array elems);
+Value value_array(ValueType elem_type, std::vector<Value> elems);
 Value value_string_array(const std::vector<std::string>& xs);
 Value value_f32_array(const std::vector<float>& xs);
 Value value_i32_array(const std::vector<int32_t>& xs);

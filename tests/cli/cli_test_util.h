@@ -256,8 +256,9 @@ inline uint64_t complete_records(const std::string& path) {
   return n;
 }
 
-// Runs specbatch in the background (stdin /dev/null, stdout and stderr appended to `log`).
-inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
+// Runs specbatch in the background (stdout and stderr appended to `log`; stdin
+// /dev/null, or `stdin_fd` when given).
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log, int stdin_fd = -1) {
   std::vector<std::string> argv_s = {SPECBATCH_BINARY};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -265,7 +266,8 @@ inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& 
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+  else posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   pid_t pid = -1;

@@ -259,6 +259,34 @@ TEST_CASE("engine: max_seqs caps the requests running at once") {
   check_same(out.results, run_alone(l, reqs));
 }
 
+TEST_CASE("engine: cancel_waiting drops what has not started; what runs finishes as it would have") {
+  Loaded l = load(kStories);
+  auto reqs = mixed_requests(*l.tok, 8);
+  for (auto& r : reqs) r.max_tokens = 20, r.stop.clear(), r.ignore_eos = true;
+  sb::EngineOptions o;
+  o.max_seqs = 3;
+  auto engine = sb::Engine::create(l.model, *l.tok, *l.backend, o);
+  REQUIRE(engine.ok());
+  std::vector<uint64_t> ids;
+  for (const auto& r : reqs) ids.push_back((*engine)->add(r).value());
+  std::vector<sb::FinishedRequest> finished;
+  REQUIRE((*engine)->step(&finished).ok());
+  REQUIRE((*engine)->n_running() == 3);
+  const std::vector<uint64_t> cancelled = (*engine)->cancel_waiting();
+  CHECK(cancelled == std::vector<uint64_t>(ids.begin() + 3, ids.end()));  // the last five, oldest first
+  CHECK((*engine)->n_pending() == 3);
+  CHECK((*engine)->cancel_waiting().empty());
+  std::map<uint64_t, sb::GenerationResult> done;
+  while ((*engine)->has_work()) {
+    REQUIRE((*engine)->step(&finished).ok());
+    for (auto& f : finished) done.emplace(f.id, std::move(f.result));
+    finished.clear();
+  }
+  REQUIRE(done.size() == 3);
+  const auto alone = run_alone(l, std::vector<sb::GenerationRequest>(reqs.begin(), reqs.begin() + 3));
+  for (size_t i = 0; i < 3; ++i) CHECK(done.at(ids[i]).tokens == alone[i].tokens);
+}
+
 TEST_CASE("engine: per-request errors are returned by add() and the engine goes on") {
   Loaded l = load(kStories);
   sb::EngineOptions o;

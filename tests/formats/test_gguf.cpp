@@ -3,7 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <unistd.h>
+
 #include <cstring>
+#include <fstream>
 #include <limits>
 
 #include "core/modelgen/gguf_writer.h"
@@ -123,11 +126,10 @@ TEST_CASE("gguf: round trip of every value type and tensor type") {
   const Value* nested = f.find("nested");
   REQUIRE(nested != nullptr);
   CHECK(nested->elem_type == ValueType::kArray);
-  const Array& outer = std::get<Array>(nested->v);
-  REQUIRE(outer.size() == 3);
-  CHECK(std::get<int64_t>(std::get<Array>(outer[0].v)[1].v) == 2);
-  CHECK(std::get<Array>(outer[1].v).empty());
-  CHECK(std::get<std::string>(std::get<Array>(outer[2].v)[0].v) == "x");
+  REQUIRE(std::get<Array>(nested->v).n == 3);
+  CHECK(std::get<int64_t>(array_element(array_element(*nested, 0), 1).v) == 2);
+  CHECK(std::get<Array>(array_element(*nested, 1).v).n == 0);
+  CHECK(std::get<std::string>(array_element(array_element(*nested, 2), 0).v) == "x");
   CHECK(f.metadata().size() == 17);  // 16 + general.alignment
   CHECK(f.metadata()[1].first == "u8");  // file order kept
 
@@ -252,6 +254,44 @@ TEST_CASE("gguf: hand-made broken tensor infos") {
   dup.header(2, 0).tensor("a", {8}, 0, 0).tensor("a", {8}, 0, 32).pad_to(32);
   dup.s += std::string(64, '\0');
   open_bad("dup_tensor", dup.s, "'a' appears twice");
+}
+
+// Resident memory of this process in bytes (/proc/self/statm).
+uint64_t resident_bytes() {
+  uint64_t pages = 0, resident = 0;
+  std::ifstream("/proc/self/statm") >> pages >> resident;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST_CASE("gguf: metadata arrays cost what the file holds (issue 22, item 5: a 20 MB file took 983 MB)") {
+  const uint64_t n = uint64_t{8} << 20;  // 8 MiB of uint8 elements; 48 bytes each as Values
+  Bytes b;
+  b.header(0, 3).str("u8s").u32(9).u32(0).u64(n);
+  b.s += std::string(n, '\x07');
+  b.str("strs").u32(9).u32(8).u64(3).str("ab").str("").str("c");
+  b.str("bools").u32(9).u32(7).u64(2).put<uint8_t>(1).put<uint8_t>(0);
+  const std::string path = write_tmp("packed", b.s);
+  b.s.clear();
+  b.s.shrink_to_fit();
+  const uint64_t before = resident_bytes();
+  auto f = File::open(path);
+  REQUIRE_MESSAGE(f.ok(), f.status().to_string());
+  const uint64_t grown = resident_bytes() - std::min(before, resident_bytes());
+  MESSAGE("opening a GGUF with an 8 MiB uint8 array grew resident memory by " << (grown >> 20) << " MiB");
+  CHECK(grown < (uint64_t{40} << 20));  // packed copy + the mapped file; 400+ MiB as one Value per element
+  const Value* v = f->find("u8s");
+  REQUIRE(v != nullptr);
+  CHECK(std::get<Array>(v->v).n == n);
+  CHECK(std::get<Array>(v->v).packed.size() == n);
+  CHECK(std::get<uint64_t>(array_element(*v, n - 1).v) == 7);
+  CHECK(f->get_int_array("u8s").value().size() == n);
+  CHECK(f->get_string_array("strs").value() == std::vector<std::string>{"ab", "", "c"});
+  CHECK(std::get<bool>(array_element(*f->find("bools"), 0).v));
+  CHECK_FALSE(std::get<bool>(array_element(*f->find("bools"), 1).v));
+  open_bad("bool_array", Bytes().header(0, 1).str("k").u32(9).u32(7).u64(2).put<uint8_t>(0).put<uint8_t>(5).s,
+           "bool value 5");
+  open_bad("many_keys", Bytes().header(0, uint64_t{1} << 21).s + std::string(uint64_t{30} << 20, 'x'),
+           "metadata count 2097152");
 }
 
 TEST_CASE("gguf: a file that is not there") {

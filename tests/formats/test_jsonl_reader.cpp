@@ -2,15 +2,23 @@
 // with one running index, zstd (multi-frame, truncated, corrupt) and tiny chunk
 // sizes so that lines and frames straddle every buffer boundary.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
+#include <fstream>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "formats/jsonl_reader.h"
+#include "formats/zstd_test_util.h"
 #include "test_util.h"
 
 namespace {
+
+using sb::test::zstd_frame;
 
 struct Line {
   uint64_t index;
@@ -36,14 +44,6 @@ std::vector<Line> read_all(const std::vector<std::string>& paths, size_t chunk =
     out.push_back({line.index, std::string(line.text), line.line_no});
   }
   if (status != nullptr) *status = sb::ok_status();
-  return out;
-}
-
-std::string zstd_frame(const std::string& data, int level = 3) {
-  std::string out(ZSTD_compressBound(data.size()), '\0');
-  const size_t n = ZSTD_compress(out.data(), out.size(), data.data(), data.size(), level);
-  REQUIRE_FALSE(ZSTD_isError(n));
-  out.resize(n);
   return out;
 }
 
@@ -148,6 +148,53 @@ TEST_CASE("truncated and corrupt zstd streams are errors naming the file") {
   CHECK(st.message().find("not a zstd stream") != std::string::npos);
 }
 
+// A copy of `frame` with one byte flipped such that zstd decodes it but the content
+// checksum fails (damage found only at the frame's end): the case of issue 22, item 7.
+static std::string damage_content(const std::string& frame) {
+  std::string out(ZSTD_getFrameContentSize(frame.data(), frame.size()), '\0');
+  for (size_t at = frame.size() / 2; at < frame.size() - 4; ++at) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = frame;
+      bad[at] = static_cast<char>(bad[at] ^ (1 << bit));
+      const size_t n = ZSTD_decompress(out.data(), out.size(), bad.data(), bad.size());
+      if (ZSTD_isError(n) && ZSTD_getErrorCode(n) == ZSTD_error_checksum_wrong) return bad;
+    }
+  }
+  FAIL("no byte of the frame damages only its content");
+  return frame;
+}
+
+TEST_CASE("a damaged zstd frame yields none of its lines; earlier frames all of theirs (issue 22, item 7)") {
+  const std::string dir = sb::test::scratch_dir("jsonl_zstd_verify");
+  std::string first, second;
+  for (int i = 0; i < 6000; ++i)
+    (i < 1000 ? first : second) += "{\"prompt\":\"line " + std::to_string(i * 7919 % 10007) + "\"}\n";
+  const std::string good = zstd_frame(first), bad = damage_content(zstd_frame(second));
+  sb::test::write_file(dir + "/one.jsonl.zst", bad);
+  sb::test::write_file(dir + "/two.jsonl.zst", good + bad);
+  for (size_t chunk : {size_t{13}, size_t{4096}, size_t{1} << 20}) {
+    CAPTURE(chunk);
+    sb::Status st;
+    CHECK(read_all({dir + "/one.jsonl.zst"}, chunk, &st).empty());
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.message() == dir + "/one.jsonl.zst: corrupt zstd data: Restored data doesn't match checksum (the zstd "
+                                "frame starting at byte 0); records before it were read, none from it");
+    CHECK(read_all({dir + "/two.jsonl.zst"}, chunk, &st).size() == 1000);
+    CHECK(st.message().find("frame starting at byte " + std::to_string(good.size()) + ")") != std::string::npos);
+  }
+  // From a pipe (no pread): the frame is held while it is checked, with the same outcome.
+  const std::string fifo = dir + "/pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::thread writer([&] {
+    std::ofstream(fifo, std::ios::binary) << good << bad;
+  });
+  sb::Status st;
+  CHECK(read_all({fifo}, 4096, &st).size() == 1000);
+  writer.join();
+  CHECK(st.message().find("checksum (the zstd frame starting at byte " + std::to_string(good.size())) !=
+        std::string::npos);
+}
+
 TEST_CASE("a line longer than max_line_bytes is an error, not unbounded memory") {
   const std::string dir = sb::test::scratch_dir("jsonl_long");
   sb::test::write_file(dir + "/long.jsonl", "short\n" + std::string(5000, 'x') + "\nafter\n");
@@ -163,4 +210,38 @@ TEST_CASE("a line longer than max_line_bytes is an error, not unbounded memory")
   auto second = (*reader)->next(&line);
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().message().find("long.jsonl:2") != std::string::npos);
+}
+
+TEST_CASE("count_records agrees with the reader; zstd and stdin are not counted; fraction_read ends at 1") {
+  const std::string dir = sb::test::scratch_dir("jsonl_count");
+  std::mt19937 rng(5);
+  const std::vector<std::string> pieces = {"{\"p\":1}", " ", "\t", "\r", "\n", "\r\n", "x", "\xEF\xBB\xBF", "  {}"};
+  for (int round = 0; round < 40; ++round) {
+    std::vector<std::string> paths;
+    for (int f = 0; f < 1 + round % 3; ++f) {
+      std::string text;
+      for (int i = 0, n = static_cast<int>(rng() % 60); i < n; ++i) text += pieces[rng() % pieces.size()];
+      paths.push_back(dir + "/in" + std::to_string(f) + ".jsonl");
+      sb::test::write_file(paths.back(), text);
+    }
+    auto counted = sb::count_records(paths);
+    REQUIRE(counted.ok());
+    REQUIRE(counted->has_value());
+    CHECK(**counted == read_all(paths, 7).size());
+  }
+  sb::test::write_file(dir + "/z.jsonl.zst", zstd_frame("{\"p\":1}\n"));
+  CHECK(sb::count_records({dir + "/in0.jsonl", dir + "/z.jsonl.zst"})->has_value() == false);
+  CHECK(sb::count_records({"-"})->has_value() == false);
+  CHECK_FALSE(sb::count_records({dir + "/missing.jsonl"}).ok());
+
+  auto reader = sb::JsonlReader::open({dir + "/in0.jsonl", dir + "/z.jsonl.zst"});
+  REQUIRE(reader.ok());
+  CHECK((*reader)->fraction_read() == 0.0);
+  sb::JsonlLine line;
+  while ((*reader)->next(&line).value()) {
+  }
+  CHECK((*reader)->fraction_read() == 1.0);
+  auto piped = sb::JsonlReader::open({"-"});
+  REQUIRE(piped.ok());
+  CHECK_FALSE((*piped)->fraction_read().has_value());
 }

@@ -58,7 +58,8 @@ TEST_CASE("manifest round-trips through its JSON file, written atomically") {
   const std::string path = sb::manifest_path_for(dir + "/out.jsonl");
   CHECK(path == dir + "/out.jsonl.manifest.json");
   REQUIRE(sb::write_manifest(path, m).ok());
-  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  for (const auto& e : std::filesystem::directory_iterator(dir))  // no temporary left behind
+    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
   auto back = sb::read_manifest(path);
   REQUIRE(back.ok());
   CHECK(back->fingerprint() == m.fingerprint());
@@ -71,6 +72,22 @@ TEST_CASE("manifest round-trips through its JSON file, written atomically") {
   CHECK_FALSE(Manifest::parse("{", "x").ok());
   CHECK_FALSE(Manifest::parse("{\"specbatch_manifest\":2,\"fingerprint\":{},\"info\":{}}", "x").ok());
   CHECK_FALSE(Manifest::parse("{\"specbatch_manifest\":1,\"fingerprint\":{\"a\":1},\"info\":{}}", "x").ok());
+  CHECK_FALSE(Manifest::parse("[1]", "x").ok());
+}
+
+TEST_CASE("a manifest with a key twice is refused, not read as its last value (issue 22, item 9)") {
+  const auto error = [](std::string_view json) {
+    auto m = Manifest::parse(json, "m.json");
+    REQUIRE_FALSE(m.ok());
+    return m.status().message();
+  };
+  CHECK(error(R"({"specbatch_manifest":1,"fingerprint":{"max_tokens":"8","max_tokens":"9"},"info":{}})") ==
+        "m.json: key \"max_tokens\" appears twice in \"fingerprint\"");
+  CHECK(error(R"({"specbatch_manifest":1,"fingerprint":{},"info":{"complete":"false","complete":"true"}})") ==
+        "m.json: key \"complete\" appears twice in \"info\"");
+  CHECK(error(R"({"specbatch_manifest":1,"fingerprint":{"a":"1"},"fingerprint":{"a":"2"},"info":{}})") ==
+        "m.json: key \"fingerprint\" appears twice");
+  CHECK(Manifest::parse(R"({"specbatch_manifest":1,"fingerprint":{"a":"1","b":"1"},"info":{"a":"2"}})", "m").ok());
 }
 
 TEST_CASE("manifest differences name each changed key, the file, and both values") {

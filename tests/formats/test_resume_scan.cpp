@@ -184,3 +184,29 @@ TEST_CASE("zstd: a .zst file that is not zstd is refused; a stub shorter than th
   CHECK(b->cut_bytes == 2);
   CHECK(sb::test::read_file(dir + "/b.jsonl.zst").empty());
 }
+
+TEST_CASE("an index above any input, or of another shard, is refused; a shard's records and their order") {
+  const std::string dir = sb::test::scratch_dir("scan_bounds");
+  sb::test::write_file(dir + "/huge.jsonl", record(0) + "\n{\"index\":18446744073709551615}\n" + record(1) + "\n");
+  auto huge = scan_and_repair_output(dir + "/huge.jsonl");
+  REQUIRE_FALSE(huge.ok());
+  CHECK(huge.status().message() == dir + "/huge.jsonl:2: a record with index 18446744073709551615, above any "
+                                         "input's record count (2^48); the file was changed by something else, so "
+                                         "specbatch will not resume it");
+  const sb::Shard shard{1, 3};
+  sb::test::write_file(dir + "/s.jsonl", record(4) + "\n" + record(1) + "\n" + record(7) + "\n");
+  auto s = scan_and_repair_output(dir + "/s.jsonl", shard);
+  REQUIRE(s.ok());
+  CHECK(s->done.size() == 3);
+  CHECK(s->done.is_prefix());  // 1, 4, 7: the shard's first three records
+  CHECK_FALSE(s->in_order);
+  sb::test::write_file(dir + "/s.jsonl", record(1) + "\n" + record(2) + "\n");
+  auto other = scan_and_repair_output(dir + "/s.jsonl", shard);
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.status().message().find("s.jsonl:2: a record with index 2, which is not in shard 1/3") != std::string::npos);
+  make_zstd(dir + "/z.jsonl.zst", 6, 4);
+  auto z = scan_and_repair_output(dir + "/z.jsonl.zst", sb::Shard{0, 2});
+  REQUIRE_FALSE(z.ok());
+  CHECK(z.status().message().find("z.jsonl.zst: the frame at offset 0: a record with index 1, which is not in shard 0/2") !=
+        std::string::npos);
+}

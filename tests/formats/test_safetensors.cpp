@@ -139,6 +139,12 @@ TEST_CASE("safetensors: hand-made broken files") {
   expect_bad("shape_overflow",
              raw_file(R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})", data8),
              "overflow");
+  // A zero beside it kept the element count at 0, and the dimension turned negative (issue 22, item 6).
+  expect_bad("dim_above_int64",
+             raw_file(R"({"t":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})", data8),
+             "shape dimension 18446744073709551615 is larger than any tensor can be");
+  expect_bad("dim_2_63", raw_file(R"({"t":{"dtype":"F32","shape":[9223372036854775808,0],"data_offsets":[0,0]}})", data8),
+             "shape dimension 9223372036854775808");
   expect_bad("overlap",
              raw_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                       data8),

@@ -1,5 +1,5 @@
-// Test helpers over zstd files made of independent frames: decode all frames, and
-// the byte offset where each frame starts.
+// Test helpers over zstd files made of independent frames: make a frame, decode all
+// frames, and the byte offset where each frame starts.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -9,6 +9,19 @@
 #include <vector>
 
 namespace sb::test {
+
+// One frame of `data` with a content checksum, as the zstd tool and specbatch write.
+inline std::string zstd_frame(const std::string& data, int level = 3) {
+  std::string out(ZSTD_compressBound(data.size()), '\0');
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+  const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), data.data(), data.size());
+  ZSTD_freeCCtx(cctx);
+  REQUIRE_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
 
 // Offsets of every frame start, plus bytes.size() at the end.
 inline std::vector<size_t> zstd_frame_offsets(const std::string& bytes) {

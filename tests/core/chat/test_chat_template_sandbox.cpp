@@ -39,7 +39,32 @@ std::string render_failure(const std::string& source) {
   return out.status().message();
 }
 
+// Renders `source`, which must parse and render.
+std::string render_ok(const std::string& source) {
+  auto t = ChatTemplate::parse(source);
+  REQUIRE_MESSAGE(t.ok(), t.status().to_string());
+  auto out = t->render(simple_request());
+  REQUIRE_MESSAGE(out.ok(), source, ": ", out.status().to_string());
+  return *out;
+}
+
 }  // namespace
+
+TEST_CASE("chat template sandbox: integers at the int64 edges give Python's answers (found by fuzzing)") {
+  // These trapped (SIGFPE) or overflowed a signed loop counter before: issue 22, items 2-4.
+  CHECK(render_ok("{{ (-9223372036854775807 - 1) is divisibleby(-1) }}") == "True");
+  CHECK(render_ok("{{ 7 is divisibleby(-1) }}{{ 7 is divisibleby(2) }}") == "TrueFalse");
+  CHECK(render_ok("{{ \"abc\"[1::9223372036854775807] }}") == "b");
+  CHECK(render_ok("{{ \"abc\"[::-9223372036854775807 - 1] }}") == "c");
+  CHECK(render_ok("{{ [1, 2, 3, 4][-1:0:-9223372036854775807] }}") == "[4]");
+  CHECK(render_ok("{{ \"abcde\"[::-2] }}{{ \"abcde\"[1:4:2] }}") == "ecabd");
+  CHECK(render_ok("{{ range(-9223372036854775807 - 1, 9223372036854775807, 9223372036854775807) | list }}") ==
+        "[-9223372036854775808, -1, 9223372036854775806]");
+  CHECK(render_ok("{{ range(9223372036854775807, -9223372036854775807 - 1, -9223372036854775807 - 1) | list }}") ==
+        "[9223372036854775807, -1]");
+  CHECK(render_ok("{{ range(10, 0, -3) | list }}{{ range(0, 10, 4) | list }}{{ range(3, 3) | list }}") ==
+        "[10, 7, 4, 1][0, 4, 8][]");
+}
 
 TEST_CASE("chat template sandbox: runaway loops stop") {
   CHECK(render_failure("{% for i in range(10**9) %}x{% endfor %}").find("line 1") != std::string::npos);

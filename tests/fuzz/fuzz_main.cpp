@@ -1,0 +1,14 @@
+// A libFuzzer binary for one target of fuzz_targets.h: SPECBATCH_FUZZ_TARGET names it
+// (tests/fuzz/CMakeLists.txt builds one binary per target).
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz/fuzz_targets.h"
+
+// One empty input before fuzzing starts, so what a target loads once (the
+// round-trip target's tokenizers) is not charged to the first input's -timeout.
+extern "C" int LLVMFuzzerInitialize(int*, char***) { return sb::fuzz::SPECBATCH_FUZZ_TARGET(nullptr, 0); }
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return sb::fuzz::SPECBATCH_FUZZ_TARGET(data, size);
+}
