@@ -206,6 +206,14 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
   SB_RETURN_IF_ERROR(f.get_double("rope_local_base_freq", &c.rope_local_base_freq));
   SB_RETURN_IF_ERROR(f.get_int("original_max_position_embeddings", &c.original_max_position_embeddings));
   SB_RETURN_IF_ERROR(f.get_double("partial_rotary_factor", &c.partial_rotary_factor));
+  SB_RETURN_IF_ERROR(f.get_int("num_local_experts", &c.num_experts));  // transformers 5's name
+  SB_RETURN_IF_ERROR(f.get_int("num_experts", &c.num_experts));
+  SB_RETURN_IF_ERROR(f.get_int("num_experts_per_tok", &c.num_experts_per_tok));
+  SB_RETURN_IF_ERROR(f.get_int("moe_intermediate_size", &c.moe_intermediate_size));
+  SB_RETURN_IF_ERROR(f.get_bool("norm_topk_prob", &c.norm_topk_prob));
+  SB_RETURN_IF_ERROR(f.get_int("decoder_sparse_step", &c.decoder_sparse_step));
+  bool has_mlp_only = false;
+  SB_RETURN_IF_ERROR(f.get_int_list("mlp_only_layers", &c.mlp_only_layers, &has_mlp_only));
   return c;
 }
 

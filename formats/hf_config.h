@@ -72,6 +72,13 @@ struct ModelJsonConfig {
   double rope_local_base_freq = 0.0;
   int64_t original_max_position_embeddings = 0;  // top level (Phi-3)
   double partial_rotary_factor = 1.0;
+  // Mixture of experts (Qwen3-MoE); 0 / empty when absent.
+  int64_t num_experts = 0;                 // or num_local_experts
+  int64_t num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;
+  bool norm_topk_prob = false;             // transformers' default for Qwen3-MoE
+  int64_t decoder_sparse_step = 1;         // layer l is sparse when (l + 1) % step == 0 ...
+  std::vector<int64_t> mlp_only_layers;    // ... and l is not listed here
 };
 
 // Parses config.json text; `name` (usually the file path) prefixes error messages.

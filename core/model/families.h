@@ -33,8 +33,8 @@ void apply_family_switches(Arch arch, ModelConfig* c);
 // The hyper-parameters beyond the common ones (weight_binder.h hf_model_config)
 // that config.json gives a family: sliding windows (`sliding_window`,
 // `layer_types`, Gemma 2's alternation, Gemma 3's `sliding_window_pattern`),
-// Gemma's query scale, soft-caps and local RoPE base; the activation must be the
-// family's. Errors name `path` and the field.
+// Gemma's query scale, soft-caps and local RoPE base, Qwen3-MoE's experts; the
+// activation must be the family's. Errors name `path` and the field.
 Status hf_family_config(const hf::ModelJsonConfig& j, const std::string& path, ModelConfig* c);
 
 }  // namespace sb

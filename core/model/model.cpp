@@ -30,7 +30,8 @@ const char* gguf_slot_name(const char* slot) {
       {"bk", "attn_k.bias"}, {"bv", "attn_v.bias"}, {"q_norm", "attn_q_norm.weight"},
       {"k_norm", "attn_k_norm.weight"}, {"ffn_norm", "ffn_norm.weight"}, {"w_gate", "ffn_gate.weight"},
       {"w_up", "ffn_up.weight"}, {"w_down", "ffn_down.weight"}, {"attn_post_norm", "post_attention_norm.weight"},
-      {"ffn_post_norm", "post_ffw_norm.weight"}};
+      {"ffn_post_norm", "post_ffw_norm.weight"}, {"router", "ffn_gate_inp.weight"},
+      {"exp_gate", "ffn_gate_exps.weight"}, {"exp_up", "ffn_up_exps.weight"}, {"exp_down", "ffn_down_exps.weight"}};
   for (const auto& [k, v] : kMap) {
     if (std::strcmp(k, slot) == 0) return v;
   }
@@ -68,6 +69,22 @@ Status gguf_rope_freqs(const gguf::File& f, const ModelConfig& c, std::vector<fl
   dequantize_row(dtype, t->data, out->data(), t->cols());
   for (float x : *out)
     if (!(x > 0 && std::isfinite(x))) return corrupt(f.path() + ": tensor 'rope_freqs.weight' holds a factor <= 0");
+  return ok_status();
+}
+
+// Qwen3-MoE as llama.cpp stores it: every layer sparse, weights renormalised.
+Status gguf_moe(const gguf::File& f, const std::string& a, ModelConfig* c) {
+  SB_RETURN_IF_ERROR(gguf_int(f, a + ".expert_count", &c->n_expert));
+  SB_RETURN_IF_ERROR(gguf_int(f, a + ".expert_used_count", &c->n_expert_used));
+  c->expert_ffn_dim = c->n_expert_used > 0 ? c->ffn_dim / c->n_expert_used : 0;  // llama.cpp's fallback
+  SB_RETURN_IF_ERROR(gguf_int(f, a + ".expert_feed_forward_length", &c->expert_ffn_dim, false));
+  float scale = 1.0f;
+  SB_RETURN_IF_ERROR(gguf_float(f, a + ".expert_weights_scale", &scale));
+  if (scale != 0.0f && scale != 1.0f)
+    return unsupported(f.path() + ": " + a + ".expert_weights_scale = " + std::to_string(scale) + " is not supported");
+  c->expert_norm_topk = true;
+  c->layer_moe.assign(static_cast<size_t>(c->n_layer), true);
+  if (c->ffn_dim == 0) c->ffn_dim = c->expert_ffn_dim;  // no dense layer uses it
   return ok_status();
 }
 
@@ -111,7 +128,8 @@ StatusOr<Model> load_gguf(const std::string& path) {
   c.rope_style = family.arch == Arch::kLlama ? RopeStyle::kInterleaved : RopeStyle::kHalf;
   SB_RETURN_IF_ERROR(gguf_int(f, a + ".embedding_length", &c.dim));
   SB_RETURN_IF_ERROR(gguf_int(f, a + ".block_count", &c.n_layer));
-  SB_RETURN_IF_ERROR(gguf_int(f, a + ".feed_forward_length", &c.ffn_dim));
+  const bool moe = family.arch == Arch::kQwen3Moe;
+  SB_RETURN_IF_ERROR(gguf_int(f, a + ".feed_forward_length", &c.ffn_dim, /*required=*/!moe));
   SB_RETURN_IF_ERROR(gguf_int(f, a + ".context_length", &c.max_ctx));
   SB_RETURN_IF_ERROR(gguf_int(f, a + ".attention.head_count", &c.n_head));
   c.n_kv_head = c.n_head;
@@ -128,6 +146,7 @@ StatusOr<Model> load_gguf(const std::string& path) {
   SB_RETURN_IF_ERROR(gguf_float(f, a + ".rope.freq_base", &c.rope_theta));
   SB_RETURN_IF_ERROR(gguf_rope_scaling(f, a, &c));
   SB_RETURN_IF_ERROR(gguf_rope_freqs(f, c, &c.rope_scaling.freq_factors));
+  if (moe) SB_RETURN_IF_ERROR(gguf_moe(f, a, &c));
   // Vocabulary size from the embedding: [n_vocab, dim] with ne = {dim, n_vocab}.
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) return not_found(path + ": tensor 'token_embd.weight' is missing");
@@ -148,7 +167,9 @@ StatusOr<Model> load_gguf(const std::string& path) {
     const gguf::TensorInfo* t = f.find_tensor(name);
     *found = t != nullptr;
     if (t == nullptr) return ok_status();
-    if (t->ne.size() > 2) {
+    // Stacked experts ("*_exps.weight", [n_expert, rows, cols]) are bound as [n_expert * rows, cols].
+    const bool stacked = name.ends_with("_exps.weight") && t->ne.size() == 3;
+    if (t->ne.size() > 2 && !stacked) {
       return corrupt(f.path() + ": tensor " + quote(name) + " has " + std::to_string(t->ne.size()) + " dimensions, expected 1 or 2");
     }
     v->name = name;
@@ -208,6 +229,10 @@ StatusOr<Model> load_hf(const std::string& dir) {
   const bool gemma = c.arch == Arch::kGemma2 || c.arch == Arch::kGemma3;
   names.layer = [gemma](int i, const char* slot) { return "model.layers." + std::to_string(i) + "." + hf_slot(slot, gemma); };
   names.fused_qkv = names.fused_gate_up = c.arch == Arch::kPhi3;
+  names.expert = [](int i, int e, const char* slot) {
+    return "model.layers." + std::to_string(i) + ".mlp.experts." + std::to_string(e) + "." +
+           (std::strcmp(slot, "w_gate") == 0 ? "gate_proj.weight" : std::strcmp(slot, "w_up") == 0 ? "up_proj.weight" : "down_proj.weight");
+  };
   names.norm_plus_one = gemma;
   WeightBinder binder(safetensors_lookup(set), &m);
   SB_RETURN_IF_ERROR(bind_model_weights(names, &binder, &m, j.tie_word_embeddings));
