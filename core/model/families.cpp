@@ -14,9 +14,9 @@ constexpr Family kFamilies[] = {
     {Arch::kQwen2, "Qwen2", "Qwen2ForCausalLM", "qwen2"},
     {Arch::kQwen3, "Qwen3", "Qwen3ForCausalLM", "qwen3"},
     {Arch::kQwen3Moe, "Qwen3-MoE", "Qwen3MoeForCausalLM", "qwen3moe"},
-    {Arch::kPhi3, "Phi-3", "Phi3ForCausalLM", nullptr},
-    {Arch::kGemma2, "Gemma 2", "Gemma2ForCausalLM", nullptr},
-    {Arch::kGemma3, "Gemma 3", "Gemma3ForCausalLM", nullptr},
+    {Arch::kPhi3, "Phi-3", "Phi3ForCausalLM", "phi3"},
+    {Arch::kGemma2, "Gemma 2", "Gemma2ForCausalLM", "gemma2"},
+    {Arch::kGemma3, "Gemma 3", "Gemma3ForCausalLM", "gemma3"},
 };
 
 std::string supported(bool gguf) {

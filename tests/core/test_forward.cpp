@@ -85,12 +85,14 @@ std::vector<std::vector<float>> run_chunked(sb::Forward& fwd, sb::KvCache& kv, c
 
 TEST_CASE("forward matches the float64 numpy reference (every family)") {
   auto backend = sb::make_cpu_backend(2);
-  // Positions 6 and 12 lie past the sliding windows (Mistral 4, Phi-3 6, Gemma 2 5, Gemma 3 4).
-  // llama32/model.gguf: the same weights as llama.cpp converts them (permuted q/k, rope_freqs);
-  // qwen3moe/model.gguf: stacked experts. qwen3moe's router ties decide its logits (the tool checks
-  // that breaking them the other way would move them far beyond the tolerance).
-  for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "llama32/model.gguf", "mistral", "phi3", "gemma2",
-                           "gemma3", "qwen3moe", "qwen3moe/model.gguf", "qwen3moe_mixed"}) {
+  // Positions 6 and 12 lie past the sliding windows (Mistral 4, Phi-3 6, Gemma 2 5 and 6, Gemma 3 4).
+  // */model.gguf: the same weights as llama.cpp's converters write them (llama's permuted q/k and
+  // rope_freqs; Phi-3's fused tensors and longrope factor tensors; Gemma's 1 + w norms; stacked
+  // experts). qwen3moe's router ties decide its logits (the tool checks that breaking them the
+  // other way would move them far beyond the tolerance).
+  for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "llama32/model.gguf", "mistral", "mistral/model.gguf",
+                           "phi3", "phi3/model.gguf", "gemma2", "gemma2_2b", "gemma2_2b/model.gguf", "gemma3",
+                           "gemma3/model.gguf", "qwen3moe", "qwen3moe/model.gguf", "qwen3moe_mixed"}) {
     INFO("model " << name);
     const std::string path = reference_dir() + "/" + name;
     auto model = sb::load_model(path);
@@ -124,7 +126,7 @@ TEST_CASE("forward matches the float64 numpy reference (every family)") {
 TEST_CASE("greedy tokens equal the float64 reference's (every family)") {
   auto backend = sb::make_cpu_backend(2);
   for (const char* name :
-       {"qwen2", "qwen3", "llama", "llama32", "mistral", "phi3", "gemma2", "gemma3", "qwen3moe", "qwen3moe_mixed"}) {
+       {"qwen2", "qwen3", "llama", "llama32", "mistral", "phi3", "gemma2", "gemma2_2b", "gemma3", "qwen3moe", "qwen3moe_mixed"}) {
     INFO("model " << name);
     const std::string dir = reference_dir() + "/" + name;
     auto model = sb::load_model(dir);

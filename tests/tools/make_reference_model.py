@@ -55,27 +55,32 @@ MODELS = {
                                                  high_freq_factor=4.0, original_max_position_embeddings=32)),
     # Mistral: sliding-window attention on every layer (window 4 < 13 tokens), GQA, explicit head_dim.
     "mistral": spec(arch="MistralForCausalLM", model_type="mistral", vocab=91, dim=40, layers=2, heads=4,
-                    kv_heads=2, head_dim=12, ffn=64, window=4, sliding=[True, True], theta=1000000.0),
+                    kv_heads=2, head_dim=12, ffn=64, window=4, sliding=[True, True], theta=1000000.0, gguf="llama"),
     # Phi-3: fused qkv and gate_up, longrope (long factors: the 32-token cache exceeds the original 16),
     # sliding window 6 on every layer.
     "phi3": spec(arch="Phi3ForCausalLM", model_type="phi3", vocab=95, dim=48, layers=2, heads=4, kv_heads=2,
                  ffn=64, fused=True, window=6, sliding=[True, True], ctx=32,
                  scaling=dict(type="longrope", short_factor=[1.0, 1.1, 1.3, 1.6, 2.0, 2.5],
                               long_factor=[1.0, 1.5, 2.5, 4.0, 6.0, 9.0]),
-                 extra=dict(original_max_position_embeddings=16)),
+                 extra=dict(original_max_position_embeddings=16), gguf="phi3"),
     # Gemma 2: (1 + w) norms, pre+post norms, GELU-tanh, embedding scale, query_pre_attn_scalar,
     # attention and final soft-caps, alternating local (window 5) / global layers, tied.
     "gemma2": spec(arch="Gemma2ForCausalLM", model_type="gemma2", vocab=107, dim=32, layers=3, heads=4,
                    kv_heads=2, head_dim=16, ffn=48, tied=True, act="gelu_tanh", gemma=True, post_norms=True,
                    window=5, sliding=[True, False, True], attn_scalar=24.0, attn_softcap=5.0,
                    final_softcap=3.0),
+    # Gemma 2 as its 2B/9B are: query_pre_attn_scalar = head_dim (what llama.cpp assumes for
+    # GGUF files below 27B), window 6 on layers 0 and 2; also written as GGUF.
+    "gemma2_2b": spec(arch="Gemma2ForCausalLM", model_type="gemma2", vocab=103, dim=32, layers=3, heads=2,
+                      kv_heads=1, head_dim=16, ffn=40, tied=True, act="gelu_tanh", gemma=True, post_norms=True,
+                      window=6, sliding=[True, False, True], attn_softcap=4.0, final_softcap=6.0, gguf="gemma2"),
     # Gemma 3: Gemma 2's layer plus q/k norms, no soft-caps, local layers' own RoPE base, global
     # layers' linear scaling, pattern 3 (layers 0, 1 local, 2 global), BF16.
     "gemma3": spec(arch="Gemma3ForCausalLM", model_type="gemma3_text", vocab=109, dim=32, layers=3, heads=2,
                    kv_heads=1, head_dim=16, ffn=48, tied=True, act="gelu_tanh", gemma=True, post_norms=True,
                    qk_norm=True, window=4, sliding=[True, True, False], attn_scalar=16.0, dtype="BF16",
                    theta=1000000.0, local_theta=10000.0, scaling=dict(rope_type="linear", factor=2.0),
-                   extra=dict(sliding_window_pattern=3)),
+                   extra=dict(sliding_window_pattern=3), gguf="gemma3"),
     # Qwen3-MoE: Qwen3 attention, every layer 8 SwiGLU experts of 24, 3 per token, weights renormalised;
     # layer 0's router is zero (all experts tie: the lowest three win), layer 1's rows 2 and 5 are equal
     # (a tie that straddles the top-3 boundary for some tokens). BF16, untied; also written as GGUF.
