@@ -115,7 +115,8 @@ int inspect_command(const InspectOptions& o) {
     out += '\n';
   };
   line("model", model->path);
-  line("architecture", c.arch_name + " (family " + family_name(c.arch) + ")");
+  line("architecture", c.arch_name + " (family " + family_name(c.arch) + ")" +
+                           (c.vision_ignored ? "; text only: the vision tower and projector are not loaded" : ""));
   line("vocab", std::to_string(c.n_vocab));
   line("dim", std::to_string(c.dim));
   line("layers", std::to_string(c.n_layer));

@@ -17,6 +17,7 @@ constexpr Family kFamilies[] = {
     {Arch::kPhi3, "Phi-3", "Phi3ForCausalLM", "phi3"},
     {Arch::kGemma2, "Gemma 2", "Gemma2ForCausalLM", "gemma2"},
     {Arch::kGemma3, "Gemma 3", "Gemma3ForCausalLM", "gemma3"},
+    {Arch::kGemma3, "Gemma 3", "Gemma3ForConditionalGeneration", nullptr},  // its text model only
 };
 
 std::string supported(bool gguf) {
@@ -44,6 +45,34 @@ StatusOr<Family> family_by_gguf_arch(std::string_view gguf_arch, const std::stri
     if (f.gguf_arch != nullptr && gguf_arch == f.gguf_arch) return f;
   return unsupported(path + ": general.architecture '" + std::string(gguf_arch) +
                      "' is not supported (supported: " + supported(true) + ")");
+}
+
+const hf::ModelJsonConfig* hf_config_defaults(std::string_view hf_arch) {
+  // transformers' Gemma3TextConfig: the 4B+ wrappers' text_config lists only what differs.
+  static const hf::ModelJsonConfig kGemma3Text = [] {
+    hf::ModelJsonConfig c;
+    c.vocab_size = 262208;
+    c.hidden_size = 2304;
+    c.intermediate_size = 9216;
+    c.num_hidden_layers = 26;
+    c.num_attention_heads = 8;
+    c.num_key_value_heads = 4;
+    c.head_dim = 256;
+    c.hidden_activation = "gelu_pytorch_tanh";
+    c.max_position_embeddings = 131072;
+    c.rms_norm_eps = 1e-6;
+    c.rope_theta = 1000000.0;
+    c.query_pre_attn_scalar = 256;
+    c.sliding_window = 4096;
+    c.sliding_window_pattern = 6;
+    c.rope_local_base_freq = 10000.0;
+    c.tie_word_embeddings = true;
+    c.bos_token_id = 2;
+    c.eos_token_ids = {1};
+    return c;
+  }();
+  if (hf_arch == "Gemma3ForConditionalGeneration" || hf_arch == "Gemma3ForCausalLM") return &kGemma3Text;
+  return nullptr;
 }
 
 const char* family_name(Arch arch) {

@@ -26,6 +26,10 @@ StatusOr<Family> family_by_hf_arch(std::string_view hf_arch, const std::string& 
 StatusOr<Family> family_by_gguf_arch(std::string_view gguf_arch, const std::string& path);
 const char* family_name(Arch arch);
 
+// The values config.json fields take when absent, where a family's config class
+// has its own (Gemma 3's text config); nullptr: the plain defaults.
+const hf::ModelJsonConfig* hf_config_defaults(std::string_view hf_arch);
+
 // The switches every model of the family has (biases, q/k norms, activation,
 // post-norms, embedding scale). RoPE layout is the format's: see the loaders.
 void apply_family_switches(Arch arch, ModelConfig* c);

@@ -273,7 +273,11 @@ std::string hf_slot(const char* slot, bool gemma) {
 
 StatusOr<Model> load_hf(const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  SB_ASSIGN_OR_RETURN(const hf::ModelJsonConfig j, hf::read_model_config(dir));
+  SB_ASSIGN_OR_RETURN(hf::ModelJsonConfig j, hf::read_model_config(dir));
+  const hf::ModelJsonConfig* defaults = j.architectures.empty() ? nullptr : hf_config_defaults(j.architectures[0]);
+  if (defaults != nullptr) {
+    SB_ASSIGN_OR_RETURN(j, hf::read_model_config(dir, defaults));
+  }
   Model m;
   m.path = dir;
   ModelConfig& c = m.config;
@@ -287,12 +291,19 @@ StatusOr<Model> load_hf(const std::string& dir) {
   SB_RETURN_IF_ERROR(hf_family_config(j, cfg_path, &c));
 
   SB_ASSIGN_OR_RETURN(safetensors::TensorSet set, safetensors::TensorSet::open_dir(dir));
+  // A multimodal wrapper keeps its text model under a prefix (as first released, or as
+  // transformers >= 4.52 saves it); its vision tower and projector are not read.
+  std::string prefix = "model.", lm_head = "lm_head.weight";
+  for (auto [p, head] : {std::pair{"language_model.model.", "language_model.lm_head.weight"},
+                         {"model.language_model.", "lm_head.weight"}})
+    if (set.find(std::string(p) + "embed_tokens.weight") != nullptr) prefix = p, lm_head = head;
+  c.vision_ignored = j.has_vision_config;
   TensorNames names;
-  names.tok_embd = "model.embed_tokens.weight";
-  names.out_norm = "model.norm.weight";
-  names.lm_head = "lm_head.weight";
+  names.tok_embd = prefix + "embed_tokens.weight";
+  names.out_norm = prefix + "norm.weight";
+  names.lm_head = lm_head;
   const bool gemma = c.arch == Arch::kGemma2 || c.arch == Arch::kGemma3;
-  names.layer = [gemma](int i, const char* slot) { return "model.layers." + std::to_string(i) + "." + hf_slot(slot, gemma); };
+  names.layer = [gemma, prefix](int i, const char* slot) { return prefix + "layers." + std::to_string(i) + "." + hf_slot(slot, gemma); };
   names.fused_qkv = names.fused_gate_up = c.arch == Arch::kPhi3;
   names.expert = [](int i, int e, const char* slot) {
     return "model.layers." + std::to_string(i) + ".mlp.experts." + std::to_string(e) + "." +

@@ -89,6 +89,7 @@ struct ModelConfig {
   bool layer_is_moe(int layer) const {
     return n_expert > 0 && static_cast<size_t>(layer) < layer_moe.size() && layer_moe[static_cast<size_t>(layer)];
   }
+  bool vision_ignored = false;  // a multimodal checkpoint whose vision tower and projector are not loaded (text only)
   int bos_id = -1;              // -1: none
   std::vector<int> eos_ids;     // generation stops on any of these
 };

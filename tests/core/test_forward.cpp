@@ -92,7 +92,7 @@ TEST_CASE("forward matches the float64 numpy reference (every family)") {
   // other way would move them far beyond the tolerance).
   for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "llama32/model.gguf", "mistral", "mistral/model.gguf",
                            "phi3", "phi3/model.gguf", "gemma2", "gemma2_2b", "gemma2_2b/model.gguf", "gemma3",
-                           "gemma3/model.gguf", "qwen3moe", "qwen3moe/model.gguf", "qwen3moe_mixed"}) {
+                           "gemma3/model.gguf", "gemma3_mm", "qwen3moe", "qwen3moe/model.gguf", "qwen3moe_mixed"}) {
     INFO("model " << name);
     const std::string path = reference_dir() + "/" + name;
     auto model = sb::load_model(path);
@@ -126,7 +126,8 @@ TEST_CASE("forward matches the float64 numpy reference (every family)") {
 TEST_CASE("greedy tokens equal the float64 reference's (every family)") {
   auto backend = sb::make_cpu_backend(2);
   for (const char* name :
-       {"qwen2", "qwen3", "llama", "llama32", "mistral", "phi3", "gemma2", "gemma2_2b", "gemma3", "qwen3moe", "qwen3moe_mixed"}) {
+       {"qwen2", "qwen3", "llama", "llama32", "mistral", "phi3", "gemma2", "gemma2_2b", "gemma3", "gemma3_mm", "qwen3moe",
+        "qwen3moe_mixed"}) {
     INFO("model " << name);
     const std::string dir = reference_dir() + "/" + name;
     auto model = sb::load_model(dir);

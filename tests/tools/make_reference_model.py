@@ -21,6 +21,7 @@ import json
 import os
 import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def spec(**kw):
     m = dict(model_type="llama", head_dim=None, bias=False, qk_norm=False, tied=False, dtype="F32",
              theta=10000.0, scaling=None, window=0, sliding=None, act="silu", gemma=False, post_norms=False,
              attn_scalar=None, attn_softcap=None, final_softcap=None, local_theta=None, fused=False,
-             gguf=None, moe=None, extra={})
+             gguf=None, moe=None, wrapper=False, seed=None, extra={})
     m.update(kw)
     return m
 
@@ -68,7 +69,7 @@ MODELS = {
     "gemma2": spec(arch="Gemma2ForCausalLM", model_type="gemma2", vocab=107, dim=32, layers=3, heads=4,
                    kv_heads=2, head_dim=16, ffn=48, tied=True, act="gelu_tanh", gemma=True, post_norms=True,
                    window=5, sliding=[True, False, True], attn_scalar=24.0, attn_softcap=5.0,
-                   final_softcap=3.0),
+                   final_softcap=3.0, seed=1234),
     # Gemma 2 as its 2B/9B are: query_pre_attn_scalar = head_dim (what llama.cpp assumes for
     # GGUF files below 27B), window 6 on layers 0 and 2; also written as GGUF.
     "gemma2_2b": spec(arch="Gemma2ForCausalLM", model_type="gemma2", vocab=103, dim=32, layers=3, heads=2,
@@ -81,13 +82,21 @@ MODELS = {
                    qk_norm=True, window=4, sliding=[True, True, False], attn_scalar=16.0, dtype="BF16",
                    theta=1000000.0, local_theta=10000.0, scaling=dict(rope_type="linear", factor=2.0),
                    extra=dict(sliding_window_pattern=3), gguf="gemma3"),
+    # Gemma 3 as the 4B+ checkpoints ship: Gemma3ForConditionalGeneration with a sparse
+    # text_config (query_pre_attn_scalar 256, RoPE bases, eps and the pattern-6 window left to
+    # Gemma3TextConfig's defaults), text weights under language_model.model., vision tensors
+    # beside them (never read).
+    "gemma3_mm": spec(arch="Gemma3ForConditionalGeneration", model_type="gemma3", vocab=101, dim=32, layers=3,
+                      heads=2, kv_heads=1, head_dim=16, ffn=40, tied=True, act="gelu_tanh", gemma=True,
+                      post_norms=True, qk_norm=True, window=5, sliding=[True, True, True], attn_scalar=256.0,
+                      dtype="BF16", theta=1000000.0, local_theta=10000.0, wrapper=True),
     # Qwen3-MoE: Qwen3 attention, every layer 8 SwiGLU experts of 24, 3 per token, weights renormalised;
     # layer 0's router is zero (all experts tie: the lowest three win), layer 1's rows 2 and 5 are equal
     # (a tie that straddles the top-3 boundary for some tokens). BF16, untied; also written as GGUF.
     "qwen3moe": spec(arch="Qwen3MoeForCausalLM", model_type="qwen3_moe", vocab=113, dim=32, layers=3, heads=4,
                      kv_heads=2, head_dim=16, ffn=40, qk_norm=True, dtype="BF16", theta=1000000.0, gguf="qwen3moe",
                      moe=dict(experts=8, used=3, ffn=24, norm=True, zero_router=[0], dup_rows={1: (2, 5)},
-                              dense=[])),
+                              dense=[]), seed=1242),
     # Qwen3-MoE with a dense layer (mlp_only_layers) and weights not renormalised; tied, F32.
     "qwen3moe_mixed": spec(arch="Qwen3MoeForCausalLM", model_type="qwen3_moe", vocab=97, dim=32, layers=2,
                            heads=2, kv_heads=1, head_dim=16, ffn=40, qk_norm=True, tied=True, theta=1000000.0,
@@ -201,7 +210,13 @@ def stored_values(w, dtype):
 
 
 def file_tensors(m, w):
-    """Tensors as the family's files name them: Phi-3 fuses q/k/v and gate/up."""
+    """Tensors as the family's files name them: Phi-3 fuses q/k/v and gate/up; a
+    multimodal wrapper keeps the text model under language_model. beside vision tensors."""
+    if m["wrapper"]:
+        out = {"language_model." + k: a for k, a in w.items()}
+        out["vision_tower.vision_model.embeddings.patch_embedding.weight"] = np.ones((4, 3))
+        out["multi_modal_projector.mm_input_projection_weight"] = np.ones((3, m["dim"]))
+        return out
     if not m["fused"]:
         return w
     out = {}
@@ -397,14 +412,24 @@ def write_config(d, m):
         config.update(num_experts=x["experts"], num_experts_per_tok=x["used"], moe_intermediate_size=x["ffn"],
                       norm_topk_prob=x["norm"], decoder_sparse_step=1, mlp_only_layers=x["dense"])
     config.update(m["extra"])
+    if m["wrapper"]:
+        # Only what Gemma3TextConfig's defaults do not give; eos and architectures at the top.
+        keep = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                "intermediate_size", "max_position_embeddings", "head_dim", "sliding_window")
+        text = {k: config[k] for k in keep}
+        text["model_type"] = "gemma3_text"
+        config = {"architectures": [m["arch"]], "model_type": m["model_type"], "eos_token_id": [2, 1],
+                  "text_config": text, "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 4},
+                  "torch_dtype": config["torch_dtype"]}
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(config, f, indent=1)
 
 
 def main():
     out_dir = sys.argv[1]
-    for seed, (name, m) in enumerate(sorted(MODELS.items())):
-        rng = np.random.default_rng(1234 + seed)
+    for name, m in sorted(MODELS.items()):
+        # A model's weights do not depend on the other models (the seed: its own, or its name's hash).
+        rng = np.random.default_rng(m["seed"] if m["seed"] is not None else zlib.crc32(name.encode()))
         d = os.path.join(out_dir, name)
         os.makedirs(d, exist_ok=True)
         weights, hd = make_weights(m, rng)
