@@ -305,7 +305,8 @@ class CudaBackend final : public Backend {
   Status moe_matmul(const float* x, const DeviceWeight* experts, int64_t n_expert, const int32_t* expert_rows,
                     float* y, int64_t n_rows) override {
     SB_RETURN_IF_ERROR(use());
-    if (n_expert <= 0 || n_expert > cuda::kMaxExperts)
+    if (n_expert <= 0) return invalid_argument(name_ + ": moe_matmul: no experts");
+    if (n_expert > cuda::kMaxExperts)
       return unsupported(name_ + ": mixtures of more than " + std::to_string(cuda::kMaxExperts) + " experts");
     const void* table[cuda::kMaxExperts];
     for (int64_t e = 0; e < n_expert; ++e) {
