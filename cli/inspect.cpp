@@ -100,8 +100,10 @@ std::string tensor_dtypes(const ModelWeights& w) {
   for (const LayerWeights& l : w.layers) {
     for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.q_norm,
                                 &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.attn_post_norm,
-                                &l.ffn_post_norm})
+                                &l.ffn_post_norm, &l.router})
       add(*t);
+    for (const std::vector<TensorView>* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+      for (const TensorView& t : *experts) add(t);
   }
   add(w.out_norm);
   if (w.lm_head.data != w.tok_embd.data) add(w.lm_head);
@@ -111,6 +113,17 @@ std::string tensor_dtypes(const ModelWeights& w) {
     dtypes += name + " x" + std::to_string(tally.n) + " (" + human_bytes(tally.bytes) + ")";
   }
   return dtypes.empty() ? "none" : dtypes;
+}
+
+// "128 SwiGLU experts of ffn 768, 8 per token (top-k by router logit, ties to the lower index,
+// weights renormalised), on 48 of 48 layers".
+std::string moe_summary(const ModelConfig& c) {
+  int n = 0;
+  for (int l = 0; l < c.n_layer; ++l) n += c.layer_is_moe(l) ? 1 : 0;
+  return std::to_string(c.n_expert) + " SwiGLU experts of ffn " + std::to_string(c.expert_ffn_dim) + ", " +
+         std::to_string(c.n_expert_used) + " per token (top-k by router logit, ties to the lower index, weights " +
+         (c.expert_norm_topk ? "renormalised" : "softmax over all experts") + "), on " + std::to_string(n) + " of " +
+         std::to_string(c.n_layer) + " layers";
 }
 
 }  // namespace
@@ -137,7 +150,8 @@ int inspect_command(const InspectOptions& o) {
     out += '\n';
   };
   line("model", model->path);
-  line("architecture", c.arch_name + " (family " + family_name(c.arch) + ")");
+  line("architecture", c.arch_name + " (family " + family_name(c.arch) + ")" +
+                           (c.vision_ignored ? "; text only: the vision tower and projector are not loaded" : ""));
   line("vocab", std::to_string(c.n_vocab));
   line("dim", std::to_string(c.dim));
   line("layers", std::to_string(c.n_layer));
@@ -157,6 +171,7 @@ int inspect_command(const InspectOptions& o) {
   line("rope", rope);
   line("attention", attention_summary(c));
   line("mlp", c.act == Activation::kGeluTanh ? "GELU-tanh gated" : "SwiGLU");
+  if (c.n_expert > 0) line("experts", moe_summary(c));
   line("norms", c.post_norms ? "pre and post (attention and MLP outputs normed before the residual add)" : "pre");
   std::snprintf(buf, sizeof(buf), "%g", c.rms_eps);
   line("rms norm eps", buf);

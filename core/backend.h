@@ -49,6 +49,29 @@ struct AttentionOp {
   float softcap = 0.0f;   // > 0: each score s becomes softcap * tanh(s / softcap) (Gemma 2)
 };
 
+// Mixture-of-experts routing of n_tokens rows of router logits. Token t's
+// choices j = 0..n_used-1 are its n_used experts in descending logit order,
+// ties broken by the lower expert index (a total order: the same choices
+// whatever the backend or batch); weights[t, j] is choice j's softmax
+// probability over all n_expert logits, divided by the sum over the chosen ones
+// when norm_topk. The (token, choice) pairs are also grouped by expert, so an
+// expert's weights are read once for all its tokens: grouped row r holds the
+// pair whose token is row_token[r]; expert e owns rows expert_rows[e] ..
+// expert_rows[e+1]-1, ordered by token then choice; choice_row[t, j] is the
+// grouped row of pair (t, j).
+struct MoeRouteOp {
+  const float* logits = nullptr;   // [n_tokens, n_expert]
+  int32_t* choice_expert = nullptr;// [n_tokens, n_used]
+  float* weights = nullptr;        // [n_tokens, n_used]
+  int32_t* expert_rows = nullptr;  // [n_expert + 1]
+  int32_t* row_token = nullptr;    // [n_tokens * n_used]
+  int32_t* choice_row = nullptr;   // [n_tokens * n_used]
+  int64_t n_tokens = 0;
+  int64_t n_expert = 0;
+  int64_t n_used = 0;
+  bool norm_topk = true;
+};
+
 // All pointers passed to ops are backend memory (from alloc() or weights).
 // Every op is row-local: a row's result is computed from that row's inputs
 // alone. Whether it is also bitwise independent of which other rows share the
@@ -106,6 +129,20 @@ class Backend {
   virtual Status scale(float* x, float s, int64_t n) = 0;
   // x += y
   virtual Status add(float* x, const float* y, int64_t n) = 0;
+
+  // Mixture of experts (kernels in their own files): routing and grouping as
+  // MoeRouteOp describes, the grouped experts' matmuls, the weighted sum.
+  virtual Status moe_route(const MoeRouteOp& op) = 0;
+  // Rows expert_rows[e] .. expert_rows[e+1]-1 of y = the same rows of x times
+  // experts[e]^T, for every e < n_expert; experts with no rows are not read.
+  // experts is a host array of n_expert weights of one dtype and shape.
+  //   x: [n_rows, experts[e].cols], y: [n_rows, experts[e].rows], expert_rows: [n_expert + 1] (backend memory)
+  virtual Status moe_matmul(const float* x, const DeviceWeight* experts, int64_t n_expert,
+                            const int32_t* expert_rows, float* y, int64_t n_rows) = 0;
+  // out[t] = sum over j = 0..n_used-1, in that order, of weights[t, j] * y[choice_row[t, j]].
+  //   y: [n_tokens * n_used, dim], choice_row, weights: [n_tokens, n_used], out: [n_tokens, dim]
+  virtual Status moe_combine(const float* y, const int32_t* choice_row, const float* weights, float* out,
+                             int64_t n_tokens, int64_t n_used, int64_t dim) = 0;
 };
 
 }  // namespace sb

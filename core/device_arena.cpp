@@ -38,8 +38,14 @@ Status upload_layer(DeviceArena& arena, const LayerWeights& lw, int64_t n_slots,
                         {&lw.wv, &d->wv}, {&lw.wo, &d->wo}, {&lw.bq, &d->bq}, {&lw.bk, &d->bk}, {&lw.bv, &d->bv},
                         {&lw.q_norm, &d->q_norm}, {&lw.k_norm, &d->k_norm}, {&lw.ffn_norm, &d->ffn_norm},
                         {&lw.attn_post_norm, &d->attn_post_norm}, {&lw.ffn_post_norm, &d->ffn_post_norm},
-                        {&lw.w_gate, &d->w_gate}, {&lw.w_up, &d->w_up}, {&lw.w_down, &d->w_down}})
+                        {&lw.w_gate, &d->w_gate}, {&lw.w_up, &d->w_up}, {&lw.w_down, &d->w_down},
+                        {&lw.router, &d->router}})
     SB_RETURN_IF_ERROR(arena.upload(*t, dst));
+  for (auto [views, dst] : {std::pair{&lw.exp_gate, &d->exp_gate}, {&lw.exp_up, &d->exp_up},
+                            {&lw.exp_down, &d->exp_down}}) {
+    dst->resize(views->size());
+    for (size_t e = 0; e < views->size(); ++e) SB_RETURN_IF_ERROR(arena.upload((*views)[e], &(*dst)[e]));
+  }
   const size_t n = static_cast<size_t>(n_slots) * static_cast<size_t>(kv_dim);
   SB_ASSIGN_OR_RETURN(d->k_cache, arena.alloc_floats(n));
   SB_ASSIGN_OR_RETURN(d->v_cache, arena.alloc_floats(n));

@@ -39,6 +39,8 @@ class DeviceArena {
 struct DeviceLayer {
   DeviceWeight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
   DeviceWeight attn_post_norm, ffn_post_norm;
+  DeviceWeight router;                                  // MoE layers only
+  std::vector<DeviceWeight> exp_gate, exp_up, exp_down; // [n_expert] MoE layers only
   float* k_cache = nullptr;  // [n_slots, kv_dim]
   float* v_cache = nullptr;  // [n_slots, kv_dim]
 };

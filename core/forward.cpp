@@ -7,20 +7,36 @@
 
 namespace sb {
 
-StatusOr<LayerScratch> alloc_layer_scratch(DeviceArena& arena, const ModelConfig& c, size_t rows) {
-  const size_t dim = static_cast<size_t>(c.dim), ffn = static_cast<size_t>(c.ffn_dim);
-  const size_t q_dim = static_cast<size_t>(c.n_head) * static_cast<size_t>(c.head_dim);
-  const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * static_cast<size_t>(c.head_dim);
-  LayerScratch s{};
-  SB_ASSIGN_OR_RETURN(s.xn, arena.alloc_floats(rows * dim));
-  SB_ASSIGN_OR_RETURN(s.q, arena.alloc_floats(rows * q_dim));
-  SB_ASSIGN_OR_RETURN(s.k, arena.alloc_floats(rows * kv_dim));
-  SB_ASSIGN_OR_RETURN(s.v, arena.alloc_floats(rows * kv_dim));
-  SB_ASSIGN_OR_RETURN(s.att, arena.alloc_floats(rows * q_dim));
-  SB_ASSIGN_OR_RETURN(s.gate, arena.alloc_floats(rows * ffn));
-  SB_ASSIGN_OR_RETURN(s.up, arena.alloc_floats(rows * ffn));
-  return s;
+namespace {
+
+// The mixture-of-experts MLP of the n normed rows in s.xn, into s.xn: router
+// logits, routing grouped by expert, each active expert's SwiGLU over its rows
+// only (one matmul per expert and projection), each token's weighted sum.
+Status run_moe_mlp(Backend& b, const ModelConfig& c, const DeviceLayer& L, const LayerScratch& s, int64_t n) {
+  const MoeScratch& m = s.moe;
+  const int64_t n_pairs = n * c.n_expert_used;
+  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.router, DeviceWeight{}, m.logits, n));
+  MoeRouteOp route;
+  route.logits = m.logits;
+  route.choice_expert = m.choice_expert;
+  route.weights = m.weights;
+  route.expert_rows = m.expert_rows;
+  route.row_token = m.row_token;
+  route.choice_row = m.choice_row;
+  route.n_tokens = n;
+  route.n_expert = c.n_expert;
+  route.n_used = c.n_expert_used;
+  route.norm_topk = c.expert_norm_topk;
+  SB_RETURN_IF_ERROR(b.moe_route(route));
+  SB_RETURN_IF_ERROR(b.gather_rows(s.xn, m.row_token, m.x, n_pairs, n, c.dim));
+  SB_RETURN_IF_ERROR(b.moe_matmul(m.x, L.exp_gate.data(), c.n_expert, m.expert_rows, m.gate, n_pairs));
+  SB_RETURN_IF_ERROR(b.moe_matmul(m.x, L.exp_up.data(), c.n_expert, m.expert_rows, m.up, n_pairs));
+  SB_RETURN_IF_ERROR(b.silu_mul(m.gate, m.up, m.gate, n_pairs * c.expert_ffn_dim));
+  SB_RETURN_IF_ERROR(b.moe_matmul(m.gate, L.exp_down.data(), c.n_expert, m.expert_rows, m.x, n_pairs));
+  return b.moe_combine(m.x, m.choice_row, m.weights, s.xn, n, c.n_expert_used, c.dim);
 }
+
+}  // namespace
 
 Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
                          const int32_t* pos, const int32_t* slots, const DeviceRope& rope, AttentionOp att,
@@ -46,18 +62,77 @@ Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L,
   SB_RETURN_IF_ERROR(b.matmul(s.att, L.wo, DeviceWeight{}, s.xn, n));
   if (c.post_norms) SB_RETURN_IF_ERROR(b.rms_norm(s.xn, L.attn_post_norm, s.xn, n, c.rms_eps));
   SB_RETURN_IF_ERROR(b.add(x, s.xn, n * c.dim));
-  // Gated MLP block: act(gate) * up, down.
+  // Gated MLP block: act(gate) * up, down; or the routed experts'.
   SB_RETURN_IF_ERROR(b.rms_norm(x, L.ffn_norm, s.xn, n, c.rms_eps));
-  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_gate, DeviceWeight{}, s.gate, n));
-  SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_up, DeviceWeight{}, s.up, n));
-  if (c.act == Activation::kGeluTanh) {
-    SB_RETURN_IF_ERROR(b.gelu_tanh_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  if (L.router.present()) {
+    SB_RETURN_IF_ERROR(run_moe_mlp(b, c, L, s, n));
   } else {
-    SB_RETURN_IF_ERROR(b.silu_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+    SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_gate, DeviceWeight{}, s.gate, n));
+    SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_up, DeviceWeight{}, s.up, n));
+    if (c.act == Activation::kGeluTanh) {
+      SB_RETURN_IF_ERROR(b.gelu_tanh_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+    } else {
+      SB_RETURN_IF_ERROR(b.silu_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+    }
+    SB_RETURN_IF_ERROR(b.matmul(s.gate, L.w_down, DeviceWeight{}, s.xn, n));
   }
-  SB_RETURN_IF_ERROR(b.matmul(s.gate, L.w_down, DeviceWeight{}, s.xn, n));
   if (c.post_norms) SB_RETURN_IF_ERROR(b.rms_norm(s.xn, L.ffn_post_norm, s.xn, n, c.rms_eps));
   return b.add(x, s.xn, n * c.dim);
+}
+
+namespace {
+
+// Layer l's MLP tensors: the dense three, or (MoE layers) the router and every expert's three.
+Status check_mlp(const ModelConfig& c, const LayerWeights& lw, int l) {
+  const std::string where = "layer " + std::to_string(l);
+  if (!c.layer_is_moe(l)) {
+    for (auto [t, what] : {std::pair{&lw.w_gate, "w_gate"}, {&lw.w_up, "w_up"}, {&lw.w_down, "w_down"}})
+      if (!t->present()) return invalid_argument(where + ": missing tensor: " + what);
+    return ok_status();
+  }
+  if (!lw.router.present()) return invalid_argument(where + ": missing tensor: router");
+  for (const std::vector<TensorView>* v : {&lw.exp_gate, &lw.exp_up, &lw.exp_down}) {
+    if (v->size() != static_cast<size_t>(c.n_expert)) return invalid_argument(where + ": expert count differs from config");
+    for (const TensorView& t : *v)
+      if (!t.present()) return invalid_argument(where + ": missing expert tensor");
+  }
+  return ok_status();
+}
+
+Status alloc_moe_scratch(DeviceArena& arena, const ModelConfig& c, size_t max_tokens, MoeScratch* m) {
+  const size_t used = static_cast<size_t>(c.n_expert_used), pairs = max_tokens * used;
+  auto ints = [&arena](size_t n) -> StatusOr<int32_t*> {
+    SB_ASSIGN_OR_RETURN(float* p, arena.alloc_floats(n));
+    return reinterpret_cast<int32_t*>(p);
+  };
+  SB_ASSIGN_OR_RETURN(m->logits, arena.alloc_floats(max_tokens * static_cast<size_t>(c.n_expert)));
+  SB_ASSIGN_OR_RETURN(m->choice_expert, ints(pairs));
+  SB_ASSIGN_OR_RETURN(m->weights, arena.alloc_floats(pairs));
+  SB_ASSIGN_OR_RETURN(m->expert_rows, ints(static_cast<size_t>(c.n_expert) + 1));
+  SB_ASSIGN_OR_RETURN(m->row_token, ints(pairs));
+  SB_ASSIGN_OR_RETURN(m->choice_row, ints(pairs));
+  SB_ASSIGN_OR_RETURN(m->x, arena.alloc_floats(pairs * static_cast<size_t>(c.dim)));
+  SB_ASSIGN_OR_RETURN(m->gate, arena.alloc_floats(pairs * static_cast<size_t>(c.expert_ffn_dim)));
+  SB_ASSIGN_OR_RETURN(m->up, arena.alloc_floats(pairs * static_cast<size_t>(c.expert_ffn_dim)));
+  return ok_status();
+}
+
+}  // namespace
+
+StatusOr<LayerScratch> alloc_layer_scratch(DeviceArena& arena, const ModelConfig& c, size_t rows) {
+  const size_t dim = static_cast<size_t>(c.dim), ffn = static_cast<size_t>(c.ffn_dim);
+  const size_t q_dim = static_cast<size_t>(c.n_head) * static_cast<size_t>(c.head_dim);
+  const size_t kv_dim = static_cast<size_t>(c.n_kv_head) * static_cast<size_t>(c.head_dim);
+  LayerScratch s{};
+  SB_ASSIGN_OR_RETURN(s.xn, arena.alloc_floats(rows * dim));
+  SB_ASSIGN_OR_RETURN(s.q, arena.alloc_floats(rows * q_dim));
+  SB_ASSIGN_OR_RETURN(s.k, arena.alloc_floats(rows * kv_dim));
+  SB_ASSIGN_OR_RETURN(s.v, arena.alloc_floats(rows * kv_dim));
+  SB_ASSIGN_OR_RETURN(s.att, arena.alloc_floats(rows * q_dim));
+  SB_ASSIGN_OR_RETURN(s.gate, arena.alloc_floats(rows * ffn));
+  SB_ASSIGN_OR_RETURN(s.up, arena.alloc_floats(rows * ffn));
+  if (c.n_expert > 0) SB_RETURN_IF_ERROR(alloc_moe_scratch(arena, c, rows, &s.moe));
+  return s;
 }
 
 Forward::Forward(const Model& model, Backend& backend, const KvCache& kv, const ForwardLimits& limits,
@@ -114,9 +189,9 @@ Status Forward::init() {
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const LayerWeights& lw = w.layers[l];
     for (auto [t, what] : {std::pair{&lw.attn_norm, "attn_norm"}, {&lw.wq, "wq"}, {&lw.wk, "wk"}, {&lw.wv, "wv"},
-                           {&lw.wo, "wo"}, {&lw.ffn_norm, "ffn_norm"}, {&lw.w_gate, "w_gate"}, {&lw.w_up, "w_up"},
-                           {&lw.w_down, "w_down"}})
+                           {&lw.wo, "wo"}, {&lw.ffn_norm, "ffn_norm"}})
       SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
+    SB_RETURN_IF_ERROR(check_mlp(c, lw, static_cast<int>(l)));
     if (c.attn_bias)
       for (auto [t, what] : {std::pair{&lw.bq, "bq"}, {&lw.bk, "bk"}, {&lw.bv, "bv"}})
         SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));

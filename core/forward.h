@@ -1,5 +1,5 @@
 // One forward pass of a decoder-only transformer (Llama, Mistral, Qwen2/3,
-// Phi-3, Gemma 2/3; the differences are ModelConfig data) over a ragged batch: the new tokens of
+// Qwen3-MoE, Phi-3, Gemma 2/3; the differences are ModelConfig data) over a ragged batch: the new tokens of
 // several sequences, each at its own position, prompt chunks, decode tokens and
 // draft tokens alike. Weights are uploaded once at create(); workspaces are
 // sized by ForwardLimits; run() allocates nothing and syncs once (the logits).
@@ -39,6 +39,20 @@ struct ForwardBatch {
   std::span<const int32_t> logit_rows;  // [n_logits] indices into tokens
 };
 
+// The scratch of a mixture-of-experts MLP over n rows, each routed to n_used
+// experts (n_pairs = n * n_used grouped rows); backend memory.
+struct MoeScratch {
+  float* logits = nullptr;          // [n, n_expert]
+  int32_t* choice_expert = nullptr; // [n, n_used]
+  float* weights = nullptr;         // [n, n_used]
+  int32_t* expert_rows = nullptr;   // [n_expert + 1]
+  int32_t* row_token = nullptr;     // [n_pairs]
+  int32_t* choice_row = nullptr;    // [n_pairs]
+  float* x = nullptr;               // [n_pairs, dim] grouped inputs, then the experts' outputs
+  float* gate = nullptr;            // [n_pairs, expert_ffn_dim]
+  float* up = nullptr;              // [n_pairs, expert_ffn_dim]
+};
+
 // The scratch a decoder layer runs in: backend memory of at least n rows each.
 struct LayerScratch {
   float* xn;    // [n, dim]
@@ -48,6 +62,7 @@ struct LayerScratch {
   float* att;   // [n, n_head * head_dim]
   float* gate;  // [n, ffn_dim]
   float* up;    // [n, ffn_dim]
+  MoeScratch moe{};  // MoE layers only
 };
 // Scratch for `rows` rows of a model of config c, from arena.
 StatusOr<LayerScratch> alloc_layer_scratch(DeviceArena& arena, const ModelConfig& c, size_t rows);
@@ -56,8 +71,9 @@ StatusOr<LayerScratch> alloc_layer_scratch(DeviceArena& arena, const ModelConfig
 // (q/k norms with qk_norm), RoPE at pos, K/V stored at slots, attention as att
 // describes (its q, out and caches are set here: att.pos is the attention
 // limit, which may differ from pos; att.window the layer's sliding window),
-// output projection, then the gated MLP (SwiGLU or GELU-tanh); with post_norms
-// both block outputs are normed before their residual adds.
+// output projection, then the gated MLP (SwiGLU or GELU-tanh; on MoE layers the
+// routed experts'); with post_norms both block outputs are normed before their
+// residual adds.
 Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
                          const int32_t* pos, const int32_t* slots, const DeviceRope& rope, AttentionOp att, int64_t n);
 

@@ -2,6 +2,7 @@
 #include "formats/gguf_tokenizer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 
 #include "formats/tokenizer_presets.h"
@@ -35,6 +36,25 @@ Status read_bool(const gguf::File& f, const char* name, bool* out) {
   auto v = f.get_bool(key(name));
   if (!v.ok()) return v.status().code() == StatusCode::kNotFound ? ok_status() : v.status();
   *out = *v;
+  return ok_status();
+}
+
+// GGUF has no per-token strip flags; llama.cpp sets them for Phi-3 by the model
+// name (general.name containing "phi-3" or "phi3", any case): every special token
+// (control, user-defined, unknown) and </s> swallow the whitespace after them,
+// except <unk>, <s> and <|endoftext|>.
+Status phi3_strips(const gguf::File& f, TokenizerData* d) {
+  if (f.find("general.name") == nullptr) return ok_status();
+  SB_ASSIGN_OR_RETURN(std::string name, f.get_string("general.name"));
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (name.find("phi-3") == std::string::npos && name.find("phi3") == std::string::npos) return ok_status();
+  d->token_strip.assign(d->tokens.size(), kStripNone);
+  for (size_t i = 0; i < d->tokens.size(); ++i) {
+    const TokenType t = d->token_types.empty() ? TokenType::kNormal : d->token_types[i];
+    const std::string& s = d->tokens[i];
+    const bool special = t == TokenType::kControl || t == TokenType::kUserDefined || t == TokenType::kUnknown;
+    if ((special || s == "</s>") && s != "<unk>" && s != "<s>" && s != "<|endoftext|>") d->token_strip[i] = kStripRight;
+  }
   return ok_status();
 }
 
@@ -165,6 +185,7 @@ StatusOr<TokenizerData> tokenizer_data_from_gguf(const gguf::File& f) {
     return chat_template.status();
   }
   add_end_of_generation_ids(d);
+  SB_RETURN_IF_ERROR(phi3_strips(f, &d));
   return d;
 }
 

@@ -169,12 +169,11 @@ void add_unique(std::vector<int64_t>* xs, int64_t x) {
 
 }  // namespace
 
-StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::string& name) {
-  simdjson::dom::parser parser;
-  object obj;
-  SB_RETURN_IF_ERROR(parse_object(&parser, json, name, &obj));
-  Fields f(obj, name);
-  ModelJsonConfig c;
+namespace {
+
+// The fields of one object (the top level, or a wrapper's text_config) over *c.
+Status read_fields(const Fields& f, const std::string& name, ModelJsonConfig* c_out) {
+  ModelJsonConfig& c = *c_out;
   SB_RETURN_IF_ERROR(f.get_string_list("architectures", &c.architectures));
   SB_RETURN_IF_ERROR(f.get_string("model_type", &c.model_type));
   SB_RETURN_IF_ERROR(f.get_int("vocab_size", &c.vocab_size));
@@ -206,6 +205,35 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
   SB_RETURN_IF_ERROR(f.get_double("rope_local_base_freq", &c.rope_local_base_freq));
   SB_RETURN_IF_ERROR(f.get_int("original_max_position_embeddings", &c.original_max_position_embeddings));
   SB_RETURN_IF_ERROR(f.get_double("partial_rotary_factor", &c.partial_rotary_factor));
+  SB_RETURN_IF_ERROR(f.get_int("num_local_experts", &c.num_experts));  // transformers 5's name
+  SB_RETURN_IF_ERROR(f.get_int("num_experts", &c.num_experts));
+  SB_RETURN_IF_ERROR(f.get_int("num_experts_per_tok", &c.num_experts_per_tok));
+  SB_RETURN_IF_ERROR(f.get_int("moe_intermediate_size", &c.moe_intermediate_size));
+  SB_RETURN_IF_ERROR(f.get_bool("norm_topk_prob", &c.norm_topk_prob));
+  SB_RETURN_IF_ERROR(f.get_int("decoder_sparse_step", &c.decoder_sparse_step));
+  bool has_mlp_only = false;
+  SB_RETURN_IF_ERROR(f.get_int_list("mlp_only_layers", &c.mlp_only_layers, &has_mlp_only));
+  return ok_status();
+}
+
+}  // namespace
+
+StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::string& name,
+                                             const ModelJsonConfig* defaults) {
+  simdjson::dom::parser parser;
+  object obj;
+  SB_RETURN_IF_ERROR(parse_object(&parser, json, name, &obj));
+  Fields f(obj, name);
+  ModelJsonConfig c = defaults != nullptr ? *defaults : ModelJsonConfig{};
+  SB_RETURN_IF_ERROR(read_fields(f, name, &c));
+  element e;
+  c.has_vision_config = f.find("vision_config", &e);
+  if (f.find("text_config", &e)) {
+    object text;
+    if (e.get_object().get(text) != simdjson::SUCCESS) return f.bad("text_config", "an object");
+    const std::string sub = name + ": text_config";
+    SB_RETURN_IF_ERROR(read_fields(Fields(text, sub), sub, &c));
+  }
   return c;
 }
 
@@ -247,12 +275,12 @@ StatusOr<std::string> read_text_file(const std::string& path) {
   return s;
 }
 
-StatusOr<ModelJsonConfig> read_model_config(const std::string& dir) {
+StatusOr<ModelJsonConfig> read_model_config(const std::string& dir, const ModelJsonConfig* defaults) {
   const std::string path = (std::filesystem::path(dir) / "config.json").string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return not_found(path + ": no such file (not a Hugging Face model directory?)");
   SB_ASSIGN_OR_RETURN(const std::string text, read_text_file(path));
-  SB_ASSIGN_OR_RETURN(ModelJsonConfig c, parse_model_config(text, path));
+  SB_ASSIGN_OR_RETURN(ModelJsonConfig c, parse_model_config(text, path, defaults));
   const std::string gen = (std::filesystem::path(dir) / "generation_config.json").string();
   if (std::filesystem::is_regular_file(gen, ec)) {
     SB_ASSIGN_OR_RETURN(const std::string gtext, read_text_file(gen));

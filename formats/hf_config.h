@@ -72,14 +72,26 @@ struct ModelJsonConfig {
   double rope_local_base_freq = 0.0;
   int64_t original_max_position_embeddings = 0;  // top level (Phi-3)
   double partial_rotary_factor = 1.0;
+  // Mixture of experts (Qwen3-MoE); 0 / empty when absent.
+  int64_t num_experts = 0;                 // or num_local_experts
+  int64_t num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;
+  bool norm_topk_prob = false;             // transformers' default for Qwen3-MoE
+  int64_t decoder_sparse_step = 1;         // layer l is sparse when (l + 1) % step == 0 ...
+  std::vector<int64_t> mlp_only_layers;    // ... and l is not listed here
+  bool has_vision_config = false;          // a multimodal wrapper's vision_config is present
 };
 
 // Parses config.json text; `name` (usually the file path) prefixes error messages.
-StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::string& name);
+// Absent fields keep the values of `defaults` (a config class's defaults) when
+// given. A multimodal wrapper's text model settings (Gemma3ForConditionalGeneration's
+// text_config) are read over the top level's.
+StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::string& name,
+                                             const ModelJsonConfig* defaults = nullptr);
 // Merges generation_config.json text: its bos_token_id replaces, its eos ids are added.
 Status merge_generation_config(std::string_view json, const std::string& name, ModelJsonConfig* config);
 // Reads dir/config.json and, when present, dir/generation_config.json.
-StatusOr<ModelJsonConfig> read_model_config(const std::string& dir);
+StatusOr<ModelJsonConfig> read_model_config(const std::string& dir, const ModelJsonConfig* defaults = nullptr);
 
 // The DSpark fields of a config.json text (read only for DSpark checkpoints, so a
 // plain model's unrelated field of the same name cannot fail its loading).

@@ -58,6 +58,10 @@ struct PreTokenizerStep {
   bool individual_digits = false;            // kDigits
 };
 
+// Whitespace an added token swallows where it is matched in text (tokenizer.json's
+// lstrip / rstrip; llama.cpp's LSTRIP / RSTRIP attributes).
+enum TokenStrip : uint8_t { kStripNone = 0, kStripLeft = 1, kStripRight = 2 };
+
 struct TokenizerData {
   std::string source;  // file the data came from, for error messages
   TokenizerModel model = TokenizerModel::kBpe;
@@ -67,6 +71,7 @@ struct TokenizerData {
   std::vector<float> scores;           // [n_vocab] SentencePiece scores (empty: all 0)
   std::vector<TokenType> token_types;  // [n_vocab] (empty: kNormal except byte/specials)
   std::vector<std::pair<std::string, std::string>> merges;  // [n_merges] rank order
+  std::vector<uint8_t> token_strip;    // [n_vocab] TokenStrip bits of added tokens (empty: none)
 
   // Encoding switches.
   bool byte_level = false;        // symbols are GPT-2-mapped bytes (byte-level BPE)

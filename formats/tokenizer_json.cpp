@@ -397,18 +397,25 @@ StatusOr<TokenizerData> parse_tokenizer_json(std::string_view json, std::string_
         return r.bad(field, "needs an integer 'id' and a string 'content'");
       }
       if (id < 0 || static_cast<size_t>(id) >= limit) return r.bad(field + ".id", std::to_string(id) + " is out of range");
-      bool special = false;
+      bool special = false, lstrip = false, rstrip = false;
       SB_RETURN_IF_ERROR(opt_bool(r, o, field, "special", &special));
+      SB_RETURN_IF_ERROR(opt_bool(r, o, field, "lstrip", &lstrip));
+      SB_RETURN_IF_ERROR(opt_bool(r, o, field, "rstrip", &rstrip));
       const auto u = static_cast<size_t>(id);
       if (u >= d.tokens.size()) {
         d.tokens.resize(u + 1);
         d.token_types.resize(u + 1, TokenType::kUnused);
+      }
+      if (lstrip || rstrip) {
+        if (d.token_strip.size() <= u) d.token_strip.resize(u + 1, kStripNone);
+        d.token_strip[u] = static_cast<uint8_t>((lstrip ? kStripLeft : 0) | (rstrip ? kStripRight : 0));
       }
       d.tokens[u] = std::string(content);
       d.token_types[u] = special ? TokenType::kControl : TokenType::kUserDefined;
       ids[std::string(content)] = static_cast<int32_t>(id);
     }
   }
+  if (!d.token_strip.empty()) d.token_strip.resize(d.tokens.size(), kStripNone);
   for (size_t i = n_model; i < d.tokens.size(); ++i) {
     if (d.tokens[i].empty() && d.token_types[i] == TokenType::kUnused) d.tokens[i] = "[UNUSED" + std::to_string(i) + "]";
   }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "core/model/weight_binder.h"
+
 namespace sb {
 namespace {
 
@@ -11,9 +13,11 @@ constexpr Family kFamilies[] = {
     {Arch::kMistral, "Mistral", "MistralForCausalLM", nullptr},
     {Arch::kQwen2, "Qwen2", "Qwen2ForCausalLM", "qwen2"},
     {Arch::kQwen3, "Qwen3", "Qwen3ForCausalLM", "qwen3"},
-    {Arch::kPhi3, "Phi-3", "Phi3ForCausalLM", nullptr},
-    {Arch::kGemma2, "Gemma 2", "Gemma2ForCausalLM", nullptr},
-    {Arch::kGemma3, "Gemma 3", "Gemma3ForCausalLM", nullptr},
+    {Arch::kQwen3Moe, "Qwen3-MoE", "Qwen3MoeForCausalLM", "qwen3moe"},
+    {Arch::kPhi3, "Phi-3", "Phi3ForCausalLM", "phi3"},
+    {Arch::kGemma2, "Gemma 2", "Gemma2ForCausalLM", "gemma2"},
+    {Arch::kGemma3, "Gemma 3", "Gemma3ForCausalLM", "gemma3"},
+    {Arch::kGemma3, "Gemma 3", "Gemma3ForConditionalGeneration", nullptr},  // its text model only
 };
 
 std::string supported(bool gguf) {
@@ -43,6 +47,34 @@ StatusOr<Family> family_by_gguf_arch(std::string_view gguf_arch, const std::stri
                      "' is not supported (supported: " + supported(true) + ")");
 }
 
+const hf::ModelJsonConfig* hf_config_defaults(std::string_view hf_arch) {
+  // transformers' Gemma3TextConfig: the 4B+ wrappers' text_config lists only what differs.
+  static const hf::ModelJsonConfig kGemma3Text = [] {
+    hf::ModelJsonConfig c;
+    c.vocab_size = 262208;
+    c.hidden_size = 2304;
+    c.intermediate_size = 9216;
+    c.num_hidden_layers = 26;
+    c.num_attention_heads = 8;
+    c.num_key_value_heads = 4;
+    c.head_dim = 256;
+    c.hidden_activation = "gelu_pytorch_tanh";
+    c.max_position_embeddings = 131072;
+    c.rms_norm_eps = 1e-6;
+    c.rope_theta = 1000000.0;
+    c.query_pre_attn_scalar = 256;
+    c.sliding_window = 4096;
+    c.sliding_window_pattern = 6;
+    c.rope_local_base_freq = 10000.0;
+    c.tie_word_embeddings = true;
+    c.bos_token_id = 2;
+    c.eos_token_ids = {1};
+    return c;
+  }();
+  if (hf_arch == "Gemma3ForConditionalGeneration" || hf_arch == "Gemma3ForCausalLM") return &kGemma3Text;
+  return nullptr;
+}
+
 const char* family_name(Arch arch) {
   for (const Family& f : kFamilies)
     if (f.arch == arch) return f.name;
@@ -56,6 +88,7 @@ void apply_family_switches(Arch arch, ModelConfig* c) {
       c->attn_bias = true;
       break;
     case Arch::kQwen3:
+    case Arch::kQwen3Moe:
       c->qk_norm = true;
       break;
     case Arch::kGemma3:
@@ -97,7 +130,34 @@ Status sliding_layers(const hf::ModelJsonConfig& j, const std::string& path, int
 
 }  // namespace
 
+namespace {
+
+// Qwen3-MoE's experts from config.json: layer l is sparse unless listed in
+// mlp_only_layers or (l + 1) is no multiple of decoder_sparse_step.
+Status hf_moe_config(const hf::ModelJsonConfig& j, const std::string& path, ModelConfig* c) {
+  auto to_int = [&](const char* field, int64_t v, int* out) {
+    if (v < 0 || v > INT32_MAX) return corrupt(path + ": " + field + " = " + std::to_string(v) + " is out of range");
+    *out = static_cast<int>(v);
+    return ok_status();
+  };
+  SB_RETURN_IF_ERROR(to_int("num_experts", j.num_experts, &c->n_expert));
+  SB_RETURN_IF_ERROR(to_int("num_experts_per_tok", j.num_experts_per_tok, &c->n_expert_used));
+  SB_RETURN_IF_ERROR(to_int("moe_intermediate_size", j.moe_intermediate_size, &c->expert_ffn_dim));
+  c->expert_norm_topk = j.norm_topk_prob;
+  if (j.decoder_sparse_step <= 0) return corrupt(path + ": decoder_sparse_step must be positive");
+  c->layer_moe.assign(static_cast<size_t>(c->n_layer), false);
+  for (int l = 0; l < c->n_layer; ++l) c->layer_moe[static_cast<size_t>(l)] = (l + 1) % j.decoder_sparse_step == 0;
+  for (int64_t l : j.mlp_only_layers) {
+    if (l < 0 || l >= c->n_layer) return corrupt(path + ": mlp_only_layers names layer " + std::to_string(l) + " of " + std::to_string(c->n_layer));
+    c->layer_moe[static_cast<size_t>(l)] = false;
+  }
+  return check_model_config(*c, path);
+}
+
+}  // namespace
+
 Status hf_family_config(const hf::ModelJsonConfig& j, const std::string& path, ModelConfig* c) {
+  if (c->arch == Arch::kQwen3Moe) SB_RETURN_IF_ERROR(hf_moe_config(j, path, c));
   const bool gemma = c->arch == Arch::kGemma2 || c->arch == Arch::kGemma3;
   const std::string want_act = gemma ? "gelu_pytorch_tanh" : "silu";
   if (!j.hidden_activation.empty() && j.hidden_activation != want_act &&

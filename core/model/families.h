@@ -26,6 +26,10 @@ StatusOr<Family> family_by_hf_arch(std::string_view hf_arch, const std::string& 
 StatusOr<Family> family_by_gguf_arch(std::string_view gguf_arch, const std::string& path);
 const char* family_name(Arch arch);
 
+// The values config.json fields take when absent, where a family's config class
+// has its own (Gemma 3's text config); nullptr: the plain defaults.
+const hf::ModelJsonConfig* hf_config_defaults(std::string_view hf_arch);
+
 // The switches every model of the family has (biases, q/k norms, activation,
 // post-norms, embedding scale). RoPE layout is the format's: see the loaders.
 void apply_family_switches(Arch arch, ModelConfig* c);
@@ -33,8 +37,8 @@ void apply_family_switches(Arch arch, ModelConfig* c);
 // The hyper-parameters beyond the common ones (weight_binder.h hf_model_config)
 // that config.json gives a family: sliding windows (`sliding_window`,
 // `layer_types`, Gemma 2's alternation, Gemma 3's `sliding_window_pattern`),
-// Gemma's query scale, soft-caps and local RoPE base; the activation must be the
-// family's. Errors name `path` and the field.
+// Gemma's query scale, soft-caps and local RoPE base, Qwen3-MoE's experts; the
+// activation must be the family's. Errors name `path` and the field.
 Status hf_family_config(const hf::ModelJsonConfig& j, const std::string& path, ModelConfig* c);
 
 }  // namespace sb

@@ -27,9 +27,13 @@ struct LayerWeights {
   TensorView attn_post_norm;  // [1, dim]          post_norms only
   TensorView ffn_norm;   // [1, dim]
   TensorView ffn_post_norm;   // [1, dim]          post_norms only
-  TensorView w_gate;     // [ffn_dim, dim]
-  TensorView w_up;       // [ffn_dim, dim]
-  TensorView w_down;     // [dim, ffn_dim]
+  TensorView w_gate;     // [ffn_dim, dim]             dense layers
+  TensorView w_up;       // [ffn_dim, dim]             dense layers
+  TensorView w_down;     // [dim, ffn_dim]             dense layers
+  TensorView router;     // [n_expert, dim]            MoE layers
+  std::vector<TensorView> exp_gate;  // [n_expert] of [expert_ffn_dim, dim]  MoE layers
+  std::vector<TensorView> exp_up;    // [n_expert] of [expert_ffn_dim, dim]  MoE layers
+  std::vector<TensorView> exp_down;  // [n_expert] of [dim, expert_ffn_dim]  MoE layers
 };
 
 struct ModelWeights {

@@ -10,7 +10,7 @@
 namespace sb {
 
 // The model family (core/model/families.h maps file architecture names to it).
-enum class Arch { kLlama, kMistral, kQwen2, kQwen3, kPhi3, kGemma2, kGemma3 };
+enum class Arch { kLlama, kMistral, kQwen2, kQwen3, kQwen3Moe, kPhi3, kGemma2, kGemma3 };
 
 // The gated MLP's activation: act(gate) * up.
 enum class Activation {
@@ -72,11 +72,24 @@ struct ModelConfig {
   int sliding_window = 0;       // > 0: layers marked in layer_sliding see only the last this-many positions
   std::vector<bool> layer_sliding;  // [n_layer] sliding-window layers (empty: none)
   float rope_local_theta = 0.0f;    // > 0: sliding layers' RoPE base, unscaled (Gemma 3); 0: the global table
+  // Mixture of experts (Qwen3-MoE): layers marked in layer_moe replace the MLP by
+  // n_expert SwiGLU experts of expert_ffn_dim; each token runs the n_expert_used
+  // with the largest router logits (ties: the lower expert index), weighted by
+  // their softmax probabilities, renormalised to sum 1 when expert_norm_topk.
+  int n_expert = 0;               // 0: a dense model
+  int n_expert_used = 0;
+  int expert_ffn_dim = 0;
+  bool expert_norm_topk = true;
+  std::vector<bool> layer_moe;    // [n_layer] (empty: none)
 
   bool layer_is_sliding(int layer) const {
     return sliding_window > 0 && static_cast<size_t>(layer) < layer_sliding.size() &&
            layer_sliding[static_cast<size_t>(layer)];
   }
+  bool layer_is_moe(int layer) const {
+    return n_expert > 0 && static_cast<size_t>(layer) < layer_moe.size() && layer_moe[static_cast<size_t>(layer)];
+  }
+  bool vision_ignored = false;  // a multimodal checkpoint whose vision tower and projector are not loaded (text only)
   int bos_id = -1;              // -1: none
   std::vector<int> eos_ids;     // generation stops on any of these
 };

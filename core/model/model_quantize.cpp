@@ -30,9 +30,12 @@ StatusOr<Model> quantize_model(const Model& model, DType dtype) {
   if (dtype != DType::kQ8_0 && dtype != DType::kQ4_0)
     return invalid_argument(std::string("quantize_model: expected Q8_0 or Q4_0, got ") + dtype_name(dtype));
   Model q = model;
-  for (LayerWeights& l : q.weights.layers)
+  for (LayerWeights& l : q.weights.layers) {
     for (TensorView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
       *w = quantized(*w, dtype, &q.storage);
+    for (std::vector<TensorView>* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+      for (TensorView& w : *experts) w = quantized(w, dtype, &q.storage);
+  }
   q.weights.lm_head = quantized(q.weights.lm_head, dtype, &q.storage);
   return q;
 }

@@ -115,6 +115,15 @@ Status check_model_config(const ModelConfig& c, const std::string& path) {
   if (!(c.rope_scaling.factor > 0 && std::isfinite(c.rope_scaling.factor))) {
     return corrupt(path + ": rope scaling factor must be positive");
   }
+  if (c.n_expert > 0 || !c.layer_moe.empty()) {
+    if (c.n_expert <= 0 || c.n_expert > 4096) return bad("expert count", c.n_expert, "is outside 1..4096");
+    if (c.n_expert_used <= 0 || c.n_expert_used > c.n_expert)
+      return bad("experts per token", c.n_expert_used, ("is outside 1.." + std::to_string(c.n_expert)).c_str());
+    if (c.expert_ffn_dim <= 0 || c.expert_ffn_dim > (1 << 20))
+      return bad("expert feed-forward size", c.expert_ffn_dim, "is outside 1..1048576");
+    if (c.layer_moe.size() != static_cast<size_t>(c.n_layer))
+      return bad("MoE layer list length", static_cast<int64_t>(c.layer_moe.size()), "differs from the layer count");
+  }
   if (c.bos_id >= c.n_vocab) return bad("bos token id", c.bos_id, "is outside the vocabulary");
   for (int id : c.eos_ids) {
     if (id < 0 || id >= c.n_vocab) return bad("eos token id", id, "is outside the vocabulary");
@@ -174,6 +183,33 @@ Status bind_attention(const TensorNames& names, int i, WeightBinder* b, const Mo
   return ok_status();
 }
 
+// Layer i's router and experts: one tensor per expert and projection, or one
+// stacked [n_expert * rows, cols] tensor per projection sliced by rows.
+Status bind_experts(const TensorNames& names, int i, WeightBinder* b, const ModelConfig& c, LayerWeights* l) {
+  const int64_t n_expert = c.n_expert, ef = c.expert_ffn_dim, dim = c.dim;
+  SB_RETURN_IF_ERROR(b->bind(names.layer(i, "router"), n_expert, dim, &l->router));
+  struct Part {
+    const char* slot;
+    const char* stacked;
+    int64_t rows, cols;
+    std::vector<TensorView>* out;
+  };
+  for (const Part& p : {Part{"w_gate", "exp_gate", ef, dim, &l->exp_gate}, Part{"w_up", "exp_up", ef, dim, &l->exp_up},
+                        Part{"w_down", "exp_down", dim, ef, &l->exp_down}}) {
+    p.out->resize(static_cast<size_t>(n_expert));
+    if (names.expert) {
+      for (int e = 0; e < n_expert; ++e)
+        SB_RETURN_IF_ERROR(b->bind(names.expert(i, e, p.slot), p.rows, p.cols, &(*p.out)[static_cast<size_t>(e)]));
+      continue;
+    }
+    TensorView stacked;
+    SB_RETURN_IF_ERROR(b->bind(names.layer(i, p.stacked), n_expert * p.rows, p.cols, &stacked));
+    for (int e = 0; e < n_expert; ++e)
+      (*p.out)[static_cast<size_t>(e)] = row_slice(stacked, e * p.rows, p.rows, ("expert " + std::to_string(e)).c_str());
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Status bind_model_weights(const TensorNames& names, WeightBinder* b, Model* m, bool tie_requested) {
@@ -191,7 +227,9 @@ Status bind_model_weights(const TensorNames& names, WeightBinder* b, Model* m, b
       SB_RETURN_IF_ERROR(b->bind(n("attn_post_norm"), 1, c.dim, &l.attn_post_norm));
       SB_RETURN_IF_ERROR(b->bind(n("ffn_post_norm"), 1, c.dim, &l.ffn_post_norm));
     }
-    if (names.fused_gate_up) {
+    if (c.layer_is_moe(i)) {
+      SB_RETURN_IF_ERROR(bind_experts(names, i, b, c, &l));
+    } else if (names.fused_gate_up) {
       TensorView gate_up;
       SB_RETURN_IF_ERROR(b->bind(n("w_gate_up"), 2 * int64_t{c.ffn_dim}, c.dim, &gate_up));
       l.w_gate = row_slice(gate_up, 0, c.ffn_dim, "gate");
@@ -200,7 +238,7 @@ Status bind_model_weights(const TensorNames& names, WeightBinder* b, Model* m, b
       SB_RETURN_IF_ERROR(b->bind(n("w_gate"), c.ffn_dim, c.dim, &l.w_gate));
       SB_RETURN_IF_ERROR(b->bind(n("w_up"), c.ffn_dim, c.dim, &l.w_up));
     }
-    SB_RETURN_IF_ERROR(b->bind(n("w_down"), c.dim, c.ffn_dim, &l.w_down));
+    if (!c.layer_is_moe(i)) SB_RETURN_IF_ERROR(b->bind(n("w_down"), c.dim, c.ffn_dim, &l.w_down));
     if (names.norm_plus_one)
       for (TensorView* t : {&l.attn_norm, &l.attn_post_norm, &l.ffn_norm, &l.ffn_post_norm, &l.q_norm, &l.k_norm})
         SB_RETURN_IF_ERROR(add_one(t, m));
@@ -221,7 +259,7 @@ const char* hf_layer_slot_name(const char* slot) {
       {"bk", "self_attn.k_proj.bias"}, {"bv", "self_attn.v_proj.bias"},
       {"q_norm", "self_attn.q_norm.weight"}, {"k_norm", "self_attn.k_norm.weight"},
       {"ffn_norm", "post_attention_layernorm.weight"}, {"w_gate", "mlp.gate_proj.weight"},
-      {"w_up", "mlp.up_proj.weight"}, {"w_down", "mlp.down_proj.weight"}};
+      {"w_up", "mlp.up_proj.weight"}, {"w_down", "mlp.down_proj.weight"}, {"router", "mlp.gate.weight"}};
   for (const auto& [k, v] : kMap) {
     if (std::strcmp(k, slot) == 0) return v;
   }

@@ -46,6 +46,10 @@ struct TensorNames {
   bool fused_qkv = false;      // one "wqkv" [q_dim + 2 kv_dim, dim] tensor, split by rows (Phi-3)
   bool fused_gate_up = false;  // one "w_gate_up" [2 ffn_dim, dim] tensor, gate rows first (Phi-3)
   bool norm_plus_one = false;  // norm weights stored as w for a (1 + w) scale (Gemma, Hugging Face)
+  // MoE layers' experts (slots "w_gate", "w_up", "w_down"), one tensor each
+  // (Hugging Face); empty: one stacked [n_expert * rows, cols] tensor per
+  // projection, layer(i, "exp_gate" / "exp_up" / "exp_down") (GGUF). The router is layer(i, "router").
+  std::function<std::string(int layer, int expert, const char* slot)> expert;
 };
 
 // Binds every weight of a model whose config is set; an absent lm_head (or

@@ -33,11 +33,13 @@ std::vector<float> random_uniform_values(size_t n, float scale, uint64_t* state)
 Status write_random_model(const std::string& path, const RandomModelShape& s, uint64_t seed) {
   const int head_dim = s.head_dim > 0 ? s.head_dim : (s.n_head > 0 && s.dim % s.n_head == 0 ? s.dim / s.n_head : 0);
   if (s.n_vocab < 260 || s.dim <= 0 || s.n_layer <= 0 || s.n_head <= 0 || s.n_kv_head <= 0 ||
-      s.n_head % s.n_kv_head != 0 || head_dim <= 0 || head_dim % 2 != 0 || s.ffn_dim <= 0 || s.max_ctx <= 0)
+      s.n_head % s.n_kv_head != 0 || head_dim <= 0 || head_dim % 2 != 0 || s.ffn_dim <= 0 || s.max_ctx <= 0 ||
+      (s.n_expert > 0 && (!s.qwen3 || s.n_expert_used <= 0 || s.n_expert_used > s.n_expert)))
     return invalid_argument("random model: inconsistent shape (vocab >= 260, a positive even head_dim, KV heads "
-                            "dividing heads)");
+                            "dividing heads, experts only for qwen3 with 1..n_expert used)");
   gguf::Writer w;
-  const std::string a = s.qwen3 ? "qwen3" : "llama";
+  const bool moe = s.n_expert > 0;
+  const std::string a = moe ? "qwen3moe" : s.qwen3 ? "qwen3" : "llama";
   w.add_kv("general.architecture", gguf::value_string(a));
   w.add_kv("general.name", gguf::value_string("random"));
   w.add_kv(a + ".context_length", gguf::value_u32(static_cast<uint32_t>(s.max_ctx)));
@@ -52,6 +54,11 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
   }
   w.add_kv(a + ".attention.layer_norm_rms_epsilon", gguf::value_f32(1e-5f));
   w.add_kv(a + ".rope.freq_base", gguf::value_f32(10000.0f));
+  if (moe) {
+    w.add_kv(a + ".expert_count", gguf::value_u32(static_cast<uint32_t>(s.n_expert)));
+    w.add_kv(a + ".expert_used_count", gguf::value_u32(static_cast<uint32_t>(s.n_expert_used)));
+    w.add_kv(a + ".expert_feed_forward_length", gguf::value_u32(static_cast<uint32_t>(s.ffn_dim)));
+  }
 
   // Vocabulary: control tokens, byte tokens <0xNN>, then "▁w<i>" pieces.
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
@@ -108,6 +115,16 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
       near_ones(p + "attn_k_norm.weight", hd);
     }
     ones(p + "ffn_norm.weight", dim);
+    if (moe) {
+      const uint64_t ne = static_cast<uint64_t>(s.n_expert);
+      mat(p + "ffn_gate_inp.weight", ne, dim);
+      for (const char* name : {"ffn_gate_exps.weight", "ffn_up_exps.weight"})
+        w.add_tensor_f32(p + name, matrix_type, {dim, ffn, ne},
+                         random_uniform_values(ne * ffn * dim, 1.0f / std::sqrt(static_cast<float>(dim)), &state));
+      w.add_tensor_f32(p + "ffn_down_exps.weight", matrix_type, {ffn, dim, ne},
+                       random_uniform_values(ne * dim * ffn, 1.0f / std::sqrt(static_cast<float>(ffn)), &state));
+      continue;
+    }
     mat(p + "ffn_gate.weight", ffn, dim);
     mat(p + "ffn_up.weight", ffn, dim);
     mat(p + "ffn_down.weight", dim, ffn);

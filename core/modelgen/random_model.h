@@ -1,4 +1,4 @@
-// A Llama-architecture GGUF model with random F32 weights of a chosen shape and
+// A Llama-architecture (or Qwen3 / Qwen3-MoE) GGUF model with random weights of a chosen shape and
 // a synthetic SentencePiece vocabulary (<unk> <s> </s>, the 256 byte tokens,
 // then pieces), so it loads with its tokenizer like a real model. For tests and
 // `specbatch bench`; the same shape and seed give the same bytes.
@@ -23,6 +23,10 @@ struct RandomModelShape {
   bool qwen3 = false;  // architecture qwen3 (per-head q/k RMSNorm, NeoX RoPE) instead of llama
   int head_dim = 0;    // 0: dim / n_head
   bool bf16 = false;   // weight matrices stored BF16 (norms stay F32)
+  // > 0 (with qwen3): architecture qwen3moe, every layer's MLP n_expert experts of
+  // ffn_dim, n_expert_used per token, stacked as llama.cpp stores them.
+  int n_expert = 0;
+  int n_expert_used = 0;
 };
 
 // stories110M's shape: dim 768, 12 layers, 12 heads, ffn 2048, vocab 32000, context 1024.

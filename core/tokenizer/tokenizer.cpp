@@ -5,6 +5,7 @@
 #include "core/tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -81,6 +82,8 @@ Status Tokenizer::Impl::build() {
     return corrupt(src + ": " + std::to_string(d.scores.size()) + " scores for " + std::to_string(n) + " tokens");
   }
   if (d.token_types.empty()) d.token_types.assign(n, TokenType::kNormal);
+  if (!d.token_strip.empty() && d.token_strip.size() != n)
+    return corrupt(src + ": " + std::to_string(d.token_strip.size()) + " strip flags for " + std::to_string(n) + " tokens");
   if (d.token_types.size() != n) {
     return corrupt(src + ": " + std::to_string(d.token_types.size()) + " token types for " + std::to_string(n) +
                    " tokens");
@@ -264,9 +267,16 @@ std::vector<Fragment> Tokenizer::Impl::split_specials(std::string_view text, boo
       ++i;
       continue;
     }
-    if (i > start) frags.push_back({-1, text.substr(start, i - start)});
+    // ASCII whitespace beside a stripping token is dropped (llama.cpp's isspace).
+    const uint8_t strip = d.token_strip.empty() ? uint8_t{kStripNone} : d.token_strip[static_cast<size_t>(found)];
+    size_t left_end = i;
+    if (strip & kStripLeft)
+      while (left_end > start && std::isspace(static_cast<unsigned char>(text[left_end - 1]))) --left_end;
+    if (left_end > start) frags.push_back({-1, text.substr(start, left_end - start)});
     frags.push_back({found, {}});
     i += d.tokens[static_cast<size_t>(found)].size();
+    if (strip & kStripRight)
+      while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
     start = i;
   }
   if (start < text.size()) frags.push_back({-1, text.substr(start)});

@@ -7,6 +7,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "kernels/cpu/moe.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
 
@@ -168,6 +169,27 @@ class CpuBackend final : public Backend {
   Status scale(float* x, float s, int64_t n) override { return from_kernel(cpu::scale(pool_, x, s, n), "scale"); }
   Status add(float* x, const float* y, int64_t n) override {
     return from_kernel(cpu::add(pool_, x, y, n), "add");
+  }
+  Status moe_route(const MoeRouteOp& op) override {
+    return from_kernel(cpu::moe_route(pool_, op.logits, op.choice_expert, op.weights, op.expert_rows, op.row_token,
+                                      op.choice_row, op.n_tokens, op.n_expert, op.n_used, op.norm_topk),
+                       "moe_route");
+  }
+  // Each expert with rows runs one matmul over all of them: its weights are read once.
+  Status moe_matmul(const float* x, const DeviceWeight* experts, int64_t n_expert, const int32_t* expert_rows,
+                    float* y, int64_t n_rows) override {
+    for (int64_t e = 0; e < n_expert; ++e) {
+      const int64_t r0 = expert_rows[e], r1 = expert_rows[e + 1];
+      if (r0 < 0 || r1 < r0 || r1 > n_rows) return invalid_argument("cpu backend: moe_matmul: bad expert rows");
+      if (r1 == r0) continue;
+      const DeviceWeight& w = experts[e];
+      SB_RETURN_IF_ERROR(matmul(x + r0 * w.cols, w, DeviceWeight{}, y + r0 * w.rows, r1 - r0));
+    }
+    return ok_status();
+  }
+  Status moe_combine(const float* y, const int32_t* choice_row, const float* weights, float* out, int64_t n_tokens,
+                     int64_t n_used, int64_t dim) override {
+    return from_kernel(cpu::moe_combine(pool_, y, choice_row, weights, out, n_tokens, n_used, dim), "moe_combine");
   }
 
  private:

@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "kernels/cuda/moe.h"
 #include "kernels/cuda/ops.h"
 
 namespace sb {
@@ -290,6 +291,39 @@ class CudaBackend final : public Backend {
   Status add(float* x, const float* y, int64_t n) override {
     SB_RETURN_IF_ERROR(use());
     return launched(cuda::add(x, y, n, stream_), "add");
+  }
+
+  Status moe_route(const MoeRouteOp& op) override {
+    SB_RETURN_IF_ERROR(use());
+    if (op.n_expert > cuda::kMaxExperts)
+      return unsupported(name_ + ": mixtures of more than " + std::to_string(cuda::kMaxExperts) + " experts");
+    return launched(cuda::moe_route(op.logits, op.choice_expert, op.weights, op.expert_rows, op.row_token,
+                                    op.choice_row, op.n_tokens, op.n_expert, op.n_used, op.norm_topk, stream_),
+                    "moe_route");
+  }
+
+  Status moe_matmul(const float* x, const DeviceWeight* experts, int64_t n_expert, const int32_t* expert_rows,
+                    float* y, int64_t n_rows) override {
+    SB_RETURN_IF_ERROR(use());
+    if (n_expert <= 0) return invalid_argument(name_ + ": moe_matmul: no experts");
+    if (n_expert > cuda::kMaxExperts)
+      return unsupported(name_ + ": mixtures of more than " + std::to_string(cuda::kMaxExperts) + " experts");
+    const void* table[cuda::kMaxExperts];
+    for (int64_t e = 0; e < n_expert; ++e) {
+      const DeviceWeight& w = experts[e];
+      if (w.dtype != experts[0].dtype || w.rows != experts[0].rows || w.cols != experts[0].cols)
+        return invalid_argument(name_ + ": moe_matmul: experts differ in dtype or shape");
+      table[e] = w.data;
+    }
+    return launched(cuda::moe_matmul(x, table, weight_type(experts[0].dtype), n_expert, expert_rows, y, n_rows,
+                                     experts[0].cols, experts[0].rows, stream_),
+                    "moe_matmul");
+  }
+
+  Status moe_combine(const float* y, const int32_t* choice_row, const float* weights, float* out, int64_t n_tokens,
+                     int64_t n_used, int64_t dim) override {
+    SB_RETURN_IF_ERROR(use());
+    return launched(cuda::moe_combine(y, choice_row, weights, out, n_tokens, n_used, dim, stream_), "moe_combine");
   }
 
  private:

@@ -85,10 +85,14 @@ std::vector<std::vector<float>> run_chunked(sb::Forward& fwd, sb::KvCache& kv, c
 
 TEST_CASE("forward matches the float64 numpy reference (every family)") {
   auto backend = sb::make_cpu_backend(2);
-  // Positions 6 and 12 lie past the sliding windows (Mistral 4, Phi-3 6, Gemma 2 5, Gemma 3 4).
-  // llama32/model.gguf: the same weights as llama.cpp converts them (permuted q/k, rope_freqs).
-  for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "llama32/model.gguf", "mistral", "phi3", "gemma2",
-                           "gemma3"}) {
+  // Positions 6 and 12 lie past the sliding windows (Mistral 4, Phi-3 6, Gemma 2 5 and 6, Gemma 3 4).
+  // */model.gguf: the same weights as llama.cpp's converters write them (llama's permuted q/k and
+  // rope_freqs; Phi-3's fused tensors and longrope factor tensors; Gemma's 1 + w norms; stacked
+  // experts). qwen3moe's router ties decide its logits (the tool checks that breaking them the
+  // other way would move them far beyond the tolerance).
+  for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "llama32/model.gguf", "mistral", "mistral/model.gguf",
+                           "phi3", "phi3/model.gguf", "gemma2", "gemma2_2b", "gemma2_2b/model.gguf", "gemma3",
+                           "gemma3/model.gguf", "gemma3_mm", "qwen3moe", "qwen3moe/model.gguf", "qwen3moe_mixed"}) {
     INFO("model " << name);
     const std::string path = reference_dir() + "/" + name;
     auto model = sb::load_model(path);
@@ -121,7 +125,9 @@ TEST_CASE("forward matches the float64 numpy reference (every family)") {
 
 TEST_CASE("greedy tokens equal the float64 reference's (every family)") {
   auto backend = sb::make_cpu_backend(2);
-  for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "mistral", "phi3", "gemma2", "gemma3"}) {
+  for (const char* name :
+       {"qwen2", "qwen3", "llama", "llama32", "mistral", "phi3", "gemma2", "gemma2_2b", "gemma3", "gemma3_mm", "qwen3moe",
+        "qwen3moe_mixed"}) {
     INFO("model " << name);
     const std::string dir = reference_dir() + "/" + name;
     auto model = sb::load_model(dir);
@@ -156,8 +162,8 @@ TEST_CASE("greedy tokens equal the float64 reference's (every family)") {
 
 TEST_CASE("a sequence's logits are bitwise identical alone and in a batch of 17") {
   auto backend = sb::make_cpu_backend(2);
-  // Qwen2, and the families with windows, soft-caps, post-norms and fused projections.
-  for (const char* name : {"qwen2", "mistral", "phi3", "gemma2", "gemma3"}) {
+  // Qwen2, and the families with windows, soft-caps, post-norms, fused projections and experts.
+  for (const char* name : {"qwen2", "mistral", "phi3", "gemma2", "gemma3", "qwen3moe"}) {
     INFO("model " << name);
     auto model = sb::load_model(reference_dir() + "/" + name);
     REQUIRE(model.ok());
@@ -211,6 +217,56 @@ TEST_CASE("a sequence's logits are bitwise identical alone and in a batch of 17"
       CHECK(std::memcmp(alone[p].data(), in_batch[p].data(), alone[p].size() * sizeof(float)) == 0);
     }
   }
+}
+
+TEST_CASE("MoE: a step's expert grouping gives bitwise the result of one token at a time") {
+  auto backend = sb::make_cpu_backend(2);
+  for (const char* name : {"qwen3moe", "qwen3moe/model.gguf", "qwen3moe_mixed"}) {
+    INFO("model " << name);
+    auto model = sb::load_model(reference_dir() + "/" + name);
+    REQUIRE_MESSAGE(model.ok(), model.status().to_string());
+    const std::string dir = std::filesystem::path(reference_dir() + "/" + name).string();
+    const Reference ref =
+        read_reference((std::filesystem::is_directory(dir) ? dir : std::filesystem::path(dir).parent_path().string()) +
+                       "/reference.txt");
+    sb::KvCache kv(16, 4, 2, 32);
+    auto fwd = sb::Forward::create(*model, *backend, kv, sb::ForwardLimits{16, 2, 16});
+    REQUIRE(fwd.ok());
+    // 13 tokens in one step share experts (each active expert runs once over its tokens).
+    const auto grouped = run_chunked(**fwd, kv, ref.tokens, 13);
+    const auto single = run_chunked(**fwd, kv, ref.tokens, 1);
+    for (size_t p = 0; p < grouped.size(); ++p) {
+      INFO("position " << p);
+      CHECK(std::memcmp(grouped[p].data(), single[p].data(), grouped[p].size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("Qwen3-MoE: bad expert fields and missing experts are refused, naming them") {
+  namespace fs = std::filesystem;
+  const std::string src = reference_dir() + "/qwen3moe";
+  const std::string config = sb::test::read_file(src + "/config.json");
+  auto load_with = [&](const std::string& from, const std::string& to) {
+    const std::string d = sb::test::scratch_dir("moe_bad");
+    fs::copy_file(src + "/model.safetensors", d + "/model.safetensors");
+    std::string c = config;
+    const size_t at = c.find(from);
+    REQUIRE(at != std::string::npos);
+    c.replace(at, from.size(), to);
+    sb::test::write_file(d + "/config.json", c);
+    return sb::load_model(d);
+  };
+  auto refused = [](const sb::StatusOr<sb::Model>& m, const std::string& needle) {
+    REQUIRE(!m.ok());
+    INFO(m.status().to_string());
+    CHECK(m.status().message().find(needle) != std::string::npos);
+  };
+  refused(load_with("\"num_experts_per_tok\": 3", "\"num_experts_per_tok\": 9"), "experts per token = 9");
+  refused(load_with("\"mlp_only_layers\": []", "\"mlp_only_layers\": [3]"), "mlp_only_layers");
+  refused(load_with("\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 0"), "decoder_sparse_step");
+  // A dense layer where the file has experts: its dense tensors are missing.
+  refused(load_with("\"mlp_only_layers\": []", "\"mlp_only_layers\": [1]"), "model.layers.1.mlp.gate_proj.weight");
+  refused(load_with("\"num_experts\": 8", "\"num_experts\": 9"), "model.layers.0.mlp.gate.weight");
 }
 
 TEST_CASE("forward rejects positions outside the reserved length") {

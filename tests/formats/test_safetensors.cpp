@@ -195,6 +195,32 @@ TEST_CASE("hf config: fields, nulls, eos lists, generation_config") {
   CHECK(hf::read_model_config("/nonexistent").status().code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("hf config: a multimodal wrapper's text_config over the top level and the given defaults") {
+  hf::ModelJsonConfig defaults;
+  defaults.num_attention_heads = 8;
+  defaults.rope_theta = 1e6;
+  defaults.vocab_size = 262208;
+  auto c = hf::parse_model_config(R"({"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+    "eos_token_id": [1, 106], "text_config": {"hidden_size": 2560, "num_hidden_layers": 34, "model_type": "gemma3_text",
+    "rope_scaling": {"factor": 8.0, "rope_type": "linear"}}, "vision_config": {"hidden_size": 1152}})",
+                                  "config.json", &defaults);
+  REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  CHECK(c->architectures == std::vector<std::string>{"Gemma3ForConditionalGeneration"});
+  CHECK(c->model_type == "gemma3_text");
+  CHECK(c->hidden_size == 2560);
+  CHECK(c->num_hidden_layers == 34);
+  CHECK(c->num_attention_heads == 8);
+  CHECK(c->vocab_size == 262208);
+  CHECK(c->rope_theta == 1e6);
+  CHECK(c->rope_scaling.type == "linear");
+  CHECK(c->eos_token_ids == std::vector<int64_t>{1, 106});
+  CHECK(c->has_vision_config);
+  auto bad = hf::parse_model_config(R"({"text_config": {"hidden_size": "x"}})", "c.json");
+  CHECK(bad.status().message() == "c.json: text_config: field 'hidden_size' must be an integer");
+  CHECK(hf::parse_model_config(R"({"text_config": 3})", "c.json").status().message().find("text_config") !=
+        std::string::npos);
+}
+
 TEST_CASE("hf config: integers beyond 64 bits and floats where ints are expected") {
   // Unused fields of any size are numbers like others; needed ones may be written as floats.
   auto c = hf::parse_model_config(R"({"hidden_size": 4096.0, "max_position_embeddings": 131072,

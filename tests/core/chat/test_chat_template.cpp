@@ -241,6 +241,32 @@ TEST_CASE("chat template: Gemma-3 folds the system prompt into the first user tu
   CHECK(st.message().find("Conversation roles must alternate") != std::string::npos);
 }
 
+TEST_CASE("chat template: Phi-3 templates give llama.cpp's published prompts") {
+  // llama.cpp's tests/test-chat-template.cpp: its conversation, templates and expected
+  // outputs (Phi-3-small and Phi-3-vision, which have a system turn of their own).
+  ChatRequest r = request(R"([{"role": "system", "content": "You are a helpful assistant"},
+    {"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi there"},
+    {"role": "user", "content": "Who are you"}, {"role": "assistant", "content": "   I am an assistant   "},
+    {"role": "user", "content": "Another question"}])");
+  const std::string want =
+      "<|system|>\nYou are a helpful assistant<|end|>\n<|user|>\nHello<|end|>\n<|assistant|>\nHi there<|end|>\n"
+      "<|user|>\nWho are you<|end|>\n<|assistant|>\n   I am an assistant   <|end|>\n<|user|>\nAnother question<|end|>\n"
+      "<|assistant|>\n";
+  const char* small =
+      "{{ bos_token }}{% for message in messages %}{{'<|' + message['role'] + '|>' + '\n' + message['content'] + "
+      "'<|end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}"
+      "{% endif %}";
+  const char* vision =
+      "{% for message in messages %}{{'<|' + message['role'] + '|>' + '\n' + message['content'] + '<|end|>\n' }}"
+      "{% endfor %}{% if add_generation_prompt and messages[-1]['role'] != 'assistant' %}{{- '<|assistant|>\n' -}}"
+      "{% endif %}";
+  CHECK(render(small, r) == want);
+  CHECK(render(vision, r) == want);
+  r.add_generation_prompt = false;
+  r.eos_token = "<|endoftext|>";
+  CHECK(render(small, r) == want.substr(0, want.size() - std::string("<|assistant|>\n").size()) + "<|endoftext|>");
+}
+
 TEST_CASE("chat template: expressions print and compare as Python does") {
   CHECK(eval("{{ true }} {{ none }} {{ 1 }} {{ 1.0 }} {{ 2.5 }} {{ [1, 'a', none] }} {{ {'k': true} }}") ==
         "True None 1 1.0 2.5 [1, 'a', None] {'k': True}");

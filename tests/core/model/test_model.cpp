@@ -238,8 +238,8 @@ TEST_CASE("model loader: HF errors name the file, the tensor, got and expected")
   CHECK(m.status().code() == StatusCode::kUnsupported);
   std::string want = arch;
   want.append("/config.json: architecture 'MixtralForCausalLM' is not supported (supported: LlamaForCausalLM, "
-              "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, "
-              "Gemma3ForCausalLM)");
+              "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, "
+              "Gemma3ForCausalLM, Gemma3ForConditionalGeneration)");
   CHECK(m.status().message() == want);
 
   const std::string i64 = write_hf("i64", "LlamaForCausalLM", d, "", false, false, true, 1, "F32",

@@ -225,6 +225,30 @@ TEST_CASE("engine, greedy: random Qwen3 target with separate random Qwen3 drafts
                                     << q4.accepted_tokens << "/" << q4.drafted_tokens << " (self:q4_0)");
 }
 
+TEST_CASE("engine, greedy: a random Qwen3-MoE target with ngram and self:q8_0 drafts equals plain, 1/17/64") {
+  // Draft tokens and prompts of many requests share each step's expert groups.
+  const std::string path = sb::test::scratch_dir("speculative_qwen3moe") + "/target.gguf";
+  sb::RandomModelShape s = qwen3_shape(64, 2, 4, 2);
+  s.n_expert = 8;
+  s.n_expert_used = 3;
+  s.ffn_dim = 32;
+  REQUIRE(sb::write_random_model(path, s, 9).ok());
+  Loaded l = load(path);
+  REQUIRE(l.model.config.layer_is_moe(1));
+  const auto reqs = greedy_random(64, 300);
+  sb::EngineOptions alone;
+  alone.max_seqs = 1;
+  const Run plain = run_engine(l, alone, reqs);
+  const sb::Model q8 = draft_model("self:q8_0", l);
+  const sb::EngineStats st = check_model_draft(l, "self:q8_0", &q8, reqs, plain, 4);
+  CHECK(st.accepted_tokens > st.drafted_tokens / 2);
+  for (int max_seqs : {17, 64}) {
+    sb::EngineOptions o;
+    o.max_seqs = max_seqs;
+    check_same(run_engine(l, with_ngram(o, sb::SpecPolicy::kFixed), reqs).results, plain.results);
+  }
+}
+
 TEST_CASE("engine, greedy: a random DSpark draft gives the plain output, 1/17/64, all policies, preempted") {
   const std::string target_path = sb::test::scratch_dir("speculative_dspark") + "/target.gguf";
   REQUIRE(sb::write_random_model(target_path, qwen3_shape(64, 2, 4, 2), 7).ok());
