@@ -194,6 +194,7 @@ class Determinizer {
   int32_t run(int32_t start, int32_t accept) {
     accept_ = accept;
     base_ = static_cast<int32_t>(g_->nodes.size());
+    const size_t bytes_base = g_->byte_edges.size(), calls_base = g_->call_edges.size();
     ids_.clear();
     sets_.clear();
     std::vector<int32_t> s{start};
@@ -203,6 +204,7 @@ class Determinizer {
       if (static_cast<int>(g_->nodes.size()) >= max_nodes_) return -1;
       expand(k);
     }
+    minimize(bytes_base, calls_base);
     return base_;
   }
 
@@ -272,6 +274,86 @@ class Determinizer {
     g_->call_edges.insert(g_->call_edges.end(), call_edges.begin(), call_edges.end());
     node.calls_end = static_cast<int32_t>(g_->call_edges.size());
     g_->nodes.push_back(node);
+  }
+
+  // The class of each node's signature: its current class, its byte ranges
+  // (adjacent ones into the same class merged) and its calls, by target class.
+  std::vector<int32_t> refine(const std::vector<int32_t>& cls) const {
+    std::map<std::vector<int32_t>, int32_t> ids;
+    std::vector<int32_t> next(cls.size());
+    std::vector<int32_t> sig;
+    for (size_t i = 0; i < cls.size(); ++i) {
+      const int32_t node = base_ + static_cast<int32_t>(i);
+      sig.assign(1, cls[i]);
+      for (const ByteEdge& e : g_->bytes_of(node)) {
+        const int32_t c = cls[static_cast<size_t>(e.target - base_)];
+        if (sig.size() > 1 && sig.back() == c && sig[sig.size() - 2] + 1 == e.lo) {
+          sig[sig.size() - 2] = e.hi;
+        } else {
+          sig.insert(sig.end(), {e.lo, e.hi, c});
+        }
+      }
+      sig.push_back(-1);
+      for (const CallEdge& e : g_->calls_of(node)) sig.insert(sig.end(), {e.rule, cls[static_cast<size_t>(e.target - base_)]});
+      next[i] = ids.try_emplace(sig, static_cast<int32_t>(ids.size())).first->second;
+    }
+    return next;
+  }
+
+  // Merges the rule's nodes that no text tells apart (Moore's partition
+  // refinement: subset construction leaves e.g. "after the opening quote" and
+  // "after a character" as two nodes of a string); the start stays first.
+  void minimize(size_t bytes_base, size_t calls_base) {
+    const size_t n = g_->nodes.size() - static_cast<size_t>(base_);
+    std::vector<int32_t> cls(n);
+    for (size_t i = 0; i < n; ++i) cls[i] = g_->nodes[static_cast<size_t>(base_) + i].final ? 1 : 0;
+    for (size_t n_classes = 0;;) {
+      std::vector<int32_t> next = refine(cls);
+      const size_t count = static_cast<size_t>(*std::max_element(next.begin(), next.end())) + 1;
+      cls.swap(next);
+      if (count == n_classes) break;
+      n_classes = count;
+    }
+    if (static_cast<size_t>(*std::max_element(cls.begin(), cls.end())) + 1 == n) return;
+    // Classes numbered by their first node (the start's is 0); that node's edges stand for the class.
+    std::vector<int32_t> id(n, -1), first;
+    for (size_t i = 0; i < n; ++i)
+      if (id[static_cast<size_t>(cls[i])] < 0) {
+        id[static_cast<size_t>(cls[i])] = static_cast<int32_t>(first.size());
+        first.push_back(static_cast<int32_t>(i));
+      }
+    const Grammar old{std::vector<GrammarNode>(g_->nodes.begin() + base_, g_->nodes.end()),
+                      std::vector<ByteEdge>(g_->byte_edges.begin() + static_cast<long>(bytes_base), g_->byte_edges.end()),
+                      std::vector<CallEdge>(g_->call_edges.begin() + static_cast<long>(calls_base), g_->call_edges.end()),
+                      {}, {}, 0};
+    g_->nodes.resize(static_cast<size_t>(base_));
+    g_->byte_edges.resize(bytes_base);
+    g_->call_edges.resize(calls_base);
+    auto to = [&](int32_t target) { return base_ + id[static_cast<size_t>(cls[static_cast<size_t>(target - base_)])]; };
+    for (int32_t i : first) {
+      const GrammarNode& o = old.nodes[static_cast<size_t>(i)];
+      GrammarNode node;
+      node.final = o.final;
+      node.bytes_begin = static_cast<int32_t>(g_->byte_edges.size());
+      for (int32_t k = o.bytes_begin; k < o.bytes_end; ++k) {
+        const ByteEdge& e = old.byte_edges[static_cast<size_t>(k) - bytes_base];
+        std::vector<ByteEdge>& out = g_->byte_edges;
+        if (static_cast<int32_t>(out.size()) > node.bytes_begin && out.back().target == to(e.target) &&
+            out.back().hi + 1 == e.lo) {
+          out.back().hi = e.hi;
+        } else {
+          out.push_back({e.lo, e.hi, to(e.target)});
+        }
+      }
+      node.bytes_end = static_cast<int32_t>(g_->byte_edges.size());
+      node.calls_begin = static_cast<int32_t>(g_->call_edges.size());
+      for (int32_t k = o.calls_begin; k < o.calls_end; ++k) {
+        const CallEdge& e = old.call_edges[static_cast<size_t>(k) - calls_base];
+        g_->call_edges.push_back({e.rule, to(e.target)});
+      }
+      node.calls_end = static_cast<int32_t>(g_->call_edges.size());
+      g_->nodes.push_back(node);
+    }
   }
 
   const std::vector<NfaState>& nfa_;

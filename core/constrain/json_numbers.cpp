@@ -230,8 +230,10 @@ ExprId any_number(GrammarBuilder& b) {
   Numbers n(b);
   const ExprId int_part = b.alt({n.digit('0'), b.seq({n.digits(1, 9), n.any_digits(0)})});
   const ExprId frac = b.optional(b.seq({b.literal("."), n.any_digits(1)}));
+  // At most two exponent digits: every text then parses to a finite double.
   const ExprId exp = b.optional(b.seq({b.alt({b.literal("e"), b.literal("E")}),
-                                       b.optional(b.alt({b.literal("+"), b.literal("-")})), n.any_digits(1)}));
+                                       b.optional(b.alt({b.literal("+"), b.literal("-")})),
+                                       b.repeat(n.digits(0, 9), 1, 2)}));
   return b.seq({b.optional(b.literal("-")), int_part, frac, exp});
 }
 

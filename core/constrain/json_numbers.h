@@ -23,7 +23,8 @@ struct NumberBound {
 ExprId integer_range(GrammarBuilder& b, std::optional<int64_t> lo, std::optional<int64_t> hi);
 // Numbers between the bounds; the caller checks the range is not empty.
 ExprId number_range(GrammarBuilder& b, const std::optional<NumberBound>& lo, const std::optional<NumberBound>& hi);
-// Any JSON number (sign, fraction and exponent as RFC 8259 has them).
+// Any JSON number (sign, fraction and exponent as RFC 8259 has them), the
+// exponent at most two digits so that every text parses to a finite double.
 ExprId any_number(GrammarBuilder& b);
 
 }  // namespace sb::constrain

@@ -54,10 +54,11 @@ void Matcher::rollback(int n) {
   history_.resize(history_.size() - static_cast<size_t>(n));
   const State& s = history_.back();
   tops_.resize(static_cast<size_t>(s.tops_end));
+  if (s.arena_size < arena_.size()) fitting_.clear();
   arena_.truncate(s.arena_size);
 }
 
-void Matcher::check_uncertain(const NodeTokens& nt, int32_t parent, std::span<uint64_t> mask) {
+void Matcher::check_uncertain(const NodeTokens& nt, int32_t parent, std::vector<int32_t>* fit) {
   // Where the callers resume once the node's rule ends, and the bytes they can read first.
   ctx_.clear();
   runner_.close(arena_, std::span<const int32_t>(&parent, 1), &ctx_);
@@ -72,11 +73,9 @@ void Matcher::check_uncertain(const NodeTokens& nt, int32_t parent, std::span<ui
     if (!first[b]) continue;
     for (int32_t k = nt.group[static_cast<size_t>(b)]; k < nt.group[static_cast<size_t>(b) + 1]; ++k) {
       const int32_t id = nt.uncertain_ids[static_cast<size_t>(k)];
-      uint64_t& word = mask[static_cast<size_t>(id) >> 6];
-      const uint64_t bit = uint64_t{1} << (id & 63);
-      if (word & bit) continue;
       bool complete = false;
-      if (run(ctx_, v.bytes(id).substr(nt.uncertain_offsets[static_cast<size_t>(k)]), &unused, &complete)) word |= bit;
+      if (run(ctx_, v.bytes(id).substr(nt.uncertain_offsets[static_cast<size_t>(k)]), &unused, &complete))
+        fit->push_back(id);
     }
   }
 }
@@ -95,7 +94,10 @@ void Matcher::fill_mask(std::span<uint64_t> mask) {
       for (int32_t id : nt.accepted_ids) mask[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
     }
     // Past the root rule's end nothing but an end token may follow.
-    if (!nt.group.empty() && frame.parent != kBottom) check_uncertain(nt, frame.parent, mask);
+    if (nt.group.empty() || frame.parent == kBottom) continue;
+    auto [it, added] = fitting_.try_emplace(f);
+    if (added) check_uncertain(nt, frame.parent, &it->second);
+    for (int32_t id : it->second) mask[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);
   }
   if (cur.complete)
     for (int32_t id : tables_->vocabulary().end_ids()) mask[static_cast<size_t>(id) >> 6] |= uint64_t{1} << (id & 63);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "core/constrain/stacks.h"
@@ -52,8 +53,8 @@ class Matcher {
   // Runs bytes from `from`; true when the state after them is alive (frames
   // left, or the text complete after the last byte). *complete tells which.
   bool run(std::span<const int32_t> from, std::string_view bytes, std::vector<int32_t>* out, bool* complete);
-  // The uncertain tokens of a top frame's node that fit its callers.
-  void check_uncertain(const NodeTokens& nt, int32_t parent, std::span<uint64_t> mask);
+  // The uncertain tokens of a top frame's node that fit its callers, appended to *fit.
+  void check_uncertain(const NodeTokens& nt, int32_t parent, std::vector<int32_t>* fit);
 
   std::shared_ptr<TokenTables> tables_;
   FrameArena arena_;
@@ -61,6 +62,9 @@ class Matcher {
   std::vector<State> history_;  // [n_tokens + 1]: the start, then after each token
   std::vector<int32_t> tops_;
   std::vector<int32_t> a_, b_, ctx_;  // scratch
+  // check_uncertain()'s answer by top frame: the same frame recurs at every
+  // position of a long string or number. Cleared when rollback drops frames.
+  std::unordered_map<int32_t, std::vector<int32_t>> fitting_;
 };
 
 }  // namespace sb::constrain
