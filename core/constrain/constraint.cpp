@@ -6,17 +6,6 @@
 
 namespace sb::constrain {
 
-const char* constraint_kind_name(ConstraintKind kind) {
-  switch (kind) {
-    case ConstraintKind::kJsonObject: return "json_object";
-    case ConstraintKind::kJsonSchema: return "json_schema";
-    case ConstraintKind::kRegex: return "regex";
-    case ConstraintKind::kChoice: return "choice";
-    case ConstraintKind::kGrammar: return "grammar";
-  }
-  return "?";
-}
-
 namespace {
 
 StatusOr<Grammar> regex_grammar(const std::string& pattern, const GrammarLimits& limits) {
@@ -39,7 +28,9 @@ StatusOr<Grammar> choice_grammar(const std::vector<std::string>& choices, const 
 
 }  // namespace
 
-StatusOr<Grammar> compile_constraint(const ConstraintSpec& spec, const GrammarLimits& limits) {
+namespace {
+
+StatusOr<Grammar> compile_kind(const ConstraintSpec& spec, const GrammarLimits& limits) {
   switch (spec.kind) {
     case ConstraintKind::kJsonObject:
       return json_object_grammar();
@@ -56,6 +47,14 @@ StatusOr<Grammar> compile_constraint(const ConstraintSpec& spec, const GrammarLi
       return compile_gbnf(spec.text, limits);
   }
   return invalid_argument("unknown constraint kind");
+}
+
+}  // namespace
+
+StatusOr<Grammar> compile_constraint(const ConstraintSpec& spec, const GrammarLimits& limits) {
+  auto g = compile_kind(spec, limits);
+  if (!g.ok() && !spec.field.empty()) return g.status().with_context(spec.field);
+  return g;
 }
 
 Status Constraint::check_output(std::string_view text) const {

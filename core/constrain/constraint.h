@@ -1,5 +1,5 @@
-// A request's output constraint as a record states it (response_format,
-// guided_regex, guided_choice, guided_grammar) compiled to one grammar, with
+// A request's output constraint as a record states it (formats/constraint_spec.h)
+// compiled to one grammar, with
 // the token tables that grammar has over the model's vocabulary. Compiled
 // constraints are cached by their text, so the records of a run that share a
 // schema share the grammar and the tables filled in as they generate.
@@ -18,23 +18,12 @@
 #include "core/constrain/json_check.h"
 #include "core/constrain/token_tables.h"
 #include "core/constrain/vocabulary.h"
+#include "formats/constraint_spec.h"
 
 namespace sb::constrain {
 
-enum class ConstraintKind {
-  kJsonObject,  // any JSON object
-  kJsonSchema,  // text: the schema (JSON)
-  kRegex,       // text: the pattern, matching the whole output
-  kChoice,      // choices: the output is one of them
-  kGrammar,     // text: a GBNF grammar
-};
-const char* constraint_kind_name(ConstraintKind kind);  // "json_object", "json_schema", "regex", "choice", "grammar"
-
-struct ConstraintSpec {
-  ConstraintKind kind = ConstraintKind::kJsonObject;
-  std::string text;
-  std::vector<std::string> choices;
-};
+using sb::ConstraintKind;
+using sb::ConstraintSpec;
 
 StatusOr<Grammar> compile_constraint(const ConstraintSpec& spec, const GrammarLimits& limits = {});
 

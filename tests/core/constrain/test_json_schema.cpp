@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <sstream>
 #include <string>
@@ -152,9 +153,13 @@ TEST_CASE("json schema: number ranges accept exactly the values within the bound
   for (int i = -30; i <= 30; ++i) {
     texts.push_back(std::to_string(i));
     for (int f = 0; f < 100; f += 7) {
-      const std::string frac = (f < 10 ? "0" : "") + std::to_string(f);
-      texts.push_back((i < 0 ? "-" : "") + std::to_string(std::abs(i)) + "." + frac);
-      if (i == 0) texts.push_back("-0." + frac);
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%s%d.%02d", i < 0 ? "-" : "", std::abs(i), f);
+      texts.push_back(buf);
+      if (i == 0) {
+        std::snprintf(buf, sizeof(buf), "-0.%02d", f);
+        texts.push_back(buf);
+      }
     }
   }
   for (int round = 0; round < 40; ++round) {

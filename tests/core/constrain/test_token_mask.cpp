@@ -42,7 +42,7 @@ std::vector<ConstraintSpec> specs() {
 // reference at each state, then rolls back and finds the earlier masks again.
 void check_walk(const std::shared_ptr<const sb::constrain::Vocabulary>& v, const ConstraintSpec& spec, int n_states,
                 std::mt19937_64& rng) {
-  CAPTURE(sb::constrain::constraint_kind_name(spec.kind));
+  CAPTURE(sb::constraint_kind_name(spec.kind));
   const auto t = sb::test::compiled(spec, v);
   sb::constrain::Matcher m(t);
   std::vector<std::vector<uint64_t>> seen;
