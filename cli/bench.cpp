@@ -128,8 +128,10 @@ Status write_shape(const BenchOptions& o) {
     shape = stories110m_shape();
   } else if (o.random_model == "260k") {
     shape = RandomModelShape{512, 64, 5, 8, 4, 172, 512};
+  } else if (o.random_model == "qwen3-4b") {
+    shape = qwen3_4b_shape();
   } else {
-    return invalid_argument("--random-model: unknown shape '" + o.random_model + "' (110m or 260k)");
+    return invalid_argument("--random-model: unknown shape '" + o.random_model + "' (110m, 260k or qwen3-4b)");
   }
   struct stat st {};
   if (::stat(o.model.c_str(), &st) == 0)
@@ -232,9 +234,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       "bench", "Measure prompt and generated tokens/s of the engine at several concurrencies");
   cmd->add_option("-m,--model", o.model, "GGUF file or Hugging Face model directory")->required();
   cmd->add_option("--random-model", o.random_model,
-                  "First write a random-weight F32 model of this shape to --model: 110m (stories110M: dim 768, "
-                  "12 layers, 12 heads, ffn 2048, vocab 32000) or 260k (stories260K)")
-      ->check(CLI::IsMember({"110m", "260k"}));
+                  "First write a random-weight model of this shape to --model: 110m (stories110M, F32: dim 768, "
+                  "12 layers, 12 heads, ffn 2048, vocab 32000), 260k (stories260K, F32) or qwen3-4b (Qwen3-4B, "
+                  "BF16: dim 2560, 36 layers, 32/8 heads of dim 128, ffn 9728, vocab 151936; 8 GB)")
+      ->check(CLI::IsMember({"110m", "260k", "qwen3-4b"}));
   cmd->add_option("--widen-model", o.widen_model,
                   "Measure a wider, deeper F32 copy of the (Llama GGUF) model computing the same function, "
                   "e.g. 768,16,2048 (head dim 64) or 768,16,2048,64; written to $TMPDIR and removed once loaded")

@@ -48,12 +48,17 @@ struct AttentionOp {
 };
 
 // All pointers passed to ops are backend memory (from alloc() or weights).
-// Results must not depend on which other rows share a call (batch invariance:
-// DESIGN.md section 10); every op here is row-local by contract.
+// Every op is row-local: a row's result is computed from that row's inputs
+// alone. Whether it is also bitwise independent of which other rows share the
+// call (batch invariance, DESIGN.md section 10) is the backend's to say:
+// batch_invariant(). The CPU backend is; the CUDA backend is not (cuBLAS picks
+// its algorithm by shape), so its results agree within rounding only.
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // True when every op's result for a row is bitwise the same whatever rows share the call.
+  virtual bool batch_invariant() const = 0;
 
   // Memory. alloc() is for set-up (weights, workspaces, KV), never inside a step.
   virtual StatusOr<void*> alloc(size_t bytes) = 0;

@@ -1,6 +1,7 @@
 // Helpers shared by the unit tests: where ../shared lives and a fresh scratch dir.
 #pragma once
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -8,8 +9,11 @@
 
 namespace sb::test {
 
+// $SPECBATCH_SHARED_DIR when set (tests run away from their build tree, as
+// tests/gpu/device_check.sh runs them), else the directory CMake was given.
 inline std::string shared_path(const std::string& rel) {
-  return std::string(SPECBATCH_SHARED_DIR) + "/" + rel;
+  const char* dir = std::getenv("SPECBATCH_SHARED_DIR");
+  return std::string(dir && *dir ? dir : SPECBATCH_SHARED_DIR) + "/" + rel;
 }
 
 // A new empty directory under the build tree, unique per name.

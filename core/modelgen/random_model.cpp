@@ -10,6 +10,14 @@ namespace sb {
 
 RandomModelShape stories110m_shape() { return RandomModelShape{32000, 768, 12, 12, 12, 2048, 1024}; }
 
+RandomModelShape qwen3_4b_shape() {
+  RandomModelShape s{151936, 2560, 36, 32, 8, 9728, 4096};
+  s.qwen3 = true;
+  s.head_dim = 128;
+  s.bf16 = true;
+  return s;
+}
+
 std::vector<float> random_uniform_values(size_t n, float scale, uint64_t* state) {
   std::vector<float> v(n);
   for (float& x : v) {
@@ -23,10 +31,11 @@ std::vector<float> random_uniform_values(size_t n, float scale, uint64_t* state)
 }
 
 Status write_random_model(const std::string& path, const RandomModelShape& s, uint64_t seed) {
+  const int head_dim = s.head_dim > 0 ? s.head_dim : (s.n_head > 0 && s.dim % s.n_head == 0 ? s.dim / s.n_head : 0);
   if (s.n_vocab < 260 || s.dim <= 0 || s.n_layer <= 0 || s.n_head <= 0 || s.n_kv_head <= 0 ||
-      s.n_head % s.n_kv_head != 0 || s.dim % s.n_head != 0 || (s.dim / s.n_head) % 2 != 0 || s.ffn_dim <= 0 ||
-      s.max_ctx <= 0)
-    return invalid_argument("random model: inconsistent shape (vocab >= 260, heads divide dim, even head_dim)");
+      s.n_head % s.n_kv_head != 0 || head_dim <= 0 || head_dim % 2 != 0 || s.ffn_dim <= 0 || s.max_ctx <= 0)
+    return invalid_argument("random model: inconsistent shape (vocab >= 260, a positive even head_dim, KV heads "
+                            "dividing heads)");
   gguf::Writer w;
   const std::string a = s.qwen3 ? "qwen3" : "llama";
   w.add_kv("general.architecture", gguf::value_string(a));
@@ -37,6 +46,10 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
   w.add_kv(a + ".feed_forward_length", gguf::value_u32(static_cast<uint32_t>(s.ffn_dim)));
   w.add_kv(a + ".attention.head_count", gguf::value_u32(static_cast<uint32_t>(s.n_head)));
   w.add_kv(a + ".attention.head_count_kv", gguf::value_u32(static_cast<uint32_t>(s.n_kv_head)));
+  if (s.head_dim > 0) {
+    w.add_kv(a + ".attention.key_length", gguf::value_u32(static_cast<uint32_t>(head_dim)));
+    w.add_kv(a + ".attention.value_length", gguf::value_u32(static_cast<uint32_t>(head_dim)));
+  }
   w.add_kv(a + ".attention.layer_norm_rms_epsilon", gguf::value_f32(1e-5f));
   w.add_kv(a + ".rope.freq_base", gguf::value_f32(10000.0f));
 
@@ -65,10 +78,12 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
 
   uint64_t state = seed;
   const uint64_t dim = static_cast<uint64_t>(s.dim), ffn = static_cast<uint64_t>(s.ffn_dim);
-  const uint64_t kv = dim / static_cast<uint64_t>(s.n_head) * static_cast<uint64_t>(s.n_kv_head);
+  const uint64_t hd = static_cast<uint64_t>(head_dim);
+  const uint64_t q = hd * static_cast<uint64_t>(s.n_head), kv = hd * static_cast<uint64_t>(s.n_kv_head);
+  const gguf::TensorType matrix_type = s.bf16 ? gguf::TensorType::kBF16 : gguf::TensorType::kF32;
   // Rows of [rows, cols] scaled by 1/sqrt(cols) so activations stay O(1).
   auto mat = [&](const std::string& name, uint64_t rows, uint64_t cols) {
-    w.add_tensor_f32(name, gguf::TensorType::kF32, {cols, rows},
+    w.add_tensor_f32(name, matrix_type, {cols, rows},
                      random_uniform_values(rows * cols, 1.0f / std::sqrt(static_cast<float>(cols)), &state));
   };
   auto ones = [&](const std::string& name, uint64_t n) {
@@ -84,13 +99,13 @@ Status write_random_model(const std::string& path, const RandomModelShape& s, ui
   for (int l = 0; l < s.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     ones(p + "attn_norm.weight", dim);
-    mat(p + "attn_q.weight", dim, dim);
+    mat(p + "attn_q.weight", q, dim);
     mat(p + "attn_k.weight", kv, dim);
     mat(p + "attn_v.weight", kv, dim);
-    mat(p + "attn_output.weight", dim, dim);
+    mat(p + "attn_output.weight", dim, q);
     if (s.qwen3) {
-      near_ones(p + "attn_q_norm.weight", dim / static_cast<uint64_t>(s.n_head));
-      near_ones(p + "attn_k_norm.weight", dim / static_cast<uint64_t>(s.n_head));
+      near_ones(p + "attn_q_norm.weight", hd);
+      near_ones(p + "attn_k_norm.weight", hd);
     }
     ones(p + "ffn_norm.weight", dim);
     mat(p + "ffn_gate.weight", ffn, dim);

@@ -39,6 +39,7 @@ class CpuBackend final : public Backend {
   ~CpuBackend() override { SB_CHECK_MSG(owned_.empty(), "cpu backend destroyed with live buffers"); }
 
   const char* name() const override { return "cpu"; }
+  bool batch_invariant() const override { return true; }
 
   StatusOr<void*> alloc(size_t bytes) override {
     const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;

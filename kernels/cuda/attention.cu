@@ -114,8 +114,9 @@ cudaError_t attention(const AttentionArgs& a, int* err, cudaStream_t stream) {
       a.n_tokens * a.n_head > 0x7fffffff)
     return cudaErrorInvalidValue;
   if (a.n_tokens == 0) return cudaSuccess;
-  attention_kernel<<<static_cast<unsigned>(a.n_tokens * a.n_head), kWarps * 32, 0, stream>>>(a, err);
-  return cudaGetLastError();
+  return launch_checked([&] {
+    attention_kernel<<<static_cast<unsigned>(a.n_tokens * a.n_head), kWarps * 32, 0, stream>>>(a, err);
+  });
 }
 
 }  // namespace sb::cuda

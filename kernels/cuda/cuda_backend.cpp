@@ -15,8 +15,11 @@ namespace sb {
 
 namespace {
 
-// Activations converted to F16/BF16 for one GEMM call; bigger GEMMs go in row chunks.
+// Activations converted to F16/BF16 for one GEMM call; bigger GEMMs go in row
+// chunks of at most kConvertRows rows (the F16 row scales' workspace). A weight
+// wider than kConvertElems columns is refused at upload.
 constexpr int64_t kConvertElems = int64_t{16} << 20;
+constexpr int64_t kConvertRows = 65536;
 // cuBLAS's workspace, given up front so it never allocates inside a step (32 MiB as advised for Hopper).
 constexpr size_t kCublasWorkspace = size_t{32} << 20;
 
@@ -63,6 +66,7 @@ class CudaBackend final : public Backend {
     if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
     cudaFree(convert_);
+    cudaFree(row_scale_);
     cudaFree(cublas_ws_);
     cudaFree(err_dev_);
     cudaFreeHost(err_host_);
@@ -76,13 +80,20 @@ class CudaBackend final : public Backend {
     SB_RETURN_IF_ERROR(check(cudaMalloc(&cublas_ws_, kCublasWorkspace), "cudaMalloc (cuBLAS workspace)"));
     SB_RETURN_IF_ERROR(check(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspace), "cublasSetWorkspace"));
     SB_RETURN_IF_ERROR(check(cudaMalloc(&convert_, kConvertElems * 2), "cudaMalloc (activation workspace)"));
+    SB_RETURN_IF_ERROR(check(cudaMalloc(&row_scale_, kConvertRows * sizeof(float)), "cudaMalloc (row scales)"));
     SB_RETURN_IF_ERROR(check(cudaMalloc(&err_dev_, sizeof(int)), "cudaMalloc (error word)"));
-    SB_RETURN_IF_ERROR(check(cudaMemset(err_dev_, 0, sizeof(int)), "cudaMemset"));
+    // On our stream (a plain cudaMemset runs on the legacy stream, unordered with a
+    // non-blocking one), finished before any op can set a bit.
+    SB_RETURN_IF_ERROR(check(cudaMemsetAsync(err_dev_, 0, sizeof(int), stream_), "cudaMemsetAsync (error word)"));
+    SB_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"));
     SB_RETURN_IF_ERROR(check(cudaMallocHost(&err_host_, sizeof(int)), "cudaMallocHost"));
     return ok_status();
   }
 
   const char* name() const override { return name_.c_str(); }
+  // cuBLAS picks GEMM algorithms (and reduction splits) by shape: a row's result
+  // can change with the number of rows it is computed with.
+  bool batch_invariant() const override { return false; }
 
   StatusOr<void*> alloc(size_t bytes) override {
     SB_RETURN_IF_ERROR(use());
@@ -106,6 +117,9 @@ class CudaBackend final : public Backend {
     const DType dtype = stored_dtype(w, options_.weights);
     DeviceWeight d{dtype, w.rows, w.cols, nullptr};
     if (!w.present()) return d;
+    if ((dtype == DType::kF16 || dtype == DType::kBF16) && w.cols > kConvertElems)
+      return invalid_argument(name_ + ": tensor '" + w.name + "' has " + std::to_string(w.cols) +
+                              " columns; F16/BF16 matrices are limited to " + std::to_string(kConvertElems));
     const size_t bytes = static_cast<size_t>(w.rows) * dtype_row_bytes(dtype, w.cols);
     const void* src = w.data;
     std::vector<uint8_t> converted;
@@ -209,13 +223,19 @@ class CudaBackend final : public Backend {
     } else if (w.dtype == DType::kF32) {
       SB_RETURN_IF_ERROR(gemm(x, CUDA_R_32F, w, y, n_rows));
     } else {
-      // cuBLAS wants both inputs in one type: convert the activations, in row chunks that fit.
+      // cuBLAS wants both inputs in one type: convert the activations, in row chunks that
+      // fit (F16 rows scaled into its range, the output rows scaled back).
       const cudaDataType t = w.dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
-      const int64_t chunk = std::max<int64_t>(1, kConvertElems / w.cols);
+      if (w.cols > kConvertElems) return invalid_argument(name_ + ": matmul: more columns than the workspace holds");
+      const int64_t chunk = std::min(kConvertRows, kConvertElems / w.cols);
       for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
         const int64_t n = std::min(chunk, n_rows - r0);
-        SB_RETURN_IF_ERROR(launched(cuda::convert_f32(x + r0 * w.cols, convert_, type, n * w.cols, stream_), "matmul"));
-        SB_RETURN_IF_ERROR(gemm(convert_, t, w, y + r0 * w.rows, n));
+        float* yc = y + r0 * w.rows;
+        SB_RETURN_IF_ERROR(
+            launched(cuda::convert_rows(x + r0 * w.cols, convert_, row_scale_, type, n, w.cols, stream_), "matmul"));
+        SB_RETURN_IF_ERROR(gemm(convert_, t, w, yc, n));
+        if (w.dtype == DType::kF16)
+          SB_RETURN_IF_ERROR(launched(cuda::scale_rows(yc, row_scale_, n, w.rows, stream_), "matmul"));
       }
     }
     if (!bias.present()) return ok_status();
@@ -290,6 +310,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas_ = nullptr;
   void* cublas_ws_ = nullptr;
   void* convert_ = nullptr;  // [kConvertElems] F16 or BF16 activations
+  float* row_scale_ = nullptr;  // [kConvertRows] F16 activation rows' scales
   int* err_dev_ = nullptr;   // KernelError bits since the last copy_to_host
   int* err_host_ = nullptr;  // pinned
   std::unordered_set<const void*> owned_;  // allocations to free; set-up only

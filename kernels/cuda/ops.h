@@ -63,8 +63,18 @@ cudaError_t add(float* x, const float* y, int64_t n, cudaStream_t stream);
 // y[r] += bias for each of n_rows rows.           y: [n_rows, m], bias: [m]
 cudaError_t add_bias(float* y, const float* bias, int64_t n_rows, int64_t m, cudaStream_t stream);
 
-// Converts n floats to F16 or BF16 (round to nearest even) for cuBLAS.
-cudaError_t convert_f32(const float* x, void* out, WeightType type, int64_t n, cudaStream_t stream);
+// Converts rows of x for cuBLAS (round to nearest even). BF16 keeps F32's range:
+// rows are converted as they are and `scale` is not written. F16 overflows past
+// 65504 (activations of Llama/Qwen models reach 1e3-1e5): each row is multiplied
+// by 2^-e, e >= 0 the smallest that keeps its largest magnitude within 2^15, and
+// scale[r] = 2^e is what row r of the GEMM's output must be multiplied by
+// (scale_rows). Powers of two are exact, so only F16's own rounding remains.
+//   x: [n_rows, cols], out: [n_rows, cols] F16/BF16, scale: [n_rows]
+cudaError_t convert_rows(const float* x, void* out, float* scale, WeightType type, int64_t n_rows, int64_t cols,
+                         cudaStream_t stream);
+
+// y[r] *= scale[r] for each of n_rows rows.        y: [n_rows, m], scale: [n_rows]
+cudaError_t scale_rows(float* y, const float* scale, int64_t n_rows, int64_t m, cudaStream_t stream);
 
 // Writes each token's K and V row at its cache slot.  k, v: [n_tokens, kv_dim], caches: [n_slots, kv_dim]
 cudaError_t kv_store(const float* k, const float* v, const int32_t* slots, float* k_cache, float* v_cache,

@@ -45,9 +45,10 @@ cudaError_t quant_matmul(const float* x, const void* w, WeightType type, float* 
   if (n == 0) return cudaSuccess;
   const int64_t blocks = (m + kWarps - 1) / kWarps;
   if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
-  quant_matmul_kernel<<<static_cast<unsigned>(blocks), kWarps * 32, 0, stream>>>(
-      x, static_cast<const uint8_t*>(w), type, y, n, k, m);
-  return cudaGetLastError();
+  return launch_checked([&] {
+    quant_matmul_kernel<<<static_cast<unsigned>(blocks), kWarps * 32, 0, stream>>>(
+        x, static_cast<const uint8_t*>(w), type, y, n, k, m);
+  });
 }
 
 }  // namespace sb::cuda

@@ -53,6 +53,16 @@ __device__ inline float weight_elem(const uint8_t* row, WeightType type, int64_t
   return 0.0f;
 }
 
+// Runs `launch` (one kernel launch) and returns that launch's error alone: a
+// non-sticky error an earlier launch left behind (already reported by its own
+// launcher) is cleared first, so it is never reported again under this op's name.
+template <typename Launch>
+cudaError_t launch_checked(Launch&& launch) {
+  (void)cudaGetLastError();
+  launch();
+  return cudaGetLastError();
+}
+
 __device__ inline float warp_sum(float v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
   return v;

@@ -1,6 +1,8 @@
 // End to end on the GPU: stories260K greedy from BOS reproduces the published
 // text; the engine's greedy output with n-gram speculation equals its plain
-// greedy output, alone and in a batch of 17.
+// greedy output, alone and in a batch of 17, up to near-ties: the CUDA backend
+// is not batch-invariant (Backend::batch_invariant), so where a verification
+// batch rounds differently an argmax between two almost equal logits may flip.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -46,6 +48,21 @@ std::vector<sb::GenerationResult> run_engine(const Loaded& l, sb::Backend& backe
   return out;
 }
 
+// True when `other` equals `plain` token for token, or first differs where plain's
+// two most likely tokens were within rounding of each other (plain ran with
+// logprobs = 2) and other took the runner-up; what follows a flip may differ.
+bool equal_up_to_near_ties(const sb::GenerationResult& plain, const sb::GenerationResult& other) {
+  const size_t n = std::min(plain.tokens.size(), other.tokens.size());
+  for (size_t j = 0; j < n; ++j) {
+    if (plain.tokens[j] == other.tokens[j]) continue;
+    const sb::TokenLogprob& first = plain.top_logprobs[2 * j];
+    const sb::TokenLogprob& second = plain.top_logprobs[2 * j + 1];
+    MESSAGE("tokens differ at " << j << ": logprob gap " << first.logprob - second.logprob);
+    return first.logprob - second.logprob < 1e-3f && other.tokens[j] == second.id;
+  }
+  return plain.tokens.size() == other.tokens.size();
+}
+
 }  // namespace
 
 TEST_CASE("cuda: stories260K greedy from BOS reproduces the reference text") {
@@ -76,7 +93,7 @@ TEST_CASE("cuda: stories260K greedy from BOS reproduces the reference text") {
   CHECK(text == sb::test::read_file(sb::test::shared_path("models/stories260K.greedy.txt")));
 }
 
-TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in a batch of 17") {
+TEST_CASE("cuda: greedy with ngram speculation equals plain greedy up to near-ties, alone and in a batch of 17") {
   const Loaded l = sb::test::load(kStories);
   auto backend = sb::test::cuda_backend();
   const char* starts[] = {"Once upon a time, there was a little girl. Once upon a time, there was a little",
@@ -89,6 +106,7 @@ TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in
     r.max_tokens = 20 + (i * 13) % 60;
     r.sampling.temperature = 0;
     r.ignore_eos = i % 2 == 1;
+    r.logprobs = 2;
     reqs.push_back(std::move(r));
   }
   sb::EngineOptions alone;
@@ -107,8 +125,7 @@ TEST_CASE("cuda: greedy with ngram speculation equals plain greedy, alone and in
   for (size_t i = 0; i < reqs.size(); ++i) {
     INFO("request " << i);
     CHECK(!plain[i].tokens.empty());
-    CHECK(spec_alone[i].tokens == plain[i].tokens);
-    CHECK(spec_batch[i].tokens == plain[i].tokens);
-    CHECK(spec_batch[i].text == plain[i].text);
+    CHECK(equal_up_to_near_ties(plain[i], spec_alone[i]));
+    CHECK(equal_up_to_near_ties(plain[i], spec_batch[i]));
   }
 }

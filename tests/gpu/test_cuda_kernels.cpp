@@ -72,15 +72,16 @@ struct Uploaded {
 
 const int64_t kRowCounts[] = {1, 3, 17};
 
+// x_scale: the activations' magnitude (uniform in [-x_scale, x_scale]).
 void check_matmul(Pair& p, std::mt19937& rng, DType dtype, int64_t n, int64_t k, int64_t m, bool with_bias,
-                  double tol) {
+                  double tol, float x_scale = 1.0f) {
   CAPTURE(sb::dtype_name(dtype));
   CAPTURE(n);
   CAPTURE(k);
   CAPTURE(m);
   const HostWeight w = make_weight(rng, dtype, m, k);
   const HostWeight bias = make_weight(rng, DType::kF32, 1, m);
-  const std::vector<float> x = random_floats(rng, static_cast<size_t>(n * k));
+  const std::vector<float> x = random_floats(rng, static_cast<size_t>(n * k), x_scale);
   const sb::TensorView no_bias{"b", DType::kF32, 1, m, nullptr};
   std::vector<float> out[2];
   sb::Backend* backends[2] = {p.cpu.get(), p.gpu.get()};
@@ -123,6 +124,25 @@ TEST_CASE("cuda matmul: F32/F16/BF16 weights through cuBLAS, Q8_0/Q4_0 through o
   check_matmul(p, rng, DType::kF32, 300, 64, 31, false, 2e-5);
   // 16M activations per conversion chunk: 4100 x 4096 takes two chunks.
   check_matmul(p, rng, DType::kBF16, 4100, 4096, 3, true, 5e-3);
+}
+
+TEST_CASE("cuda matmul: F16 weights with activations past F16's range stay finite and exact to F16 rounding") {
+  // Llama/Qwen "massive activation" channels reach 1e3-1e5 at the down projection's
+  // input; narrowed to F16 as they are, they would become inf and then NaN.
+  Pair p;
+  std::mt19937 rng(3);
+  for (int64_t n : kRowCounts) check_matmul(p, rng, DType::kF16, n, 96, 33, true, 7e-4, 2e5f);
+  check_matmul(p, rng, DType::kF16, 70000, 32, 3, true, 7e-4, 1e5f);  // two chunks of row scales
+}
+
+TEST_CASE("cuda upload: an F16/BF16 matrix wider than the conversion workspace is refused, naming it") {
+  Pair p;
+  const int64_t cols = (int64_t{16} << 20) + 1;
+  std::vector<uint16_t> zeros(static_cast<size_t>(2 * cols));
+  const sb::TensorView wide{"blk.0.ffn_down.weight", DType::kBF16, 2, cols, zeros.data()};
+  const auto u = p.gpu->upload_weight(wide);
+  REQUIRE(!u.ok());
+  CHECK(u.status().message().find("blk.0.ffn_down.weight") != std::string::npos);
 }
 
 TEST_CASE("cuda matmul: --dtype bf16 narrows F32 weights, f32 widens BF16 ones") {
