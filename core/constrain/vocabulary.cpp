@@ -18,6 +18,16 @@ std::shared_ptr<const Vocabulary> Vocabulary::from_bytes(std::vector<std::string
   return std::shared_ptr<const Vocabulary>(new Vocabulary(std::move(bytes), end_ids));
 }
 
+std::span<const int32_t> Vocabulary::starting_with(uint8_t b) const {
+  auto first = [&](int c) {  // the first sorted token whose first byte is >= c
+    return std::partition_point(sorted_.begin(), sorted_.end(), [&](int32_t id) {
+      return static_cast<uint8_t>(bytes_[static_cast<size_t>(id)][0]) < c;
+    });
+  };
+  const auto lo = first(b), hi = first(b + 1);
+  return {sorted_.data() + (lo - sorted_.begin()), static_cast<size_t>(hi - lo)};
+}
+
 Vocabulary::Vocabulary(std::vector<std::string> bytes, std::span<const int32_t> end_ids) : bytes_(std::move(bytes)) {
   const size_t n = bytes_.size();
   is_end_.assign(n, 0);

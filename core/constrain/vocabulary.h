@@ -48,6 +48,8 @@ class Vocabulary {
   bool in_trie(int32_t id) const { return in_trie_[static_cast<size_t>(id)] != 0; }
   const std::vector<TrieNode>& trie() const { return trie_; }  // [0] is the root
   const std::vector<int32_t>& sorted() const { return sorted_; }
+  // The trie's tokens whose bytes start with b.
+  std::span<const int32_t> starting_with(uint8_t b) const;
 
  private:
   Vocabulary(std::vector<std::string> bytes, std::span<const int32_t> end_ids);

@@ -28,6 +28,14 @@ void Draft::clear() {
   q_begin.assign(1, 0);
 }
 
+void Draft::truncate(int n) {
+  const size_t k = static_cast<size_t>(n);
+  tokens.resize(k);
+  confidence.resize(k);
+  q.resize(static_cast<size_t>(q_begin[k]));
+  q_begin.resize(k + 1);
+}
+
 void Draft::push_one_hot(int32_t token, float c) {
   const Sampler::Candidate one{token, 1.0f};
   push(token, c, std::span<const Sampler::Candidate>(&one, 1));

@@ -44,6 +44,8 @@ struct Draft {
   // grows the candidate buffer on first use).
   void reserve_one_hot(int k);
   void clear();
+  // Keeps the first n tokens (n <= size()).
+  void truncate(int n);
   // Appends a token whose q is one-hot.
   void push_one_hot(int32_t token, float confidence);
   // Appends a token drawn from q (q holds it with p > 0).
