@@ -8,6 +8,7 @@
 
 #include "core/forward.h"
 #include "core/model/model.h"
+#include "core/request_constraint.h"
 #include "core/spec/drafter.h"
 #include "core/stop_matcher.h"
 #include "core/tokenizer/tokenizer.h"
@@ -27,6 +28,8 @@ struct Engine::Request : SeqState {
   SpecCounts spec;
   std::vector<float> logprobs;             // [generated] with req.logprobs >= 0, reserved
   std::vector<TokenLogprob> top_logprobs;  // [generated, req.logprobs], reserved
+  std::unique_ptr<RequestConstraint> constraint;  // with req.constraint
+  Draft masked;                                   // with a constraint: this step's kept draft, q restricted
 };
 
 int64_t kv_bytes_per_token(const ModelConfig& c) {
@@ -142,6 +145,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
   return e;
 }
 
+StatusOr<std::shared_ptr<const constrain::Constraint>> Engine::constraint(const ConstraintSpec& spec) {
+  if (!constraints_)
+    constraints_ = std::make_unique<constrain::ConstraintCache>(
+        constrain::Vocabulary::create(tokenizer_, n_vocab_, eos_ids_));
+  return constraints_->get(spec);
+}
+
 StatusOr<uint64_t> Engine::add(GenerationRequest request) {
   const int n_prompt = static_cast<int>(request.prompt.size());
   const SamplingParams& s = request.sampling;
@@ -154,6 +164,16 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     return invalid_argument("sampling parameters out of range: temperature >= 0, top_p in (0, 1], top_k >= 0, "
                             "min_p in [0, 1], max_tokens >= 0, logprobs in [-1, " + std::to_string(kMaxTopLogprobs) +
                             "]");
+  if (request.constraint) {
+    if (request.ignore_eos)
+      return invalid_argument("ignore_eos cannot be combined with an output constraint: the text ends where the "
+                              "constraint completes");
+    if (!request.stop.empty())
+      return invalid_argument("stop strings cannot be combined with an output constraint: they could cut the "
+                              "constrained text");
+    if (request.constraint->tables->vocabulary().n_vocab() != n_vocab_)
+      return invalid_argument("the constraint was compiled for another vocabulary (Engine::constraint())");
+  }
   if (n_prompt > max_ctx_)
     return out_of_range("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " +
                         std::to_string(max_ctx_));
@@ -175,6 +195,11 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     r->top_logprobs.reserve(max_generated * static_cast<size_t>(r->req.logprobs));
   }
   if (drafter_) r->draft.reserve_one_hot(options_.spec_max);
+  if (r->req.constraint) {
+    r->constraint = std::make_unique<RequestConstraint>(r->req.constraint, r->req.stop_token_ids,
+                                                        tokenizer_.drops_leading_space(r->req.prompt));
+    r->masked.reserve_one_hot(options_.spec_max);
+  }
   Request* raw = r.get();
   stats_.prompt_tokens += static_cast<uint64_t>(n_prompt);
   requests_.emplace(id, std::move(r));
@@ -186,7 +211,7 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
   return id;
 }
 
-void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
+void Engine::complete(Request* r, std::vector<FinishedRequest>* finished, Status status) {
   if (r->kv_seq >= 0) scheduler_.finish(r);
   if (drafter_) drafter_->release(r->id);
   FinishedRequest f;
@@ -198,6 +223,12 @@ void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   g.text = r->stop.text();
   g.finish_reason = r->stop.finish_reason();
   g.spec = r->spec;
+  // A json_schema output is checked by a validator of its own before it goes out.
+  if (status.ok() && r->constraint && r->constraint->complete()) {
+    const Status check = r->constraint->constraint().check_output(g.text);
+    if (!check.ok()) status = internal_error("the output violates its schema: " + check.message());
+  }
+  g.status = std::move(status);
   if (r->req.logprobs >= 0) {
     g.n_top_logprobs = r->req.logprobs;
     g.logprobs = std::move(r->logprobs);
@@ -250,6 +281,12 @@ Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
   }
   SB_RETURN_IF_ERROR(drafter_->propose(draft_requests_, stop));
   ++stats_.drafter_steps;
+  // A constrained request keeps its draft up to the first token the grammar refuses.
+  for (size_t m = 0; m < draft_requests_.size(); ++m) {
+    Request* r = static_cast<Request*>(chunks[static_cast<size_t>(draft_chunks_[m])].seq);
+    Draft& d = *draft_requests_[m].out;
+    if (r->constraint && d.size() > 0) d.truncate(r->constraint->valid_prefix(d.tokens));
+  }
   for (size_t m = 0; m < draft_requests_.size(); ++m)
     if (draft_requests_[m].out->size() > 0) drafted_.push_back(draft_chunks_[m]);
   if (options_.spec_policy == SpecPolicy::kFixed) {
@@ -310,6 +347,7 @@ bool Engine::emit(Request* r, int32_t id, const float* logits) {
   r->tokens.push_back(id);
   ++r->n_tokens;
   ++stats_.generated_tokens;
+  if (r->constraint) r->constraint->advance(id);
   if (r->stop.push(id)) return true;
   if (r->n_tokens - 1 >= max_ctx_) {  // the context is full
     r->stop.end();
@@ -371,26 +409,37 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   for (const Sampled& s : sampled_) {
     Request* r = s.r;
     const int known = r->n_tokens;
-    const Verdict v = verifier_.verify(logits_.data() + static_cast<size_t>(s.row) * static_cast<size_t>(n_vocab_),
-                                       &r->draft, s.n_draft, r->req.sampling, r->req.index,
+    // Draft token j was checked against row s.row + j; the token after the
+    // accepted ones comes from the next row.
+    auto row = [&](int j) { return logits_.data() + static_cast<size_t>(s.row + j) * static_cast<size_t>(n_vocab_); };
+    // With a constraint, the rows are masked and the draft may be cut further.
+    const Draft* draft = &r->draft;
+    int n_draft = s.n_draft;
+    if (r->constraint) {
+      auto kept = r->constraint->mask_rows(row(0), n_vocab_, &r->draft, s.n_draft, &r->masked);
+      if (!kept.ok()) {
+        complete(r, finished, kept.status());
+        continue;
+      }
+      draft = &r->masked;
+      n_draft = *kept;
+    }
+    const Verdict v = verifier_.verify(row(0), draft, n_draft, r->req.sampling, r->req.index,
                                        static_cast<uint64_t>(known));
     ++r->spec.steps;
     ++stats_.sampled_steps;
     if (r->draft_asked > 0) {
-      learn_outcome(*r, s.n_draft, v.n_accepted);
+      learn_outcome(*r, n_draft, v.n_accepted);
       r->draft_asked = 0;
     }
-    if (s.n_draft > 0) {
-      calibrator_.observe(r->draft.confidence, s.n_draft, v.n_accepted);
-      r->spec.drafted += s.n_draft;
+    if (n_draft > 0) {
+      calibrator_.observe(r->draft.confidence, n_draft, v.n_accepted);
+      r->spec.drafted += n_draft;
       r->spec.accepted += v.n_accepted;
-      stats_.drafted_tokens += static_cast<uint64_t>(s.n_draft);
+      stats_.drafted_tokens += static_cast<uint64_t>(n_draft);
       stats_.accepted_tokens += static_cast<uint64_t>(v.n_accepted);
       ++stats_.spec_verifications;
     }
-    // Draft token j was checked against row s.row + j; the token after the
-    // accepted ones comes from the next row.
-    auto row = [&](int j) { return logits_.data() + static_cast<size_t>(s.row + j) * static_cast<size_t>(n_vocab_); };
     bool done = false;
     for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, r->draft.tokens[static_cast<size_t>(j)], row(j));
     if (!done) done = emit(r, v.next, row(v.n_accepted));

@@ -101,4 +101,52 @@ inline std::optional<std::string> random_text(const std::shared_ptr<constrain::T
   return std::nullopt;
 }
 
+// A random schema of nested objects, arrays, enums, bounded numbers, formatted
+// and patterned strings and unions. max_length >= 0 keeps every text bounded
+// (free strings at most that long, integers for numbers, no email), for models
+// that would rarely close a string or stop writing digits.
+inline std::string random_schema(std::mt19937_64& rng, int depth, int max_length = -1) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  const int kind = depth >= 3 ? pick(7) : pick(10);
+  switch (kind) {
+    case 0:
+      return max_length < 0 ? R"({"type":"string"})"
+                            : R"({"type":"string","maxLength":)" + std::to_string(1 + pick(max_length)) + "}";
+    case 1: {
+      const char* formats[] = {"date", "date-time", "uuid", "time", "email"};
+      return std::string(R"({"type":"string","format":")") + formats[pick(max_length < 0 ? 5 : 4)] + "\"}";
+    }
+    case 2: {
+      const int lo = pick(200) - 100, span = pick(50);
+      return R"({"type":"integer","minimum":)" + std::to_string(lo) + R"(,"maximum":)" + std::to_string(lo + span) + "}";
+    }
+    case 3: {
+      if (max_length >= 0) return R"({"type":"integer","minimum":-5,"exclusiveMaximum":3000})";
+      const double lo = (pick(2000) - 1000) / 100.0;
+      return R"({"type":"number","exclusiveMinimum":)" + std::to_string(lo) + (pick(2) ? R"(,"maximum":)" +
+             std::to_string(lo + pick(300) / 10.0) : std::string()) + "}";
+    }
+    case 4: return pick(2) ? R"({"enum":["red","green","blue",1,null]})" : R"({"const":"fixed \"value\""})";
+    case 5: return pick(2) ? R"({"type":"boolean"})" : R"({"type":["integer","null"],"minimum":-99,"maximum":9})";
+    case 6: return R"({"type":"string","pattern":"^[a-f0-9]{2,6}(-[xy])?$"})";
+    case 7: {
+      std::string s = R"({"type":"object","properties":{)";
+      const int n = 1 + pick(4);
+      std::string required;
+      for (int i = 0; i < n; ++i) {
+        s += (i ? "," : "") + std::string("\"f") + std::to_string(i) + "\":" + random_schema(rng, depth + 1, max_length);
+        if (pick(3)) required += std::string(required.empty() ? "" : ",") + "\"f" + std::to_string(i) + "\"";
+      }
+      return s + R"(},"required":[)" + required + "]" + (pick(2) ? R"(,"additionalProperties":false)" : "") + "}";
+    }
+    case 8: {
+      const int min = pick(3);
+      return R"({"type":"array","items":)" + random_schema(rng, depth + 1, max_length) + R"(,"minItems":)" + std::to_string(min) +
+             R"(,"maxItems":)" + std::to_string(min + pick(3)) + "}";
+    }
+    default:
+      return R"({"anyOf":[)" + random_schema(rng, depth + 1, max_length) + "," + random_schema(rng, depth + 1, max_length) + "]}";
+  }
+}
+
 }  // namespace sb::test

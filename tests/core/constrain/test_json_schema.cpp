@@ -86,49 +86,6 @@ const char* const kSchemas[] = {
     R"({"nullable":true,"type":"object","properties":{"k":{"type":"string","nullable":true}},"required":["k"]})",
 };
 
-// A random schema of nested objects, arrays, enums, bounded numbers, formatted
-// and patterned strings and unions.
-std::string random_schema(std::mt19937_64& rng, int depth) {
-  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
-  const int kind = depth >= 3 ? pick(7) : pick(10);
-  switch (kind) {
-    case 0: return R"({"type":"string"})";
-    case 1: {
-      const char* formats[] = {"date", "date-time", "uuid", "email", "time"};
-      return std::string(R"({"type":"string","format":")") + formats[pick(5)] + "\"}";
-    }
-    case 2: {
-      const int lo = pick(200) - 100, span = pick(50);
-      return R"({"type":"integer","minimum":)" + std::to_string(lo) + R"(,"maximum":)" + std::to_string(lo + span) + "}";
-    }
-    case 3: {
-      const double lo = (pick(2000) - 1000) / 100.0;
-      return R"({"type":"number","exclusiveMinimum":)" + std::to_string(lo) + (pick(2) ? R"(,"maximum":)" +
-             std::to_string(lo + pick(300) / 10.0) : std::string()) + "}";
-    }
-    case 4: return pick(2) ? R"({"enum":["red","green","blue",1,null]})" : R"({"const":"fixed \"value\""})";
-    case 5: return pick(2) ? R"({"type":"boolean"})" : R"({"type":["integer","null"],"maximum":9})";
-    case 6: return R"({"type":"string","pattern":"^[a-f0-9]{2,6}(-[xy])?$"})";
-    case 7: {
-      std::string s = R"({"type":"object","properties":{)";
-      const int n = 1 + pick(4);
-      std::string required;
-      for (int i = 0; i < n; ++i) {
-        s += (i ? "," : "") + std::string("\"f") + std::to_string(i) + "\":" + random_schema(rng, depth + 1);
-        if (pick(3)) required += std::string(required.empty() ? "" : ",") + "\"f" + std::to_string(i) + "\"";
-      }
-      return s + R"(},"required":[)" + required + "]" + (pick(2) ? R"(,"additionalProperties":false)" : "") + "}";
-    }
-    case 8: {
-      const int min = pick(3);
-      return R"({"type":"array","items":)" + random_schema(rng, depth + 1) + R"(,"minItems":)" + std::to_string(min) +
-             R"(,"maxItems":)" + std::to_string(min + pick(3)) + "}";
-    }
-    default:
-      return R"({"anyOf":[)" + random_schema(rng, depth + 1) + "," + random_schema(rng, depth + 1) + "]}";
-  }
-}
-
 }  // namespace
 
 TEST_CASE("json schema: generated texts validate, hand-written shapes") {
@@ -142,7 +99,7 @@ TEST_CASE("json schema: generated texts validate, hand-written shapes") {
 TEST_CASE("json schema: generated texts validate, 300 generated schemas") {
   std::mt19937_64 rng(11);
   int drawn = 0;
-  for (int i = 0; i < 300; ++i) drawn += check_generated(random_schema(rng, 0), rng, 3);
+  for (int i = 0; i < 300; ++i) drawn += check_generated(sb::test::random_schema(rng, 0), rng, 3);
   CHECK(drawn > 800);
 }
 
