@@ -2,11 +2,13 @@
 // parameter count, tensor dtypes and the tokenizer — as "key: value" lines.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/model/families.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -24,6 +26,7 @@ const char* rope_scaling_name(RopeScalingType t) {
     case RopeScalingType::kDynamic: return "dynamic";
     case RopeScalingType::kLlama3: return "llama3";
     case RopeScalingType::kYarn: return "yarn";
+    case RopeScalingType::kLongRope: return "longrope";
   }
   return "?";
 }
@@ -51,6 +54,32 @@ std::string join_ints(const std::vector<int>& v) {
   return s.empty() ? "none" : s;
 }
 
+// Scale, window and soft-caps: "scale 0.25, sliding window 4096 on 21 of 42 layers, scores soft-capped at 50".
+std::string attention_summary(const ModelConfig& c) {
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "scale %g", c.attn_scale > 0 ? c.attn_scale : 1.0 / std::sqrt(double{1.0} * c.head_dim));
+  std::string s = buf;
+  if (c.sliding_window > 0) {
+    int n = 0;
+    for (int l = 0; l < c.n_layer; ++l) n += c.layer_is_sliding(l) ? 1 : 0;
+    s += ", sliding window " + std::to_string(c.sliding_window) + " on " + std::to_string(n) + " of " +
+         std::to_string(c.n_layer) + " layers";
+  }
+  if (c.attn_softcap > 0) {
+    std::snprintf(buf, sizeof(buf), ", scores soft-capped at %g", c.attn_softcap);
+    s += buf;
+  }
+  if (c.final_softcap > 0) {
+    std::snprintf(buf, sizeof(buf), ", logits soft-capped at %g", c.final_softcap);
+    s += buf;
+  }
+  if (c.embed_scale != 1.0f) {
+    std::snprintf(buf, sizeof(buf), ", embeddings scaled by %g", c.embed_scale);
+    s += buf;
+  }
+  return s;
+}
+
 }  // namespace
 
 CLI::App* add_inspect_command(CLI::App& app, InspectOptions& o) {
@@ -75,7 +104,7 @@ int inspect_command(const InspectOptions& o) {
     out += '\n';
   };
   line("model", model->path);
-  line("architecture", c.arch_name);
+  line("architecture", c.arch_name + " (family " + family_name(c.arch) + ")");
   line("vocab", std::to_string(c.n_vocab));
   line("dim", std::to_string(c.dim));
   line("layers", std::to_string(c.n_layer));
@@ -86,7 +115,16 @@ int inspect_command(const InspectOptions& o) {
   char buf[160];
   std::snprintf(buf, sizeof(buf), "theta %g, %s, scaling %s (factor %g)", c.rope_theta,
                 rope_style_name(c.rope_style), rope_scaling_name(c.rope_scaling.type), c.rope_scaling.factor);
-  line("rope", buf);
+  std::string rope = buf;
+  if (!c.rope_scaling.freq_factors.empty()) rope += ", per-pair factors (rope_freqs)";
+  if (c.rope_local_theta > 0) {
+    std::snprintf(buf, sizeof(buf), ", sliding layers theta %g unscaled", c.rope_local_theta);
+    rope += buf;
+  }
+  line("rope", rope);
+  line("attention", attention_summary(c));
+  line("mlp", c.act == Activation::kGeluTanh ? "GELU-tanh gated" : "SwiGLU");
+  line("norms", c.post_norms ? "pre and post (attention and MLP outputs normed before the residual add)" : "pre");
   std::snprintf(buf, sizeof(buf), "%g", c.rms_eps);
   line("rms norm eps", buf);
   line("attention bias", c.attn_bias ? "yes" : "no");
@@ -112,7 +150,8 @@ int inspect_command(const InspectOptions& o) {
   add(w.tok_embd);
   for (const LayerWeights& l : w.layers) {
     for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.q_norm,
-                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down})
+                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.attn_post_norm,
+                                &l.ffn_post_norm})
       add(*t);
   }
   add(w.out_norm);

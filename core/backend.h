@@ -27,7 +27,7 @@ struct DeviceWeight {
 // Causal attention over the paged KV cache for a ragged batch of query tokens.
 // Token t belongs to block_tables row token_seq[t] and sits at position pos[t];
 // it attends to that sequence's cached positions 0..pos[t] (its own K/V must
-// be stored first). Cache slot of position p: table[p / block_size] * block_size + p % block_size.
+// be stored first), or with a sliding window only pos[t]-window+1..pos[t]. Cache slot of position p: table[p / block_size] * block_size + p % block_size.
 struct AttentionOp {
   const float* q = nullptr;              // [n_tokens, n_head, head_dim]
   const float* k_cache = nullptr;        // [n_slots, n_kv_head, head_dim]
@@ -45,6 +45,8 @@ struct AttentionOp {
   int64_t max_blocks = 0;
   int64_t n_slots = 0;
   float scale = 1.0f;
+  int64_t window = 0;     // > 0: sliding-window attention over the last `window` positions
+  float softcap = 0.0f;   // > 0: each score s becomes softcap * tanh(s / softcap) (Gemma 2)
 };
 
 // All pointers passed to ops are backend memory (from alloc() or weights).
@@ -96,6 +98,12 @@ class Backend {
   virtual Status attention(const AttentionOp& op) = 0;
   // out = silu(gate) * up; out may alias gate.
   virtual Status silu_mul(const float* gate, const float* up, float* out, int64_t n) = 0;
+  // out = gelu_tanh(gate) * up (GELU with the tanh approximation); out may alias gate.
+  virtual Status gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) = 0;
+  // x = cap * tanh(x / cap): logit soft-capping, cap > 0.
+  virtual Status softcap(float* x, float cap, int64_t n) = 0;
+  // x *= s
+  virtual Status scale(float* x, float s, int64_t n) = 0;
   // x += y
   virtual Status add(float* x, const float* y, int64_t n) = 0;
 };

@@ -25,6 +25,7 @@ Status upload_layer(DeviceArena& arena, const LayerWeights& lw, int64_t n_slots,
   for (auto [t, dst] : {std::pair{&lw.attn_norm, &d->attn_norm}, {&lw.wq, &d->wq}, {&lw.wk, &d->wk},
                         {&lw.wv, &d->wv}, {&lw.wo, &d->wo}, {&lw.bq, &d->bq}, {&lw.bk, &d->bk}, {&lw.bv, &d->bv},
                         {&lw.q_norm, &d->q_norm}, {&lw.k_norm, &d->k_norm}, {&lw.ffn_norm, &d->ffn_norm},
+                        {&lw.attn_post_norm, &d->attn_post_norm}, {&lw.ffn_post_norm, &d->ffn_post_norm},
                         {&lw.w_gate, &d->w_gate}, {&lw.w_up, &d->w_up}, {&lw.w_down, &d->w_down}})
     SB_RETURN_IF_ERROR(arena.upload(*t, dst));
   const size_t n = static_cast<size_t>(n_slots) * static_cast<size_t>(kv_dim);

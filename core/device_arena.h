@@ -34,6 +34,7 @@ class DeviceArena {
 // One decoder layer's weights on the backend (absent ones stay absent) and its K/V cache.
 struct DeviceLayer {
   DeviceWeight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm, ffn_norm, w_gate, w_up, w_down;
+  DeviceWeight attn_post_norm, ffn_post_norm;
   float* k_cache = nullptr;  // [n_slots, kv_dim]
   float* v_cache = nullptr;  // [n_slots, kv_dim]
 };

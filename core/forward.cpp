@@ -19,12 +19,23 @@ StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
     base *= std::pow(factor * max_ctx / orig - (factor - 1), static_cast<double>(hd) / (hd - 2));
   RopeTable t;
   t.inv_freq.resize(static_cast<size_t>(hd / 2));
+  const size_t n_pairs = static_cast<size_t>(hd / 2);
+  const std::vector<float>& longrope =
+      orig > 0 && max_ctx > orig ? s.long_factor : s.short_factor;  // the long factors past the original context
+  if (s.type == RopeScalingType::kLongRope && longrope.size() != n_pairs)
+    return invalid_argument("rope longrope scaling needs " + std::to_string(n_pairs) + " short and long factors");
+  if (!s.freq_factors.empty() && s.freq_factors.size() != n_pairs)
+    return invalid_argument("rope_freqs has " + std::to_string(s.freq_factors.size()) + " factors, expected " +
+                            std::to_string(n_pairs));
   for (int i = 0; i < hd / 2; ++i) {
     const double inv = 1.0 / std::pow(base, 2.0 * i / hd);
     double out = inv;
     switch (s.type) {
       case RopeScalingType::kNone:
       case RopeScalingType::kDynamic:
+        break;
+      case RopeScalingType::kLongRope:
+        out = inv / longrope[static_cast<size_t>(i)];
         break;
       case RopeScalingType::kLinear:
         out = inv / factor;
@@ -58,9 +69,15 @@ StatusOr<RopeTable> rope_table(const ModelConfig& c, int max_ctx) {
         break;
       }
     }
+    if (!s.freq_factors.empty()) out /= s.freq_factors[static_cast<size_t>(i)];
     t.inv_freq[static_cast<size_t>(i)] = static_cast<float>(out);
   }
   if (s.type == RopeScalingType::kYarn && factor > 1) t.attn_factor = static_cast<float>(0.1 * std::log(factor) + 1);
+  if (s.type == RopeScalingType::kLongRope) {
+    t.attn_factor = s.attention_factor;
+    if (t.attn_factor <= 0)
+      t.attn_factor = factor > 1 && orig > 1 ? static_cast<float>(std::sqrt(1 + std::log(factor) / std::log(orig))) : 1.0f;
+  }
   return t;
 }
 
@@ -86,13 +103,19 @@ Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L,
   att.v_cache = L.v_cache;
   SB_RETURN_IF_ERROR(b.attention(att));
   SB_RETURN_IF_ERROR(b.matmul(s.att, L.wo, DeviceWeight{}, s.xn, n));
+  if (c.post_norms) SB_RETURN_IF_ERROR(b.rms_norm(s.xn, L.attn_post_norm, s.xn, n, c.rms_eps));
   SB_RETURN_IF_ERROR(b.add(x, s.xn, n * c.dim));
-  // SwiGLU MLP block.
+  // Gated MLP block: act(gate) * up, down.
   SB_RETURN_IF_ERROR(b.rms_norm(x, L.ffn_norm, s.xn, n, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_gate, DeviceWeight{}, s.gate, n));
   SB_RETURN_IF_ERROR(b.matmul(s.xn, L.w_up, DeviceWeight{}, s.up, n));
-  SB_RETURN_IF_ERROR(b.silu_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  if (c.act == Activation::kGeluTanh) {
+    SB_RETURN_IF_ERROR(b.gelu_tanh_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  } else {
+    SB_RETURN_IF_ERROR(b.silu_mul(s.gate, s.up, s.gate, n * c.ffn_dim));
+  }
   SB_RETURN_IF_ERROR(b.matmul(s.gate, L.w_down, DeviceWeight{}, s.xn, n));
+  if (c.post_norms) SB_RETURN_IF_ERROR(b.rms_norm(s.xn, L.ffn_post_norm, s.xn, n, c.rms_eps));
   return b.add(x, s.xn, n * c.dim);
 }
 
@@ -164,6 +187,9 @@ Status Forward::init() {
     if (c.qk_norm)
       for (auto [t, what] : {std::pair{&lw.q_norm, "q_norm"}, {&lw.k_norm, "k_norm"}})
         SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
+    if (c.post_norms)
+      for (auto [t, what] : {std::pair{&lw.attn_post_norm, "attn_post_norm"}, {&lw.ffn_post_norm, "ffn_post_norm"}})
+        SB_RETURN_IF_ERROR(need(*t, what).with_context("layer " + std::to_string(l)));
     SB_RETURN_IF_ERROR(upload_layer(arena_, lw, n_slots_, static_cast<int64_t>(kv_dim), &layers_[l]));
   }
 
@@ -193,6 +219,15 @@ Status Forward::init() {
   SB_ASSIGN_OR_RETURN(inv_freq_, arena_.alloc_floats(rope.inv_freq.size()));
   SB_RETURN_IF_ERROR(backend_.copy_to_device(inv_freq_, rope.inv_freq.data(), rope.inv_freq.size() * sizeof(float)));
   attn_factor_ = rope.attn_factor;
+  inv_freq_local_ = inv_freq_;
+  if (c.rope_local_theta > 0) {  // sliding layers: their own base, no scaling (Gemma 3)
+    ModelConfig local = c;
+    local.rope_theta = c.rope_local_theta;
+    local.rope_scaling = RopeScaling{};
+    SB_ASSIGN_OR_RETURN(RopeTable lr, rope_table(local, kv_max_blocks_ * kv_block_size_));
+    SB_ASSIGN_OR_RETURN(inv_freq_local_, arena_.alloc_floats(lr.inv_freq.size()));
+    SB_RETURN_IF_ERROR(backend_.copy_to_device(inv_freq_local_, lr.inv_freq.data(), lr.inv_freq.size() * sizeof(float)));
+  }
   return ok_status();
 }
 
@@ -280,21 +315,27 @@ Status Forward::run(const ForwardBatch& batch, const KvCache& kv, float* logits)
   att.block_size = kv_block_size_;
   att.max_blocks = kv_max_blocks_;
   att.n_slots = n_slots_;
-  att.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  att.scale = c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  att.softcap = c.attn_softcap;
 
   Backend& b = backend_;
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, d_ids, x_, n));
+  if (c.embed_scale != 1.0f) SB_RETURN_IF_ERROR(b.scale(x_, c.embed_scale, n * dim));
   SB_RETURN_IF_ERROR(capture(-1, n));
   const LayerScratch scratch{xn_, q_, k_, v_, att_, gate_, up_};
   for (size_t l = 0; l < layers_.size(); ++l) {
+    const bool sliding = c.layer_is_sliding(static_cast<int>(l));
+    att.window = sliding ? c.sliding_window : 0;
+    const float* inv_freq = sliding ? inv_freq_local_ : inv_freq_;
     SB_RETURN_IF_ERROR(
-        run_decoder_layer(b, c, layers_[l], x_, scratch, d_pos, d_slots, inv_freq_, attn_factor_, att, n));
+        run_decoder_layer(b, c, layers_[l], x_, scratch, d_pos, d_slots, inv_freq, attn_factor_, att, n));
     SB_RETURN_IF_ERROR(capture(static_cast<int>(l), n));
   }
   if (n_logits == 0) return ok_status();
   SB_RETURN_IF_ERROR(b.gather_rows(x_, d_rows, xl_, n_logits, n, dim));
   SB_RETURN_IF_ERROR(b.rms_norm(xl_, out_norm_, xl_, n_logits, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(xl_, lm_head_, DeviceWeight{}, logits_, n_logits));
+  if (c.final_softcap > 0) SB_RETURN_IF_ERROR(b.softcap(logits_, c.final_softcap, n_logits * c.n_vocab));
   return b.copy_to_host(logits, logits_,
                         static_cast<size_t>(n_logits) * static_cast<size_t>(c.n_vocab) * sizeof(float));
 }

@@ -1,5 +1,5 @@
-// One forward pass of a decoder-only transformer (Llama, Qwen2, Qwen3; the
-// differences are ModelConfig data) over a ragged batch: the new tokens of
+// One forward pass of a decoder-only transformer (Llama, Mistral, Qwen2/3,
+// Phi-3, Gemma 2/3; the differences are ModelConfig data) over a ragged batch: the new tokens of
 // several sequences, each at its own position, prompt chunks, decode tokens and
 // draft tokens alike. Weights are uploaded once at create(); workspaces are
 // sized by ForwardLimits; run() allocates nothing and syncs once (the logits).
@@ -51,7 +51,9 @@ struct LayerScratch {
 // One pre-norm decoder layer over the n rows of x [n, dim], in place: q/k/v
 // (q/k norms with qk_norm), RoPE at pos, K/V stored at slots, attention as att
 // describes (its q, out and caches are set here: att.pos is the attention
-// limit, which may differ from pos), output projection, then the SwiGLU MLP.
+// limit, which may differ from pos; att.window the layer's sliding window),
+// output projection, then the gated MLP (SwiGLU or GELU-tanh); with post_norms
+// both block outputs are normed before their residual adds.
 Status run_decoder_layer(Backend& b, const ModelConfig& c, const DeviceLayer& L, float* x, const LayerScratch& s,
                          const int32_t* pos, const int32_t* slots, const float* inv_freq, float attn_factor,
                          AttentionOp att, int64_t n);
@@ -120,6 +122,7 @@ class Forward {
   float* xl_ = nullptr;      // [max_logit_rows, dim] rows that need logits
   float* logits_ = nullptr;  // [max_logit_rows, n_vocab]
   float* inv_freq_ = nullptr;// [head_dim / 2]
+  float* inv_freq_local_ = nullptr;  // [head_dim / 2] sliding layers' table (inv_freq_ unless rope_local_theta)
   float* captured_ = nullptr;// [max_tokens, capture_layers_.size() * dim]
   std::vector<int> capture_column_;  // [n_layer + 1] block of captured_ of layer l at l + 1, -1 if none
   float attn_factor_ = 1.0f;

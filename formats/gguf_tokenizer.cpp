@@ -125,7 +125,8 @@ StatusOr<TokenizerData> tokenizer_data_from_gguf(const gguf::File& f) {
     }
     d.ignore_merges = pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
     // Qwen2's own tokenizer normalises to NFC before splitting.
-    if (pre == "qwen2" || pre == "qwen2.5" || pre == "qwen-2.5" || pre == "qwen3" || pre == "deepseek-r1-qwen") {
+    if (pre == "qwen2" || pre == "qwen2.5" || pre == "qwen-2.5" || pre == "qwen3" || pre == "qwen35" ||
+        pre == "deepseek-r1-qwen") {
       d.normalizer.push_back({NormalizerStep::Kind::kNfc, {}, false, {}});
     }
   } else {

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "formats/json_text.h"
+
 namespace sb::hf {
 namespace {
 
@@ -61,6 +63,19 @@ class Fields {
     }
     return ok_status();
   }
+  Status get_double_list(const char* key, std::vector<double>* out) const {
+    element e;
+    if (!find(key, &e)) return ok_status();
+    if (e.type() != element_type::ARRAY) return bad(key, "a list of numbers");
+    out->clear();
+    const simdjson::dom::array arr = e.get_array().value_unsafe();
+    for (element x : arr) {
+      if (x.type() == element_type::DOUBLE) out->push_back(x.get_double().value_unsafe());
+      else if (x.type() == element_type::INT64) out->push_back(static_cast<double>(x.get_int64().value_unsafe()));
+      else return bad(key, "a list of numbers");
+    }
+    return ok_status();
+  }
   // An int or a list of ints (eos_token_id).
   Status get_int_list(const char* key, std::vector<int64_t>* out, bool* present) const {
     element e;
@@ -97,7 +112,8 @@ class Fields {
       return corrupt(name_ + ": field '" + key + "' is too large");
     } else if (e.type() == element_type::DOUBLE) {
       const double d = e.get_double().value_unsafe();
-      if (d != std::floor(d) || std::fabs(d) > 9.0e15) return bad(key, "an integer");
+      if (d != std::floor(d)) return bad(key, "an integer");
+      if (std::fabs(d) > 9.0e15) return corrupt(name_ + ": field '" + key + "' is too large");
       *out = static_cast<int64_t>(d);
     } else {
       return bad(key, "an integer");
@@ -110,7 +126,7 @@ class Fields {
 };
 
 Status parse_object(simdjson::dom::parser* parser, std::string_view json, const std::string& name, object* out) {
-  simdjson::padded_string padded(json.data(), json.size());
+  const simdjson::padded_string padded = padded_json(json);
   element doc;
   if (auto err = parser->parse(padded).get(doc); err != simdjson::SUCCESS) {
     return corrupt(name + ": invalid JSON: " + simdjson::error_message(err));
@@ -138,6 +154,9 @@ Status parse_rope_scaling(const Fields& f, const char* key, const std::string& n
   SB_RETURN_IF_ERROR(r.get_int("original_max_position_embeddings", &rs->original_max_position_embeddings));
   SB_RETURN_IF_ERROR(r.get_double("beta_fast", &rs->beta_fast));
   SB_RETURN_IF_ERROR(r.get_double("beta_slow", &rs->beta_slow));
+  SB_RETURN_IF_ERROR(r.get_double_list("short_factor", &rs->short_factor));
+  SB_RETURN_IF_ERROR(r.get_double_list("long_factor", &rs->long_factor));
+  SB_RETURN_IF_ERROR(r.get_double("attention_factor", &rs->attention_factor));
   return ok_status();
 }
 
@@ -175,6 +194,18 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
   SB_RETURN_IF_ERROR(f.get_int("bos_token_id", &c.bos_token_id));
   bool has_eos = false;
   SB_RETURN_IF_ERROR(f.get_int_list("eos_token_id", &c.eos_token_ids, &has_eos));
+  SB_RETURN_IF_ERROR(f.get_int("sliding_window", &c.sliding_window));
+  SB_RETURN_IF_ERROR(f.get_bool("use_sliding_window", &c.use_sliding_window));
+  SB_RETURN_IF_ERROR(f.get_string_list("layer_types", &c.layer_types));
+  SB_RETURN_IF_ERROR(f.get_int("sliding_window_pattern", &c.sliding_window_pattern));
+  SB_RETURN_IF_ERROR(f.get_double("query_pre_attn_scalar", &c.query_pre_attn_scalar));
+  SB_RETURN_IF_ERROR(f.get_double("attn_logit_softcapping", &c.attn_logit_softcapping));
+  SB_RETURN_IF_ERROR(f.get_double("final_logit_softcapping", &c.final_logit_softcapping));
+  SB_RETURN_IF_ERROR(f.get_string("hidden_act", &c.hidden_activation));
+  SB_RETURN_IF_ERROR(f.get_string("hidden_activation", &c.hidden_activation));  // Gemma's name wins
+  SB_RETURN_IF_ERROR(f.get_double("rope_local_base_freq", &c.rope_local_base_freq));
+  SB_RETURN_IF_ERROR(f.get_int("original_max_position_embeddings", &c.original_max_position_embeddings));
+  SB_RETURN_IF_ERROR(f.get_double("partial_rotary_factor", &c.partial_rotary_factor));
   return c;
 }
 

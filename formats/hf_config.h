@@ -21,6 +21,9 @@ struct RopeScalingConfig {
   int64_t original_max_position_embeddings = 0;
   double beta_fast = 32.0;           // yarn
   double beta_slow = 1.0;            // yarn
+  std::vector<double> short_factor;  // longrope (Phi-3)
+  std::vector<double> long_factor;   // longrope
+  double attention_factor = 0.0;     // longrope, yarn; 0: absent
 };
 
 // The DSpark block-drafter fields (DESIGN.md section 8), absent in plain models.
@@ -57,6 +60,18 @@ struct ModelJsonConfig {
   bool attention_bias = false;
   int64_t bos_token_id = -1;               // -1: none
   std::vector<int64_t> eos_token_ids;      // int or list in the file
+  // Family fields (Mistral, Phi-3, Gemma); 0 / empty when absent.
+  int64_t sliding_window = 0;
+  bool use_sliding_window = true;          // Qwen2 writes sliding_window with this false
+  std::vector<std::string> layer_types;    // "sliding_attention" / "full_attention" per layer
+  int64_t sliding_window_pattern = 0;      // Gemma 3: every this-many-th layer is global
+  double query_pre_attn_scalar = 0.0;
+  double attn_logit_softcapping = 0.0;
+  double final_logit_softcapping = 0.0;
+  std::string hidden_activation;           // "hidden_activation" or "hidden_act"
+  double rope_local_base_freq = 0.0;
+  int64_t original_max_position_embeddings = 0;  // top level (Phi-3)
+  double partial_rotary_factor = 1.0;
 };
 
 // Parses config.json text; `name` (usually the file path) prefixes error messages.

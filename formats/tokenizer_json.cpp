@@ -9,6 +9,7 @@
 #include <iterator>
 #include <unordered_map>
 
+#include "formats/json_text.h"
 #include "formats/tokenizer_presets.h"
 
 namespace sb {
@@ -364,7 +365,7 @@ StatusOr<TokenizerData> parse_tokenizer_json(std::string_view json, std::string_
   d.model = TokenizerModel::kBpe;
   Reader r{source, d};
   simdjson::dom::parser parser;
-  const simdjson::padded_string padded(json);
+  const simdjson::padded_string padded = padded_json(json);
   element root_el;
   if (auto err = parser.parse(padded).get(root_el)) {
     return corrupt(source + ": not valid JSON (" + simdjson::error_message(err) + ")");
@@ -448,13 +449,16 @@ StatusOr<TokenizerData> parse_tokenizer_json(std::string_view json, std::string_
   }
 
   if (!config_json.empty()) {
+    const std::string cfg_name =
+        (std::filesystem::path(source).parent_path() / "tokenizer_config.json").string();
     element cfg_el;
-    const simdjson::padded_string cfg_padded(config_json);
+    const simdjson::padded_string cfg_padded = padded_json(config_json);
     simdjson::dom::parser cfg_parser;
-    object cfg;
-    if (cfg_parser.parse(cfg_padded).get(cfg_el) || cfg_el.get(cfg)) {
-      return corrupt(source + ": tokenizer_config.json beside it is not a JSON object");
+    if (auto err = cfg_parser.parse(cfg_padded).get(cfg_el)) {
+      return corrupt(cfg_name + ": not valid JSON (" + simdjson::error_message(err) + ")");
     }
+    object cfg;
+    if (cfg_el.get(cfg)) return corrupt(cfg_name + ": the top level is not a JSON object");
     SB_RETURN_IF_ERROR(config_token(r, cfg, "bos_token", ids, &d.bos_id));
     int32_t eos = -1;
     SB_RETURN_IF_ERROR(config_token(r, cfg, "eos_token", ids, &eos));

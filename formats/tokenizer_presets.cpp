@@ -16,6 +16,10 @@ constexpr const char* kLlama3 =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr const char* kQwen2 =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// Qwen3.5: Qwen2's split with combining marks (\p{M}) kept in words and out of
+// punctuation runs (llama.cpp's LLAMA_VOCAB_PRE_TYPE_QWEN35).
+constexpr const char* kQwen35 =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr const char* kDeepseekLlmLetters =
     "\\s?[A-Za-z\xc2\xb5\xc3\x80-\xc3\x96\xc3\x98-\xc3\xb6\xc3\xb8-\xc6\xba\xc6\xbc-\xc6\xbf"
     "\xc7\x84-\xca\x93\xca\x95-\xca\xaf\xcd\xb0-\xcd\xb3\xcd\xb6\xcd\xb7\xcd\xbb-\xcd\xbd\xcd\xbf"
@@ -53,6 +57,7 @@ std::vector<Preset> presets() {
       {{"llama-bpe", "llama3", "llama-v3", "smaug-bpe", "dbrx", "falcon3", "chatglm-bpe", "megrez-bpe"},
        {kLlama3}},
       {{"qwen2", "qwen2.5", "qwen-2.5", "qwen3", "deepseek-r1-qwen", "stablelm2", "hunyuan"}, {kQwen2}},
+      {{"qwen35"}, {kQwen35}},
       {{"deepseek-llm"},
        {"[\\r\\n]", kDeepseekLlmLetters,
         "\\s?[!-/:-~\xef\xbc\x81-\xef\xbc\x8f\xef\xbc\x9a-\xef\xbd\x9e\xe2\x80\x98-\xe2\x80\x9f\xe3\x80\x80-\xe3\x80\x82]+",

@@ -2,10 +2,12 @@
 // files' tensor names onto LayerWeights, checks every shape against the config
 // and keeps the mappings alive in Model::storage.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "core/model/families.h"
 #include "core/model/model.h"
 #include "core/model/weight_binder.h"
 #include "formats/gguf.h"
@@ -27,7 +29,8 @@ const char* gguf_slot_name(const char* slot) {
       {"wv", "attn_v.weight"}, {"wo", "attn_output.weight"}, {"bq", "attn_q.bias"},
       {"bk", "attn_k.bias"}, {"bv", "attn_v.bias"}, {"q_norm", "attn_q_norm.weight"},
       {"k_norm", "attn_k_norm.weight"}, {"ffn_norm", "ffn_norm.weight"}, {"w_gate", "ffn_gate.weight"},
-      {"w_up", "ffn_up.weight"}, {"w_down", "ffn_down.weight"}};
+      {"w_up", "ffn_up.weight"}, {"w_down", "ffn_down.weight"}, {"attn_post_norm", "post_attention_norm.weight"},
+      {"ffn_post_norm", "post_ffw_norm.weight"}};
   for (const auto& [k, v] : kMap) {
     if (std::strcmp(k, slot) == 0) return v;
   }
@@ -51,10 +54,24 @@ Status gguf_float(const gguf::File& f, const std::string& key, float* out) {
   return ok_status();
 }
 
+// rope_freqs.weight (Llama 3.1's scaling as llama.cpp writes it): one divisor per RoPE pair.
+Status gguf_rope_freqs(const gguf::File& f, const ModelConfig& c, std::vector<float>* out) {
+  const gguf::TensorInfo* t = f.find_tensor("rope_freqs.weight");
+  if (t == nullptr) return ok_status();
+  if (t->rows() != 1 || t->cols() != c.head_dim / 2)
+    return corrupt(f.path() + ": tensor 'rope_freqs.weight' must hold head_dim / 2 = " +
+                   std::to_string(c.head_dim / 2) + " factors");
+  const DType dtype = gguf::tensor_type_dtype(t->type);
+  if (dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16)
+    return unsupported(f.path() + ": tensor 'rope_freqs.weight' must be F32, F16 or BF16");
+  out->resize(static_cast<size_t>(t->cols()));
+  dequantize_row(dtype, t->data, out->data(), t->cols());
+  for (float x : *out)
+    if (!(x > 0 && std::isfinite(x))) return corrupt(f.path() + ": tensor 'rope_freqs.weight' holds a factor <= 0");
+  return ok_status();
+}
+
 Status gguf_rope_scaling(const gguf::File& f, const std::string& a, ModelConfig* c) {
-  if (f.find_tensor("rope_freqs.weight") != nullptr) {
-    return unsupported(f.path() + ": tensor 'rope_freqs.weight' (per-frequency RoPE factors, e.g. Llama 3.1) is not supported yet");
-  }
   RopeScaling& rs = c->rope_scaling;
   std::string type = "none";
   if (f.find(a + ".rope.scaling.type") != nullptr) {
@@ -89,20 +106,9 @@ StatusOr<Model> load_gguf(const std::string& path) {
   ModelConfig& c = m.config;
   SB_ASSIGN_OR_RETURN(const std::string a, f.get_string("general.architecture"));
   c.arch_name = a;
-  if (a == "llama") {
-    c.arch = Arch::kLlama;
-    c.rope_style = RopeStyle::kInterleaved;  // llama.cpp permutes q/k rows at conversion
-  } else if (a == "qwen2") {
-    c.arch = Arch::kQwen2;
-    c.rope_style = RopeStyle::kHalf;
-    c.attn_bias = true;
-  } else if (a == "qwen3") {
-    c.arch = Arch::kQwen3;
-    c.rope_style = RopeStyle::kHalf;
-    c.qk_norm = true;
-  } else {
-    return unsupported(path + ": general.architecture " + quote(a) + " is not supported (llama, qwen2, qwen3)");
-  }
+  SB_ASSIGN_OR_RETURN(const Family family, family_by_gguf_arch(a, path));
+  // llama.cpp permutes llama's q/k rows at conversion; the others keep the NeoX halves.
+  c.rope_style = family.arch == Arch::kLlama ? RopeStyle::kInterleaved : RopeStyle::kHalf;
   SB_RETURN_IF_ERROR(gguf_int(f, a + ".embedding_length", &c.dim));
   SB_RETURN_IF_ERROR(gguf_int(f, a + ".block_count", &c.n_layer));
   SB_RETURN_IF_ERROR(gguf_int(f, a + ".feed_forward_length", &c.ffn_dim));
@@ -121,6 +127,7 @@ StatusOr<Model> load_gguf(const std::string& path) {
   SB_RETURN_IF_ERROR(gguf_float(f, a + ".attention.layer_norm_rms_epsilon", &c.rms_eps));
   SB_RETURN_IF_ERROR(gguf_float(f, a + ".rope.freq_base", &c.rope_theta));
   SB_RETURN_IF_ERROR(gguf_rope_scaling(f, a, &c));
+  SB_RETURN_IF_ERROR(gguf_rope_freqs(f, c, &c.rope_scaling.freq_factors));
   // Vocabulary size from the embedding: [n_vocab, dim] with ne = {dim, n_vocab}.
   const gguf::TensorInfo* embd = f.find_tensor("token_embd.weight");
   if (embd == nullptr) return not_found(path + ": tensor 'token_embd.weight' is missing");
@@ -128,6 +135,7 @@ StatusOr<Model> load_gguf(const std::string& path) {
     return corrupt(path + ": tensor 'token_embd.weight' must be 2-D [n_vocab, dim]");
   }
   c.n_vocab = static_cast<int>(embd->ne[1]);
+  apply_family_switches(family.arch, &c);
   SB_RETURN_IF_ERROR(gguf_token_id(f, "tokenizer.ggml.bos_token_id", &c.bos_id));
   for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
     int id = -1;
@@ -163,6 +171,20 @@ StatusOr<Model> load_gguf(const std::string& path) {
 
 // ---- Hugging Face --------------------------------------------------------
 
+// A layer slot's tensor name in a Hugging Face file: Phi-3's fused projections,
+// Gemma's four norms (its post_attention_layernorm norms the attention output).
+std::string hf_slot(const char* slot, bool gemma) {
+  static constexpr std::pair<const char*, const char*> kGemma[] = {
+      {"attn_post_norm", "post_attention_layernorm.weight"}, {"ffn_norm", "pre_feedforward_layernorm.weight"},
+      {"ffn_post_norm", "post_feedforward_layernorm.weight"}};
+  if (gemma)
+    for (const auto& [k, v] : kGemma)
+      if (std::strcmp(k, slot) == 0) return v;
+  if (std::strcmp(slot, "wqkv") == 0) return "self_attn.qkv_proj.weight";
+  if (std::strcmp(slot, "w_gate_up") == 0) return "mlp.gate_up_proj.weight";
+  return hf_layer_slot_name(slot);
+}
+
 StatusOr<Model> load_hf(const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
   SB_ASSIGN_OR_RETURN(const hf::ModelJsonConfig j, hf::read_model_config(dir));
@@ -171,28 +193,22 @@ StatusOr<Model> load_hf(const std::string& dir) {
   ModelConfig& c = m.config;
   if (j.architectures.empty()) return corrupt(cfg_path + ": 'architectures' is missing");
   c.arch_name = j.architectures[0];
+  SB_ASSIGN_OR_RETURN(const Family family, family_by_hf_arch(c.arch_name, cfg_path));
   c.rope_style = RopeStyle::kHalf;
-  c.attn_bias = j.attention_bias;
-  if (c.arch_name == "LlamaForCausalLM") {
-    c.arch = Arch::kLlama;
-  } else if (c.arch_name == "Qwen2ForCausalLM") {
-    c.arch = Arch::kQwen2;
-    c.attn_bias = true;
-  } else if (c.arch_name == "Qwen3ForCausalLM") {
-    c.arch = Arch::kQwen3;
-    c.qk_norm = true;
-  } else {
-    return unsupported(cfg_path + ": architecture " + quote(c.arch_name) +
-                       " is not supported (LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
-  }
   SB_RETURN_IF_ERROR(hf_model_config(j, cfg_path, &c));
+  apply_family_switches(family.arch, &c);
+  c.attn_bias = c.attn_bias || j.attention_bias;
+  SB_RETURN_IF_ERROR(hf_family_config(j, cfg_path, &c));
 
   SB_ASSIGN_OR_RETURN(safetensors::TensorSet set, safetensors::TensorSet::open_dir(dir));
   TensorNames names;
   names.tok_embd = "model.embed_tokens.weight";
   names.out_norm = "model.norm.weight";
   names.lm_head = "lm_head.weight";
-  names.layer = [](int i, const char* slot) { return "model.layers." + std::to_string(i) + "." + hf_layer_slot_name(slot); };
+  const bool gemma = c.arch == Arch::kGemma2 || c.arch == Arch::kGemma3;
+  names.layer = [gemma](int i, const char* slot) { return "model.layers." + std::to_string(i) + "." + hf_slot(slot, gemma); };
+  names.fused_qkv = names.fused_gate_up = c.arch == Arch::kPhi3;
+  names.norm_plus_one = gemma;
   WeightBinder binder(safetensors_lookup(set), &m);
   SB_RETURN_IF_ERROR(bind_model_weights(names, &binder, &m, j.tie_word_embeddings));
   for (const auto& map : set.mappings()) m.storage.push_back(map);

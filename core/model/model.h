@@ -24,7 +24,9 @@ struct LayerWeights {
   TensorView bv;         // [1, n_kv_head*head_dim]  attn_bias only
   TensorView q_norm;     // [1, head_dim]            qk_norm only
   TensorView k_norm;     // [1, head_dim]            qk_norm only
+  TensorView attn_post_norm;  // [1, dim]          post_norms only
   TensorView ffn_norm;   // [1, dim]
+  TensorView ffn_post_norm;   // [1, dim]          post_norms only
   TensorView w_gate;     // [ffn_dim, dim]
   TensorView w_up;       // [ffn_dim, dim]
   TensorView w_down;     // [dim, ffn_dim]

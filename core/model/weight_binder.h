@@ -43,6 +43,9 @@ class WeightBinder {
 struct TensorNames {
   std::string tok_embd, out_norm, lm_head;
   std::function<std::string(int layer, const char* slot)> layer;
+  bool fused_qkv = false;      // one "wqkv" [q_dim + 2 kv_dim, dim] tensor, split by rows (Phi-3)
+  bool fused_gate_up = false;  // one "w_gate_up" [2 ffn_dim, dim] tensor, gate rows first (Phi-3)
+  bool norm_plus_one = false;  // norm weights stored as w for a (1 + w) scale (Gemma, Hugging Face)
 };
 
 // Binds every weight of a model whose config is set; an absent lm_head (or

@@ -147,11 +147,20 @@ class CpuBackend final : public Backend {
     a.max_blocks = op.max_blocks;
     a.n_slots = op.n_slots;
     a.scale = op.scale;
+    a.window = op.window;
+    a.softcap = op.softcap;
     return from_kernel(cpu::attention(pool_, a), "attention");
   }
   Status silu_mul(const float* gate, const float* up, float* out, int64_t n) override {
     return from_kernel(cpu::silu_mul(pool_, gate, up, out, n), "silu_mul");
   }
+  Status gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) override {
+    return from_kernel(cpu::gelu_tanh_mul(pool_, gate, up, out, n), "gelu_tanh_mul");
+  }
+  Status softcap(float* x, float cap, int64_t n) override {
+    return from_kernel(cpu::softcap(pool_, x, cap, n), "softcap");
+  }
+  Status scale(float* x, float s, int64_t n) override { return from_kernel(cpu::scale(pool_, x, s, n), "scale"); }
   Status add(float* x, const float* y, int64_t n) override {
     return from_kernel(cpu::add(pool_, x, y, n), "add");
   }

@@ -64,6 +64,16 @@ KernelStatus rope(ThreadPool& pool,
                   int64_t n_tokens, int64_t n_heads, int64_t head_dim,
                   RopeLayout layout, float attn_factor);
 
+// out = gelu_tanh(gate) * up, elementwise (GELU, tanh approximation: Gemma's
+// gated MLP). out may alias gate or up.
+KernelStatus gelu_tanh_mul(ThreadPool& pool, const float* gate, const float* up, float* out, int64_t n);
+
+// x = cap * tanh(x / cap), elementwise (Gemma's logit soft-capping).
+KernelStatus softcap(ThreadPool& pool, float* x, float cap, int64_t n);
+
+// x *= s, elementwise.
+KernelStatus scale(ThreadPool& pool, float* x, float s, int64_t n);
+
 // out = silu(gate) * up, elementwise. out may alias gate or up.
 KernelStatus silu_mul(ThreadPool& pool, const float* gate, const float* up, float* out, int64_t n);
 
@@ -102,7 +112,8 @@ KernelStatus kv_store(ThreadPool& pool,
 
 // Causal attention over a paged KV cache for a ragged batch of query tokens:
 // token t (sequence token_seq[t], position pos[t]) attends to its sequence's
-// cached positions 0..pos[t], found through that sequence's block table.
+// cached positions 0..pos[t] (the last `window` of them when window > 0),
+// found through that sequence's block table.
 struct AttentionArgs {
   const float* q;             // [n_tokens, n_head, head_dim]
   const float* k_cache;       // [n_slots, n_kv_head, head_dim]
@@ -120,6 +131,8 @@ struct AttentionArgs {
   int64_t max_blocks = 0;
   int64_t n_slots = 0;
   float scale = 1.0f;         // usually 1/sqrt(head_dim)
+  int64_t window = 0;         // > 0: sliding window, positions pos-window+1..pos
+  float softcap = 0.0f;       // > 0: scores become softcap * tanh(score / softcap)
 };
 // Limits of the attention kernel's stack buffers.
 constexpr int64_t kMaxHeadDim = 512;

@@ -27,12 +27,13 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
   float* out = a.out + (t * a.n_head + h) * hd;
   const int64_t seq = a.token_seq[t];
   const int64_t n_kv = static_cast<int64_t>(a.pos[t]) + 1;
+  const int64_t lo = a.window > 0 && n_kv > a.window ? n_kv - a.window : 0;  // first visible position
 
   // Validate this token's plan (sequence, length, every block it reads) as a block.
   bool bad = seq < 0 || seq >= a.n_seqs || n_kv <= 0 || n_kv > a.max_blocks * a.block_size;
   const int32_t* table = a.block_tables + (bad ? 0 : seq) * a.max_blocks;
   if (!bad) {
-    for (int64_t b = threadIdx.x; b * a.block_size < n_kv; b += blockDim.x)
+    for (int64_t b = lo / a.block_size + threadIdx.x; b * a.block_size < n_kv; b += blockDim.x)
       if (table[b] < 0 || (static_cast<int64_t>(table[b]) + 1) * a.block_size > a.n_slots) bad = true;
   }
   if (__syncthreads_or(bad)) {
@@ -56,7 +57,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
     qr[r] = d < hd ? sq[d] : 0.0f;
   }
   float m = -INFINITY, l = 0.0f;
-  for (int64_t j = warp; j < n_kv; j += kWarps) {
+  for (int64_t j = lo + warp; j < n_kv; j += kWarps) {
     const int64_t slot = static_cast<int64_t>(table[j / a.block_size]) * a.block_size + j % a.block_size;
     const float* k = a.k_cache + slot * kv_stride + kv_head * hd;
     const float* v = a.v_cache + slot * kv_stride + kv_head * hd;
@@ -66,7 +67,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
       const int64_t d = lane + 32 * r;
       if (d < hd) part += qr[r] * k[d];
     }
-    const float s = warp_sum(part) * a.scale;
+    float s = warp_sum(part) * a.scale;
+    if (a.softcap > 0) s = a.softcap * tanhf(s / a.softcap);
     const float m_new = fmaxf(m, s);
     const float corr = expf(m - m_new);  // 0 for the warp's first key
     const float p = expf(s - m_new);
@@ -89,7 +91,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
   }
   __syncthreads();
 
-  // Merge: warp 0 always holds key 0, so m_all is finite; idle warps weigh 0.
+  // Merge: warp 0 always holds key lo, so m_all is finite; idle warps weigh 0.
   float m_all = wm[0];
   for (int w = 1; w < kWarps; ++w) m_all = fmaxf(m_all, wm[w]);
   float weight[kWarps];

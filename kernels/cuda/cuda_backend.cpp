@@ -263,13 +263,28 @@ class CudaBackend final : public Backend {
     const cuda::AttentionArgs a{op.q,        op.k_cache,  op.v_cache,   op.pos,       op.token_seq,
                                 op.block_tables, op.out,  op.n_tokens,  op.n_seqs,    op.n_head,
                                 op.n_kv_head, op.head_dim, op.block_size, op.max_blocks, op.n_slots,
-                                op.scale};
+                                op.scale,     op.window,   op.softcap};
     return launched(cuda::attention(a, err_dev_, stream_), "attention");
   }
 
   Status silu_mul(const float* gate, const float* up, float* out, int64_t n) override {
     SB_RETURN_IF_ERROR(use());
     return launched(cuda::silu_mul(gate, up, out, n, stream_), "silu_mul");
+  }
+
+  Status gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n) override {
+    SB_RETURN_IF_ERROR(use());
+    return launched(cuda::gelu_tanh_mul(gate, up, out, n, stream_), "gelu_tanh_mul");
+  }
+
+  Status softcap(float* x, float cap, int64_t n) override {
+    SB_RETURN_IF_ERROR(use());
+    return launched(cuda::softcap(x, cap, n, stream_), "softcap");
+  }
+
+  Status scale(float* x, float s, int64_t n) override {
+    SB_RETURN_IF_ERROR(use());
+    return launched(cuda::scale(x, s, n, stream_), "scale");
   }
 
   Status add(float* x, const float* y, int64_t n) override {

@@ -57,6 +57,15 @@ cudaError_t rope(float* x, const int32_t* pos, const float* inv_freq, int64_t n_
 // out = silu(gate) * up; out may alias gate or up.
 cudaError_t silu_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
 
+// out = gelu_tanh(gate) * up (GELU, tanh approximation); out may alias gate or up.
+cudaError_t gelu_tanh_mul(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
+
+// x = cap * tanh(x / cap), cap > 0 (logit soft-capping).
+cudaError_t softcap(float* x, float cap, int64_t n, cudaStream_t stream);
+
+// x *= s
+cudaError_t scale(float* x, float s, int64_t n, cudaStream_t stream);
+
 // x += y
 cudaError_t add(float* x, const float* y, int64_t n, cudaStream_t stream);
 
@@ -86,7 +95,8 @@ cudaError_t quant_matmul(const float* x, const void* w, WeightType type, float* 
 
 // Causal attention over the paged KV cache for a ragged batch of query tokens:
 // token t (block table row token_seq[t], position pos[t]) attends to cached
-// positions 0..pos[t]; slot of position p is table[p / block_size] * block_size + p % block_size.
+// positions 0..pos[t] (pos[t]-window+1..pos[t] when window > 0; scores soft-capped
+// as softcap * tanh(s / softcap) when softcap > 0); slot of position p is table[p / block_size] * block_size + p % block_size.
 struct AttentionArgs {
   const float* q;               // [n_tokens, n_head, head_dim]
   const float* k_cache;         // [n_slots, n_kv_head, head_dim]
@@ -104,6 +114,8 @@ struct AttentionArgs {
   int64_t max_blocks;
   int64_t n_slots;
   float scale;
+  int64_t window;
+  float softcap;
 };
 cudaError_t attention(const AttentionArgs& a, int* err, cudaStream_t stream);
 

@@ -155,7 +155,7 @@ TEST_CASE("inspect prints architecture, dimensions, parameters, dtypes and token
   auto r = run_cli({"inspect", stories_model()});
   REQUIRE(r.exit_code == 0);
   CAPTURE(r.out);
-  for (std::string want : {"architecture: llama", "dim: 64", "layers: 5", "vocab: 512", "parameters:", "tensors:",
+  for (std::string want : {"architecture: llama (family Llama)", "mlp: SwiGLU", "norms: pre", "dim: 64", "layers: 5", "vocab: 512", "parameters:", "tensors:",
                            "F32", "tokenizer:", "context:", "bos id: 1", "eos ids: 2"}) {
     CAPTURE(want);
     CHECK(r.out.find(want) != std::string::npos);

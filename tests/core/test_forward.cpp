@@ -1,11 +1,13 @@
 // The forward pass against an independent float64 numpy reference
-// (tests/tools/make_reference_model.py) on small random Qwen2, Qwen3 and Llama
-// models written as Hugging Face directories; batch invariance, bitwise.
+// (tests/tools/make_reference_model.py) on small random models of every family
+// written as Hugging Face directories; batch invariance, bitwise.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -81,13 +83,18 @@ std::vector<std::vector<float>> run_chunked(sb::Forward& fwd, sb::KvCache& kv, c
 
 }  // namespace
 
-TEST_CASE("forward matches the float64 numpy reference (Qwen2, Qwen3, Llama)") {
+TEST_CASE("forward matches the float64 numpy reference (every family)") {
   auto backend = sb::make_cpu_backend(2);
-  for (const char* name : {"qwen2", "qwen3", "llama"}) {
+  // Positions 6 and 12 lie past the sliding windows (Mistral 4, Phi-3 6, Gemma 2 5, Gemma 3 4).
+  // llama32/model.gguf: the same weights as llama.cpp converts them (permuted q/k, rope_freqs).
+  for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "llama32/model.gguf", "mistral", "phi3", "gemma2",
+                           "gemma3"}) {
     INFO("model " << name);
-    const std::string dir = reference_dir() + "/" + name;
-    auto model = sb::load_model(dir);
+    const std::string path = reference_dir() + "/" + name;
+    auto model = sb::load_model(path);
     REQUIRE_MESSAGE(model.ok(), model.status().to_string());
+    const std::string dir =
+        std::filesystem::is_directory(path) ? path : std::filesystem::path(path).parent_path().string();
     const Reference ref = read_reference(dir + "/reference.txt");
     REQUIRE(ref.tokens.size() == 13);
     // Block size 4: the 13 positions end mid-block.
@@ -112,58 +119,97 @@ TEST_CASE("forward matches the float64 numpy reference (Qwen2, Qwen3, Llama)") {
   }
 }
 
+TEST_CASE("greedy tokens equal the float64 reference's (every family)") {
+  auto backend = sb::make_cpu_backend(2);
+  for (const char* name : {"qwen2", "qwen3", "llama", "llama32", "mistral", "phi3", "gemma2", "gemma3"}) {
+    INFO("model " << name);
+    const std::string dir = reference_dir() + "/" + name;
+    auto model = sb::load_model(dir);
+    REQUIRE(model.ok());
+    const Reference ref = read_reference(dir + "/reference.txt");
+    std::vector<int32_t> want;
+    std::istringstream line(sb::test::read_file(dir + "/greedy.txt"));
+    for (int32_t t; line >> t;) want.push_back(t);
+    REQUIRE(want.size() == 12);
+    sb::KvCache kv(16, 4, 2, 32);
+    auto fwd = sb::Forward::create(*model, *backend, kv, sb::ForwardLimits{16, 2, 16});
+    REQUIRE(fwd.ok());
+    // Prompt of 5 tokens in one step, then one token per step.
+    std::vector<int32_t> seq(ref.tokens.begin(), ref.tokens.begin() + 5);
+    const int s = kv.seq_create();
+    std::vector<int32_t> got;
+    for (size_t done = 0; got.size() < want.size();) {
+      const int n = static_cast<int>(seq.size() - done);
+      REQUIRE(kv.seq_grow(s, static_cast<int>(seq.size())));
+      std::vector<int32_t> pos(n), seqs(n, s), rows = {n - 1};
+      for (int i = 0; i < n; ++i) pos[i] = static_cast<int32_t>(done) + i;
+      std::vector<float> logits(static_cast<size_t>(model->config.n_vocab));
+      REQUIRE((*fwd)->run(sb::ForwardBatch{std::span(seq.data() + done, n), pos, seqs, rows}, kv, logits.data()).ok());
+      done = seq.size();
+      const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      got.push_back(next);
+      seq.push_back(next);
+    }
+    CHECK(got == want);
+  }
+}
+
 TEST_CASE("a sequence's logits are bitwise identical alone and in a batch of 17") {
   auto backend = sb::make_cpu_backend(2);
-  auto model = sb::load_model(reference_dir() + "/qwen2");
-  REQUIRE(model.ok());
-  const int n_vocab = model->config.n_vocab;
-  const Reference ref = read_reference(reference_dir() + "/qwen2/reference.txt");
-  const std::vector<int32_t>& target = ref.tokens;
+  // Qwen2, and the families with windows, soft-caps, post-norms and fused projections.
+  for (const char* name : {"qwen2", "mistral", "phi3", "gemma2", "gemma3"}) {
+    INFO("model " << name);
+    auto model = sb::load_model(reference_dir() + "/" + name);
+    REQUIRE(model.ok());
+    const int n_vocab = model->config.n_vocab;
+    const Reference ref = read_reference(reference_dir() + "/" + name + "/reference.txt");
+    const std::vector<int32_t>& target = ref.tokens;
 
-  sb::KvCache kv(160, 4, 17, 32);
-  auto fwd = sb::Forward::create(*model, *backend, kv, sb::ForwardLimits{128, 17, 128});
-  REQUIRE(fwd.ok());
-  const auto alone = run_chunked(**fwd, kv, target, static_cast<int>(target.size()));
+    sb::KvCache kv(160, 4, 17, 32);
+    auto fwd = sb::Forward::create(*model, *backend, kv, sb::ForwardLimits{128, 17, 128});
+    REQUIRE(fwd.ok());
+    const auto alone = run_chunked(**fwd, kv, target, static_cast<int>(target.size()));
 
-  // The target's 13 tokens fed 1, 4, 8 at a time, interleaved with 16 other
-  // sequences of different lengths and steps, all computed in the same calls.
-  std::vector<int> seqs(17);
-  for (int& s : seqs) s = kv.seq_create();
-  std::vector<std::vector<int32_t>> prompts(17);
-  prompts[0] = target;
-  for (int s = 1; s < 17; ++s)
-    for (int i = 0; i < 3 + 2 * s; ++i) prompts[s].push_back((s * 31 + i * 7) % n_vocab);
-  std::vector<size_t> done(17, 0);
-  std::vector<std::vector<float>> in_batch;
-  const int steps[] = {1, 4, 8};
-  for (int step = 0; done[0] < target.size(); ++step) {
-    std::vector<int32_t> tokens, pos, seq_ids, rows;
-    int target_first_row = -1, target_n = 0;
-    for (int s = 0; s < 17; ++s) {
-      const size_t want = s == 0 ? static_cast<size_t>(steps[step % 3]) : static_cast<size_t>(1 + (s + step) % 5);
-      const size_t n = std::min(want, prompts[s].size() - done[s]);
-      if (n == 0) continue;
-      REQUIRE(kv.seq_grow(seqs[s], static_cast<int>(done[s] + n)));
-      if (s == 0) target_first_row = static_cast<int>(tokens.size()), target_n = static_cast<int>(n);
-      for (size_t i = 0; i < n; ++i) {
-        rows.push_back(static_cast<int32_t>(tokens.size()));
-        tokens.push_back(prompts[s][done[s] + i]);
-        pos.push_back(static_cast<int32_t>(done[s] + i));
-        seq_ids.push_back(seqs[s]);
+    // The target's 13 tokens fed 1, 4, 8 at a time, interleaved with 16 other
+    // sequences of different lengths and steps, all computed in the same calls.
+    std::vector<int> seqs(17);
+    for (int& s : seqs) s = kv.seq_create();
+    std::vector<std::vector<int32_t>> prompts(17);
+    prompts[0] = target;
+    for (int s = 1; s < 17; ++s)
+      for (int i = 0; i < 3 + 2 * s; ++i) prompts[s].push_back((s * 31 + i * 7) % n_vocab);
+    std::vector<size_t> done(17, 0);
+    std::vector<std::vector<float>> in_batch;
+    const int steps[] = {1, 4, 8};
+    for (int step = 0; done[0] < target.size(); ++step) {
+      std::vector<int32_t> tokens, pos, seq_ids, rows;
+      int target_first_row = -1, target_n = 0;
+      for (int s = 0; s < 17; ++s) {
+        const size_t want = s == 0 ? static_cast<size_t>(steps[step % 3]) : static_cast<size_t>(1 + (s + step) % 5);
+        const size_t n = std::min(want, prompts[s].size() - done[s]);
+        if (n == 0) continue;
+        REQUIRE(kv.seq_grow(seqs[s], static_cast<int>(done[s] + n)));
+        if (s == 0) target_first_row = static_cast<int>(tokens.size()), target_n = static_cast<int>(n);
+        for (size_t i = 0; i < n; ++i) {
+          rows.push_back(static_cast<int32_t>(tokens.size()));
+          tokens.push_back(prompts[s][done[s] + i]);
+          pos.push_back(static_cast<int32_t>(done[s] + i));
+          seq_ids.push_back(seqs[s]);
+        }
+        done[s] += n;
       }
-      done[s] += n;
+      std::vector<float> logits(rows.size() * n_vocab);
+      REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seq_ids, rows}, kv, logits.data()).ok());
+      for (int i = 0; i < target_n; ++i) {
+        const float* row = logits.data() + static_cast<size_t>(target_first_row + i) * n_vocab;
+        in_batch.emplace_back(row, row + n_vocab);
+      }
     }
-    std::vector<float> logits(rows.size() * n_vocab);
-    REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seq_ids, rows}, kv, logits.data()).ok());
-    for (int i = 0; i < target_n; ++i) {
-      const float* row = logits.data() + static_cast<size_t>(target_first_row + i) * n_vocab;
-      in_batch.emplace_back(row, row + n_vocab);
+    REQUIRE(in_batch.size() == alone.size());
+    for (size_t p = 0; p < alone.size(); ++p) {
+      INFO("position " << p);
+      CHECK(std::memcmp(alone[p].data(), in_batch[p].data(), alone[p].size() * sizeof(float)) == 0);
     }
-  }
-  REQUIRE(in_batch.size() == alone.size());
-  for (size_t p = 0; p < alone.size(); ++p) {
-    INFO("position " << p);
-    CHECK(std::memcmp(alone[p].data(), in_batch[p].data(), alone[p].size() * sizeof(float)) == 0);
   }
 }
 

@@ -189,5 +189,21 @@ TEST_CASE("hf config: fields, nulls, eos lists, generation_config") {
   CHECK(hf::read_model_config("/nonexistent").status().code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("hf config: integers beyond 64 bits and floats where ints are expected") {
+  // Unused fields of any size are numbers like others; needed ones may be written as floats.
+  auto c = hf::parse_model_config(R"({"hidden_size": 4096.0, "max_position_embeddings": 131072,
+    "model_max_length": 1000000000000000019884624838656, "neg": -123456789012345678901234567890,
+    "s": "1000000000000000019884624838656", "rope_scaling": {"factor": 8, "original_max_position_embeddings": 8192.0}})",
+                                  "config.json");
+  REQUIRE_MESSAGE(c.ok(), c.status().to_string());
+  CHECK(c->hidden_size == 4096);
+  CHECK(c->max_position_embeddings == 131072);
+  CHECK(c->rope_scaling.original_max_position_embeddings == 8192);
+  // A needed field that large is an error naming it.
+  auto big = hf::parse_model_config(R"({"vocab_size": 1000000000000000019884624838656})", "dir/config.json");
+  REQUIRE(!big.ok());
+  CHECK(big.status().message() == "dir/config.json: field 'vocab_size' is too large");
+}
+
 }  // namespace
 }  // namespace sb::safetensors

@@ -54,6 +54,20 @@ TEST_CASE("tokenizer_json: tokenizer_config.json settings") {
   CHECK(d->pre_tokenizer.size() == 1);
 }
 
+TEST_CASE("tokenizer_json: tokenizer_config.json as Meta ships it (an integer beyond 64 bits)") {
+  const std::string json = R"({"added_tokens": [{"id": 3, "content": "<|begin_of_text|>", "special": true}],
+    "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}})";
+  auto d = sb::parse_tokenizer_json(json, R"({"bos_token": "<|begin_of_text|>", "clean_up_tokenization_spaces": true,
+    "model_input_names": ["input_ids", "attention_mask"], "model_max_length": 1000000000000000019884624838656,
+    "tokenizer_class": "PreTrainedTokenizerFast"})", "dir/tokenizer.json");
+  REQUIRE_MESSAGE(d.ok(), d.status().to_string());
+  CHECK(d->bos_id == 3);
+  // Broken JSON there is blamed on tokenizer_config.json, with the parser's reason.
+  auto bad = sb::parse_tokenizer_json(json, R"({"bos_token": )", "dir/tokenizer.json");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("dir/tokenizer_config.json: not valid JSON (") == 0);
+}
+
 TEST_CASE("tokenizer_json: errors name the file and field") {
   auto bad = parse("{not json");
   REQUIRE_FALSE(bad.ok());

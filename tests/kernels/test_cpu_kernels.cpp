@@ -133,8 +133,14 @@ TEST_CASE("rope rotates pairs for both layouts") {
   }
 }
 
-TEST_CASE("paged attention matches dense causal attention with GQA") {
+TEST_CASE("paged attention matches dense causal attention with GQA, sliding windows and soft-capping") {
   sb::cpu::ThreadPool pool(2);
+  struct Variant {
+    int64_t window;
+    float softcap;
+  };
+  // Windows 4 and 7 cross the 5-slot blocks; 1 sees only the token itself.
+  for (const Variant var : {Variant{0, 0.0f}, Variant{4, 0.0f}, Variant{7, 2.5f}, Variant{1, 0.0f}})
   for (int64_t hd : {8, 20, 64}) {
     const int64_t n_head = 6, n_kv = 2, bs = 5, n_blocks = 40, kv_dim = n_kv * hd;
     const int64_t n_slots = n_blocks * bs;
@@ -167,26 +173,30 @@ TEST_CASE("paged attention matches dense causal attention with GQA") {
     a.max_blocks = max_blocks;
     a.n_slots = n_slots;
     a.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    a.window = var.window;
+    a.softcap = var.softcap;
     REQUIRE(sb::cpu::attention(pool, a) == KernelStatus::kOk);
     std::vector<double> want(out.size());
     for (int64_t t = 0; t < n; ++t) {
       REQUIRE(pos[t] < lens[token_seq[t]]);
+      const int64_t lo = var.window > 0 ? std::max<int64_t>(0, pos[t] - var.window + 1) : 0;
       for (int64_t h = 0; h < n_head; ++h) {
         const int64_t kvh = h / (n_head / n_kv);
-        std::vector<double> s(static_cast<size_t>(pos[t] + 1));
+        std::vector<double> s(static_cast<size_t>(pos[t] + 1), 0.0);
         double mx = -1e300;
-        for (int64_t p = 0; p <= pos[t]; ++p) {
+        for (int64_t p = lo; p <= pos[t]; ++p) {
           const int64_t slot = tables[token_seq[t] * max_blocks + p / bs] * bs + p % bs;
           double d = 0;
           for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(q[(t * n_head + h) * hd + i]) * k_cache[slot * kv_dim + kvh * hd + i];
           s[p] = d / std::sqrt(static_cast<double>(hd));
+          if (var.softcap > 0) s[p] = var.softcap * std::tanh(s[p] / var.softcap);
           mx = std::max(mx, s[p]);
         }
         double z = 0;
-        for (double& e : s) z += (e = std::exp(e - mx));
+        for (int64_t p = lo; p <= pos[t]; ++p) z += (s[p] = std::exp(s[p] - mx));
         for (int64_t i = 0; i < hd; ++i) {
           double o = 0;
-          for (int64_t p = 0; p <= pos[t]; ++p) {
+          for (int64_t p = lo; p <= pos[t]; ++p) {
             const int64_t slot = tables[token_seq[t] * max_blocks + p / bs] * bs + p % bs;
             o += s[p] / z * v_cache[slot * kv_dim + kvh * hd + i];
           }
@@ -194,9 +204,32 @@ TEST_CASE("paged attention matches dense causal attention with GQA") {
         }
       }
     }
-    INFO("head_dim " << hd);
+    INFO("head_dim " << hd << " window " << var.window << " softcap " << var.softcap);
     check_close(out, want, 1e-5);
   }
+}
+
+TEST_CASE("gelu_tanh_mul, softcap and scale match naive loops") {
+  sb::cpu::ThreadPool pool(2);
+  for (int64_t n : {1, 17, 70001}) {
+    const auto gate = random_vec(static_cast<size_t>(n), 31, 6.0f), up = random_vec(static_cast<size_t>(n), 32);
+    std::vector<float> out(static_cast<size_t>(n)), capped = gate, scaled = gate;
+    REQUIRE(sb::cpu::gelu_tanh_mul(pool, gate.data(), up.data(), out.data(), n) == KernelStatus::kOk);
+    REQUIRE(sb::cpu::softcap(pool, capped.data(), 2.5f, n) == KernelStatus::kOk);
+    REQUIRE(sb::cpu::scale(pool, scaled.data(), 48.0f, n) == KernelStatus::kOk);
+    std::vector<double> want_gelu(out.size()), want_cap(out.size()), want_scale(out.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      const double g = gate[i];
+      want_gelu[i] = 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g))) * up[i];
+      want_cap[i] = 2.5 * std::tanh(g / 2.5);
+      want_scale[i] = 48.0 * g;
+    }
+    check_close(out, want_gelu, 1e-5);
+    check_close(capped, want_cap, 1e-5);
+    check_close(scaled, want_scale, 1e-6);
+  }
+  float x = 1;
+  CHECK(sb::cpu::softcap(pool, &x, 0.0f, 1) == KernelStatus::kBadShape);
 }
 
 TEST_CASE("kv_store writes slots and rejects out-of-range ones") {

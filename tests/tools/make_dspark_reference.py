@@ -30,11 +30,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_reference_model as ref  # noqa: E402
 
-TARGET = dict(arch="Qwen3ForCausalLM", model_type="qwen3", vocab=117, dim=56, layers=4, heads=4, kv_heads=2,
-              head_dim=16, ffn=88, bias=False, qk_norm=True, tied=False, dtype="F32", theta=1000000.0,
-              scaling=None)
+TARGET = ref.spec(arch="Qwen3ForCausalLM", model_type="qwen3", vocab=117, dim=56, layers=4, heads=4, kv_heads=2,
+                  head_dim=16, ffn=88, qk_norm=True, theta=1000000.0)
 # The drafter: 2 Qwen3 layers, GQA 4:1, its own RoPE base.
-DRAFT = dict(layers=2, heads=4, kv_heads=1, head_dim=12, ffn=64, theta=10000.0, scaling=None)
+DRAFT = ref.spec(layers=2, heads=4, kv_heads=1, head_dim=12, ffn=64, theta=10000.0)
 GAMMA = 5
 TARGET_LAYER_IDS = [-1, 1, 2]
 MARKOV_RANK = 6
@@ -112,7 +111,7 @@ def draft_block(w, context_hidden, start_token, p):
     context_hidden: [p, len(TARGET_LAYER_IDS) * dim] captured target features.
     Returns (draft tokens [GAMMA], corrected logits [GAMMA, vocab], confidences [GAMMA])."""
     hd, H, KV = DRAFT["head_dim"], DRAFT["heads"], DRAFT["kv_heads"]
-    freqs = ref.inv_freq(DRAFT, hd)
+    freqs, _ = ref.inv_freq(DRAFT, hd)
     u = ref.rms_norm(context_hidden @ w["model.fc.weight"].T, w["hidden_norm.weight"])
     ctx_pos = np.arange(p)
     blk_pos = np.arange(p, p + GAMMA)

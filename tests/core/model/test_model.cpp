@@ -233,10 +233,14 @@ TEST_CASE("model loader: HF errors name the file, the tensor, got and expected")
   CHECK(m.status().code() == StatusCode::kNotFound);
   CHECK(m.status().message().find("'model.layers.0.self_attn.q_proj.bias' is missing") != std::string::npos);
 
-  const std::string arch = write_hf("arch", "MistralForCausalLM", d, "", false, false, true);
+  const std::string arch = write_hf("arch", "MixtralForCausalLM", d, "", false, false, true);
   m = load_model(arch);
   CHECK(m.status().code() == StatusCode::kUnsupported);
-  CHECK(m.status().message().find("'MistralForCausalLM'") != std::string::npos);
+  std::string want = arch;
+  want.append("/config.json: architecture 'MixtralForCausalLM' is not supported (supported: LlamaForCausalLM, "
+              "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, "
+              "Gemma3ForCausalLM)");
+  CHECK(m.status().message() == want);
 
   const std::string i64 = write_hf("i64", "LlamaForCausalLM", d, "", false, false, true, 1, "F32",
                                    [](std::vector<safetensors::WriteTensor>* ts) {
@@ -252,9 +256,14 @@ TEST_CASE("model loader: HF errors name the file, the tensor, got and expected")
   m = load_model(heads);
   CHECK(m.status().message().find("config.json: key/value head count = 3") != std::string::npos);
 
-  const std::string rope = write_hf("rope", "LlamaForCausalLM", d, ", \"rope_scaling\": {\"rope_type\": \"longrope\"}",
+  const std::string rope = write_hf("rope", "LlamaForCausalLM", d, ", \"rope_scaling\": {\"rope_type\": \"mrope\"}",
                                     false, false, true);
-  CHECK(load_model(rope).status().message().find("'longrope'") != std::string::npos);
+  CHECK(load_model(rope).status().message().find("'mrope'") != std::string::npos);
+  const std::string longrope = write_hf("longrope", "Phi3ForCausalLM", d,
+                                        ", \"original_max_position_embeddings\": 16, \"rope_scaling\": "
+                                        "{\"type\": \"longrope\", \"short_factor\": [1, 2]}",
+                                        false, false, true);
+  CHECK(load_model(longrope).status().message().find("short_factor and long_factor need") != std::string::npos);
   const std::string llama3 = write_hf("llama3", "LlamaForCausalLM", d,
                                       ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
                                       "\"original_max_position_embeddings\": 64}",

@@ -10,6 +10,7 @@
 #include "core/modelgen/gguf_writer.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/tokenizer/unicode.h"
+#include "formats/json_writer.h"
 #include "formats/tokenizer_data.h"
 #include "formats/tokenizer_json.h"
 #include "test_util.h"
@@ -132,6 +133,114 @@ TEST_CASE("tokenizer: qwen3 tokenizer.json gives the qwen2 vectors") {
   auto dir = sb::Tokenizer::load(sb::test::shared_path("tokenizers/qwen3"));
   REQUIRE(dir.ok());
   CHECK((*dir)->encode("Hello world", false) == tok->encode("Hello world", false));
+}
+
+TEST_CASE("tokenizer: qwen35 pre-tokenizer (llama.cpp's split) on the qwen2 vocabulary") {
+  // No Qwen3.5 vocabulary is at hand: the qwen2 vocab GGUF rewritten with
+  // tokenizer.ggml.pre = qwen35. llama.cpp's own inputs hold no split where the
+  // two regexes differ and must give its published qwen2 ids; the mark-heavy
+  // inputs come from tests/tools/make_bpe_vectors.py (a reference BPE that
+  // reproduces llama.cpp's qwen2 file), and the Thai one splits differently.
+  auto src = sb::gguf::File::open(sb::test::shared_path("vectors/ggml-vocab-qwen2.gguf"));
+  REQUIRE(src.ok());
+  sb::gguf::Writer w;
+  for (const auto& [key, value] : src->metadata())
+    w.add_kv(key, key == "tokenizer.ggml.pre" ? sb::gguf::value_string("qwen35") : value);
+  const std::string path = sb::test::scratch_dir("qwen35") + "/vocab.gguf";
+  REQUIRE(w.write(path).ok());
+  auto tok = sb::Tokenizer::load(path);
+  REQUIRE_MESSAGE(tok.ok(), tok.status().to_string());
+  auto llama_cpp = read_vectors(sb::test::shared_path("vectors/ggml-vocab-qwen2.gguf"));
+  CHECK(run_vectors(**tok, llama_cpp, "qwen35", true) == static_cast<int>(llama_cpp.size()));
+  auto marks = read_vectors(std::string(SPECBATCH_SOURCE_DIR) + "/tests/vectors/qwen35-marks");
+  // No round trip there: NFC composes some of those marks into their letters.
+  CHECK(run_vectors(**tok, marks, "qwen35-marks", false) == static_cast<int>(marks.size()));
+  auto qwen2 = load("vectors/ggml-vocab-qwen2.gguf");
+  CHECK(qwen2->encode(marks[1].text, false) != marks[1].ids);
+}
+
+TEST_CASE("tokenizer: a Llama-3 tokenizer.json directory as Meta ships it") {
+  // No Llama-3 vocabulary is at hand: Meta's file layout (Split with Llama 3's
+  // regex then ByteLevel without regex, ignore_merges, BOS by TemplateProcessing,
+  // 256 added specials after the BPE vocabulary, tokenizer_config.json with its
+  // 101-bit model_max_length and chat template) around the qwen2 vocabulary
+  // (151936 tokens, larger than Llama 3's 128k). On llama.cpp's inputs Llama 3's
+  // split gives the qwen2 ids on this vocabulary (tests/tools/make_bpe_vectors.py
+  // PRE=llama-bpe: Qwen's vocabulary has no multi-digit tokens).
+  auto src = sb::gguf::File::open(sb::test::shared_path("vectors/ggml-vocab-qwen2.gguf"));
+  REQUIRE(src.ok());
+  auto pieces = src->get_string_array("tokenizer.ggml.tokens");
+  auto merges = src->get_string_array("tokenizer.ggml.merges");
+  auto types = src->get_int_array("tokenizer.ggml.token_type");
+  REQUIRE((pieces.ok() && merges.ok() && types.ok()));
+  const int n_bpe = static_cast<int>(pieces->size());
+  sb::JsonWriter j;
+  j.begin_object().key("version").value("1.0").key("truncation").null().key("padding").null();
+  j.key("added_tokens").begin_array();
+  std::vector<std::string> specials = {"<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+                                       "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>",
+                                       "<|reserved_special_token_2|>", "<|start_header_id|>", "<|end_header_id|>",
+                                       "<|eom_id|>", "<|eot_id|>", "<|python_tag|>"};
+  while (specials.size() < 256) specials.push_back("<|reserved_special_token_" + std::to_string(specials.size() - 8) + "|>");
+  for (size_t i = 0; i < specials.size(); ++i)
+    j.begin_object().key("id").value(static_cast<int64_t>(n_bpe + static_cast<int>(i))).key("content").value(specials[i])
+        .key("single_word").value(false).key("lstrip").value(false).key("rstrip").value(false)
+        .key("normalized").value(false).key("special").value(true).end_object();
+  j.end_array().key("normalizer").null();
+  j.key("pre_tokenizer").begin_object().key("type").value("Sequence").key("pretokenizers").begin_array();
+  j.begin_object().key("type").value("Split").key("pattern").begin_object().key("Regex")
+      .value(R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)")
+      .end_object().key("behavior").value("Isolated").key("invert").value(false).end_object();
+  j.begin_object().key("type").value("ByteLevel").key("add_prefix_space").value(false).key("trim_offsets").value(true)
+      .key("use_regex").value(false).end_object();
+  j.end_array().end_object();
+  j.key("post_processor").begin_object().key("type").value("Sequence").key("processors").begin_array();
+  j.begin_object().key("type").value("ByteLevel").key("add_prefix_space").value(true).key("trim_offsets").value(false)
+      .key("use_regex").value(true).end_object();
+  j.begin_object().key("type").value("TemplateProcessing").key("single").begin_array();
+  j.begin_object().key("SpecialToken").begin_object().key("id").value("<|begin_of_text|>").key("type_id").value(0)
+      .end_object().end_object();
+  j.begin_object().key("Sequence").begin_object().key("id").value("A").key("type_id").value(0).end_object().end_object();
+  j.end_array().end_object().end_array().end_object();
+  j.key("decoder").begin_object().key("type").value("ByteLevel").key("add_prefix_space").value(true)
+      .key("trim_offsets").value(true).key("use_regex").value(true).end_object();
+  j.key("model").begin_object().key("type").value("BPE").key("dropout").null().key("unk_token").null()
+      .key("continuing_subword_prefix").null().key("end_of_word_suffix").null().key("fuse_unk").value(false)
+      .key("byte_fallback").value(false).key("ignore_merges").value(true).key("vocab").begin_object();
+  for (int i = 0; i < n_bpe; ++i)
+    if ((*types)[static_cast<size_t>(i)] == 1) j.key((*pieces)[static_cast<size_t>(i)]).value(static_cast<int64_t>(i));
+  j.end_object().key("merges").begin_array();
+  for (const std::string& m : *merges) j.value(m);
+  j.end_array().end_object().end_object();
+  const std::string dir = sb::test::scratch_dir("llama3_tokenizer");
+  sb::test::write_file(dir + "/tokenizer.json", j.str());
+  sb::test::write_file(dir + "/tokenizer_config.json", R"({
+  "added_tokens_decoder": {"128000": {"content": "<|begin_of_text|>", "lstrip": false, "normalized": false,
+                                      "rstrip": false, "single_word": false, "special": true}},
+  "bos_token": "<|begin_of_text|>",
+  "chat_template": "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
+  "clean_up_tokenization_spaces": true,
+  "eos_token": "<|eot_id|>",
+  "model_input_names": ["input_ids", "attention_mask"],
+  "model_max_length": 1000000000000000019884624838656,
+  "tokenizer_class": "PreTrainedTokenizerFast"
+})");
+  auto tok = sb::Tokenizer::load(dir);
+  REQUIRE_MESSAGE(tok.ok(), tok.status().to_string());
+  CHECK((*tok)->n_vocab() == n_bpe + 256);
+  CHECK((*tok)->bos_id() == n_bpe);
+  CHECK((*tok)->add_bos_default());
+  CHECK((*tok)->eos_ids().front() == n_bpe + 9);
+  CHECK((*tok)->is_eos(n_bpe + 1));  // <|end_of_text|>
+  CHECK((*tok)->is_eos(n_bpe + 8));  // <|eom_id|>
+  CHECK_FALSE((*tok)->chat_template().empty());
+  auto v = read_vectors(sb::test::shared_path("vectors/ggml-vocab-qwen2.gguf"));
+  CHECK(run_vectors(**tok, v, "llama3-layout", true) == static_cast<int>(v.size()));
+  const auto ids = (*tok)->encode("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", true, true);
+  REQUIRE(ids.size() >= 5);
+  CHECK(ids[0] == n_bpe);
+  CHECK(ids[1] == n_bpe + 6);
+  CHECK(ids.back() == n_bpe + 9);
 }
 
 TEST_CASE("tokenizer: NFC normalisation for Qwen") {
