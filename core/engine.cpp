@@ -262,7 +262,7 @@ Status Engine::add_drafts(std::span<const ScheduledChunk> chunks) {
     const int k = std::min({options_.spec_max, r->req.max_tokens - generated - 1, max_ctx_ - r->n_tokens});
     if (k <= 0) continue;
     draft_requests_.push_back({r->id, std::span<const int32_t>(r->tokens.data(), static_cast<size_t>(r->n_tokens)), k,
-                               &r->req.sampling, r->req.index, &r->draft});
+                               &r->req.sampling, r->req.index, &r->draft, r->constraint.get()});
     draft_chunks_.push_back(static_cast<int32_t>(i));
   }
   if (draft_requests_.empty()) return ok_status();

@@ -40,7 +40,27 @@ bool RequestConstraint::fill() {
   return std::any_of(mask_.begin(), mask_.end(), [](uint64_t w) { return w != 0; });
 }
 
+void RequestConstraint::leave_draft() {
+  matcher_.rollback(static_cast<int>(drafted_.size()));
+  drafted_.clear();
+}
+
+bool RequestConstraint::mask(std::span<const int32_t> drafted, float* logits, int n_vocab) {
+  size_t common = 0;
+  while (common < drafted_.size() && common < drafted.size() && drafted_[common] == drafted[common]) ++common;
+  matcher_.rollback(static_cast<int>(drafted_.size() - common));
+  drafted_.resize(common);
+  for (size_t i = common; i < drafted.size(); ++i) {
+    if (!matcher_.advance(drafted[i])) return false;  // a token the drafter drew without this rule
+    drafted_.push_back(drafted[i]);
+  }
+  if (!fill()) return false;
+  mask_logits(logits, n_vocab, mask_);
+  return true;
+}
+
 int RequestConstraint::valid_prefix(std::span<const int32_t> tokens) {
+  leave_draft();
   int n = 0;
   while (n < static_cast<int>(tokens.size()) && fill() && allowed(tokens[static_cast<size_t>(n)]) &&
          matcher_.advance(tokens[static_cast<size_t>(n)]))
@@ -50,6 +70,7 @@ int RequestConstraint::valid_prefix(std::span<const int32_t> tokens) {
 }
 
 StatusOr<int> RequestConstraint::mask_rows(float* logits, int n_vocab, const Draft* draft, int n_draft, Draft* masked) {
+  leave_draft();
   masked->clear();
   int keep = n_draft, advanced = 0;
   for (int j = 0; j <= n_draft; ++j) {
@@ -86,6 +107,7 @@ StatusOr<int> RequestConstraint::mask_rows(float* logits, int n_vocab, const Dra
 }
 
 void RequestConstraint::advance(int32_t token) {
+  leave_draft();
   if (std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end()) return;  // it ends the request
   SB_CHECK_MSG(matcher_.advance(token), "an emitted token the constraint's mask did not allow");
 }

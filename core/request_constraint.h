@@ -23,7 +23,7 @@ namespace sb {
 // Sets logits[t] = -inf for every t whose bit is clear in `allowed`.
 void mask_logits(float* logits, int n_vocab, std::span<const uint64_t> allowed);
 
-class RequestConstraint {
+class RequestConstraint : public DraftRule {
  public:
   // drop_leading_space: the detokenizer drops a leading space of the first
   // generated token (Tokenizer::drops_leading_space), so that token may not
@@ -31,6 +31,9 @@ class RequestConstraint {
   RequestConstraint(std::shared_ptr<const constrain::Constraint> constraint, std::span<const int32_t> stop_token_ids,
                     bool drop_leading_space);
 
+  // DraftRule: the mask after the emitted tokens and `drafted`. The matcher
+  // follows the draft (its moves undone before anything below).
+  bool mask(std::span<const int32_t> drafted, float* logits, int n_vocab) override;
   // How many leading draft tokens the grammar accepts in turn.
   int valid_prefix(std::span<const int32_t> tokens);
   // Masks logit rows 0..n_draft (row j: the position after draft tokens
@@ -48,6 +51,8 @@ class RequestConstraint {
  private:
   // The allowed tokens now, into mask_; false when there are none.
   bool fill();
+  // Undoes the matcher's moves along a draft (mask()).
+  void leave_draft();
   bool allowed(int32_t token) const { return (mask_[static_cast<size_t>(token) >> 6] >> (token & 63)) & 1; }
 
   std::shared_ptr<const constrain::Constraint> constraint_;
@@ -56,6 +61,7 @@ class RequestConstraint {
   bool drop_leading_space_;
   std::vector<uint64_t> mask_;          // [n_words]
   std::vector<Sampler::Candidate> q_;   // scratch: one draft token's restricted q
+  std::vector<int32_t> drafted_;        // the draft tokens the matcher has advanced over (mask())
 };
 
 }  // namespace sb

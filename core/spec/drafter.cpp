@@ -48,8 +48,9 @@ void Draft::push(int32_t token, float c, std::span<const Sampler::Candidate> tok
   q_begin.push_back(static_cast<int32_t>(q.size()));
 }
 
-float draw_draft_token(const DraftRequest& r, const float* logits, int n_vocab, int j, Sampler& sampler,
+float draw_draft_token(const DraftRequest& r, float* logits, int n_vocab, int j, Sampler& sampler,
                        std::vector<Sampler::Candidate>& q) {
+  if (r.rule != nullptr && !r.rule->mask(r.out->tokens, logits, n_vocab)) return -1;
   const SamplingParams& sp = *r.sampling;
   float confidence = 0;
   if (sp.temperature <= 0) {

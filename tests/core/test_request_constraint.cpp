@@ -114,3 +114,26 @@ TEST_CASE("request constraint: end and stop tokens only when complete, no droppe
   auto r = dead.mask_rows(logits.data(), n, &none, 0, &masked);
   CHECK(r.status().code() == sb::StatusCode::kOutOfRange);
 }
+
+TEST_CASE("request constraint: as a draft rule it masks after the draft so far, then steps back") {
+  Fixture f = stories();
+  const int n = f.vocab->n_vocab();
+  sb::RequestConstraint rc(f.choice({" Once upon", " One"}), {}, false);
+  const int32_t once = f.id_of(" Once"), upon = f.id_of(" upon"), one = f.id_of(" One");
+  std::vector<float> logits(static_cast<size_t>(n), 0.0f);
+  REQUIRE(rc.mask(std::vector<int32_t>{once}, logits.data(), n));
+  CHECK(logits[static_cast<size_t>(upon)] == 0.0f);
+  CHECK(std::isinf(logits[static_cast<size_t>(one)]));
+  std::fill(logits.begin(), logits.end(), 0.0f);
+  REQUIRE(rc.mask(std::vector<int32_t>{once, upon}, logits.data(), n));  // complete: only the end is left
+  CHECK(std::isinf(logits[static_cast<size_t>(upon)]));
+  CHECK(logits[static_cast<size_t>(f.vocab->end_ids()[0])] == 0.0f);
+  std::fill(logits.begin(), logits.end(), 0.0f);
+  REQUIRE(rc.mask(std::vector<int32_t>{}, logits.data(), n));  // a new draft: back at the start
+  CHECK(logits[static_cast<size_t>(one)] == 0.0f);
+  REQUIRE(rc.mask(std::vector<int32_t>{once}, logits.data(), n));
+  // The request itself has emitted nothing: the draft's moves are undone.
+  CHECK(rc.valid_prefix(std::vector<int32_t>{one}) == 1);
+  rc.advance(one);
+  CHECK(rc.complete());
+}
