@@ -184,13 +184,123 @@ class NfaEmitter {
 
 namespace {
 
+// The classes of the n nodes [base, base + n) of one rule's DFA that accept the
+// same symbol strings (Hopcroft's partition refinement). Symbols are the byte
+// classes no edge boundary splits and the called rules; a missing edge leads to
+// an extra dead state. Class ids are arbitrary, below n + 1.
+std::vector<int32_t> equivalence_classes(const Grammar& g, int32_t base, size_t n) {
+  std::vector<int> bounds{0, 256};
+  std::vector<int32_t> rules;
+  for (size_t i = 0; i < n; ++i) {
+    for (const ByteEdge& e : g.bytes_of(base + static_cast<int32_t>(i))) bounds.insert(bounds.end(), {e.lo, e.hi + 1});
+    for (const CallEdge& e : g.calls_of(base + static_cast<int32_t>(i))) rules.push_back(e.rule);
+  }
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  std::sort(rules.begin(), rules.end());
+  rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
+  const size_t n_bytes = bounds.size() - 1, n_sym = n_bytes + rules.size(), n_states = n + 1;
+  const int32_t dead = static_cast<int32_t>(n);
+  auto index_of = [](const auto& v, int x) { return static_cast<size_t>(std::lower_bound(v.begin(), v.end(), x) - v.begin()); };
+  std::vector<int32_t> delta(n_states * n_sym, dead);
+  for (size_t i = 0; i < n; ++i) {
+    for (const ByteEdge& e : g.bytes_of(base + static_cast<int32_t>(i)))
+      for (size_t c = index_of(bounds, e.lo); c < index_of(bounds, e.hi + 1); ++c) delta[i * n_sym + c] = e.target - base;
+    for (const CallEdge& e : g.calls_of(base + static_cast<int32_t>(i)))
+      delta[i * n_sym + n_bytes + index_of(rules, e.rule)] = e.target - base;
+  }
+  // Sources of each (symbol, target), CSR.
+  std::vector<int32_t> inv_begin(n_sym * n_states + 1, 0), inv(n_states * n_sym);
+  for (size_t q = 0; q < n_states; ++q)
+    for (size_t c = 0; c < n_sym; ++c) ++inv_begin[c * n_states + static_cast<size_t>(delta[q * n_sym + c]) + 1];
+  for (size_t k = 1; k < inv_begin.size(); ++k) inv_begin[k] += inv_begin[k - 1];
+  {
+    std::vector<int32_t> fill(inv_begin.begin(), inv_begin.end() - 1);
+    for (size_t q = 0; q < n_states; ++q)
+      for (size_t c = 0; c < n_sym; ++c)
+        inv[static_cast<size_t>(fill[c * n_states + static_cast<size_t>(delta[q * n_sym + c])]++)] =
+            static_cast<int32_t>(q);
+  }
+  // Blocks are runs of elems_; a block's marked members sit at its front.
+  std::vector<int32_t> elems(n_states), loc(n_states), block(n_states);
+  std::vector<int32_t> first, end, marked;
+  std::vector<char> in_work;
+  std::vector<int32_t> work, touched, splitter;
+  size_t k = 0;
+  for (int final = 1; final >= 0; --final) {
+    const size_t from = k;
+    for (size_t q = 0; q < n_states; ++q)
+      if ((q < n && g.nodes[static_cast<size_t>(base) + q].final) == (final == 1)) {
+        elems[k] = static_cast<int32_t>(q);
+        loc[q] = static_cast<int32_t>(k++);
+        block[q] = static_cast<int32_t>(first.size());
+      }
+    if (k == from) continue;
+    first.push_back(static_cast<int32_t>(from));
+    end.push_back(static_cast<int32_t>(k));
+    marked.push_back(0);
+    in_work.push_back(0);
+  }
+  if (first.size() == 2) {
+    const int32_t smaller = end[0] - first[0] <= end[1] - first[1] ? 0 : 1;
+    work.push_back(smaller);
+    in_work[static_cast<size_t>(smaller)] = 1;
+  }
+  auto mark = [&](int32_t q) {
+    const size_t b = static_cast<size_t>(block[static_cast<size_t>(q)]);
+    const int32_t pos = loc[static_cast<size_t>(q)], mpos = first[b] + marked[b];
+    if (pos < mpos) return;  // already marked
+    if (marked[b] == 0) touched.push_back(static_cast<int32_t>(b));
+    const int32_t other = elems[static_cast<size_t>(mpos)];
+    std::swap(elems[static_cast<size_t>(pos)], elems[static_cast<size_t>(mpos)]);
+    loc[static_cast<size_t>(other)] = pos;
+    loc[static_cast<size_t>(q)] = mpos;
+    ++marked[b];
+  };
+  auto split = [&](int32_t b) {
+    const size_t bi = static_cast<size_t>(b);
+    const int32_t m = marked[bi], size = end[bi] - first[bi];
+    marked[bi] = 0;
+    if (m == size) return;
+    const int32_t nb = static_cast<int32_t>(first.size());
+    first.push_back(first[bi]);
+    end.push_back(first[bi] + m);
+    marked.push_back(0);
+    first[bi] += m;
+    for (int32_t i = first[static_cast<size_t>(nb)]; i < end[static_cast<size_t>(nb)]; ++i)
+      block[static_cast<size_t>(elems[static_cast<size_t>(i)])] = nb;
+    const int32_t add = in_work[bi] || m <= size - m ? nb : b;
+    in_work.push_back(0);
+    if (!in_work[static_cast<size_t>(add)]) {
+      in_work[static_cast<size_t>(add)] = 1;
+      work.push_back(add);
+    }
+  };
+  while (!work.empty()) {
+    const size_t a = static_cast<size_t>(work.back());
+    work.pop_back();
+    in_work[a] = 0;
+    splitter.assign(elems.begin() + first[a], elems.begin() + end[a]);
+    for (size_t c = 0; c < n_sym; ++c) {
+      touched.clear();
+      for (int32_t q : splitter)
+        for (int32_t i = inv_begin[c * n_states + static_cast<size_t>(q)];
+             i < inv_begin[c * n_states + static_cast<size_t>(q) + 1]; ++i)
+          mark(inv[static_cast<size_t>(i)]);
+      for (int32_t b : touched) split(b);
+    }
+  }
+  block.resize(n);
+  return block;
+}
+
 class Determinizer {
  public:
-  Determinizer(const std::vector<NfaState>& nfa, Grammar* g, int max_nodes)
-      : nfa_(nfa), g_(g), max_nodes_(max_nodes), stamp_(nfa.size(), 0) {}
+  Determinizer(const std::vector<NfaState>& nfa, Grammar* g, const GrammarLimits& limits)
+      : nfa_(nfa), g_(g), limits_(limits), stamp_(nfa.size(), 0) {}
 
   // Appends the DFA of the NFA from `start` (accepting at `accept`) to g; returns
-  // its start node, or -1 when the node limit is exceeded.
+  // its start node, or -1 when a limit is exceeded.
   int32_t run(int32_t start, int32_t accept) {
     accept_ = accept;
     base_ = static_cast<int32_t>(g_->nodes.size());
@@ -201,7 +311,8 @@ class Determinizer {
     closure(&s);
     intern(std::move(s));
     for (size_t k = 0; k < sets_.size(); ++k) {
-      if (static_cast<int>(g_->nodes.size()) >= max_nodes_) return -1;
+      if (static_cast<int>(g_->nodes.size()) >= limits_.max_nodes || subset_states_ > limits_.max_subset_states)
+        return -1;
       expand(k);
     }
     minimize(bytes_base, calls_base);
@@ -226,7 +337,10 @@ class Determinizer {
 
   int32_t intern(std::vector<int32_t> set) {
     auto [it, added] = ids_.try_emplace(std::move(set), base_ + static_cast<int32_t>(sets_.size()));
-    if (added) sets_.push_back(&it->first);
+    if (added) {
+      sets_.push_back(&it->first);
+      subset_states_ += static_cast<int64_t>(it->first.size());
+    }
     return it->second;
   }
 
@@ -276,52 +390,20 @@ class Determinizer {
     g_->nodes.push_back(node);
   }
 
-  // The class of each node's signature: its current class, its byte ranges
-  // (adjacent ones into the same class merged) and its calls, by target class.
-  std::vector<int32_t> refine(const std::vector<int32_t>& cls) const {
-    std::map<std::vector<int32_t>, int32_t> ids;
-    std::vector<int32_t> next(cls.size());
-    std::vector<int32_t> sig;
-    for (size_t i = 0; i < cls.size(); ++i) {
-      const int32_t node = base_ + static_cast<int32_t>(i);
-      sig.assign(1, cls[i]);
-      for (const ByteEdge& e : g_->bytes_of(node)) {
-        const int32_t c = cls[static_cast<size_t>(e.target - base_)];
-        if (sig.size() > 1 && sig.back() == c && sig[sig.size() - 2] + 1 == e.lo) {
-          sig[sig.size() - 2] = e.hi;
-        } else {
-          sig.insert(sig.end(), {e.lo, e.hi, c});
-        }
-      }
-      sig.push_back(-1);
-      for (const CallEdge& e : g_->calls_of(node)) sig.insert(sig.end(), {e.rule, cls[static_cast<size_t>(e.target - base_)]});
-      next[i] = ids.try_emplace(sig, static_cast<int32_t>(ids.size())).first->second;
-    }
-    return next;
-  }
-
-  // Merges the rule's nodes that no text tells apart (Moore's partition
-  // refinement: subset construction leaves e.g. "after the opening quote" and
-  // "after a character" as two nodes of a string); the start stays first.
+  // Merges the rule's nodes that no text tells apart (subset construction
+  // leaves e.g. "after the opening quote" and "after a character" as two nodes
+  // of a string); the start stays first.
   void minimize(size_t bytes_base, size_t calls_base) {
     const size_t n = g_->nodes.size() - static_cast<size_t>(base_);
-    std::vector<int32_t> cls(n);
-    for (size_t i = 0; i < n; ++i) cls[i] = g_->nodes[static_cast<size_t>(base_) + i].final ? 1 : 0;
-    for (size_t n_classes = 0;;) {
-      std::vector<int32_t> next = refine(cls);
-      const size_t count = static_cast<size_t>(*std::max_element(next.begin(), next.end())) + 1;
-      cls.swap(next);
-      if (count == n_classes) break;
-      n_classes = count;
-    }
-    if (static_cast<size_t>(*std::max_element(cls.begin(), cls.end())) + 1 == n) return;
+    const std::vector<int32_t> cls = equivalence_classes(*g_, base_, n);
     // Classes numbered by their first node (the start's is 0); that node's edges stand for the class.
-    std::vector<int32_t> id(n, -1), first;
+    std::vector<int32_t> id(static_cast<size_t>(*std::max_element(cls.begin(), cls.end())) + 1, -1), first;
     for (size_t i = 0; i < n; ++i)
       if (id[static_cast<size_t>(cls[i])] < 0) {
         id[static_cast<size_t>(cls[i])] = static_cast<int32_t>(first.size());
         first.push_back(static_cast<int32_t>(i));
       }
+    if (first.size() == n) return;
     const Grammar old{std::vector<GrammarNode>(g_->nodes.begin() + base_, g_->nodes.end()),
                       std::vector<ByteEdge>(g_->byte_edges.begin() + static_cast<long>(bytes_base), g_->byte_edges.end()),
                       std::vector<CallEdge>(g_->call_edges.begin() + static_cast<long>(calls_base), g_->call_edges.end()),
@@ -358,7 +440,8 @@ class Determinizer {
 
   const std::vector<NfaState>& nfa_;
   Grammar* g_;
-  int max_nodes_;
+  const GrammarLimits& limits_;
+  int64_t subset_states_ = 0;  // over every rule determinised with this object
   int32_t accept_ = 0, base_ = 0;
   std::map<std::vector<int32_t>, int32_t> ids_;
   std::vector<const std::vector<int32_t>*> sets_;  // by node - base_
@@ -537,11 +620,11 @@ StatusOr<Grammar> GrammarBuilder::build(int32_t root, const GrammarLimits& limit
     if (emitter.overflow())
       return out_of_range("the grammar is too large: more than " + std::to_string(limits.max_nfa_states) +
                           " automaton states while expanding rule '" + rule.name + "'");
-    Determinizer d(emitter.states(), &g, limits.max_nodes);
+    Determinizer d(emitter.states(), &g, limits);
     const int32_t first = d.run(start, accept);
     if (first < 0)
       return out_of_range("the grammar is too large: more than " + std::to_string(limits.max_nodes) +
-                          " automaton nodes at rule '" + rule.name + "'");
+                          " automaton nodes, or too much work making them, at rule '" + rule.name + "'");
     g.rule_start.push_back(first);
   }
   std::vector<char> completing, productive;

@@ -68,6 +68,7 @@ constexpr int kUnbounded = -1;  // repeat()'s max: no upper bound
 struct GrammarLimits {
   int max_nfa_states = 2'000'000;
   int max_nodes = 200'000;
+  int64_t max_subset_states = 20'000'000;  // NFA states summed over all the DFA nodes' subsets
 };
 
 class GrammarBuilder {
