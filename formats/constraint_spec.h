@@ -9,6 +9,7 @@
 namespace sb {
 
 enum class ConstraintKind {
+  kNone,        // plain text: response_format {"type": "text"} (overrides a default constraint)
   kJsonObject,  // any JSON object
   kJsonSchema,  // text: the schema as JSON text
   kRegex,       // text: a pattern the whole output matches
@@ -24,7 +25,7 @@ struct ConstraintSpec {
   std::string field;
 };
 
-// "json_object", "json_schema", "regex", "choice", "grammar".
+// "text", "json_object", "json_schema", "regex", "choice", "grammar".
 const char* constraint_kind_name(ConstraintKind kind);
 
 }  // namespace sb

@@ -130,7 +130,10 @@ std::optional<RecordError> parse_response_format(const element& e, std::optional
     return make_error(RecordErrorCode::kInvalidParam, "response_format needs \"type\": \"text\", \"json_object\" "
                                                       "or \"json_schema\"");
   const std::string_view t(type);
-  if (t == "text") return std::nullopt;
+  if (t == "text") {
+    *out = ConstraintSpec{ConstraintKind::kNone, "", {}, "response_format"};
+    return std::nullopt;
+  }
   if (t == "json_object") {
     *out = ConstraintSpec{ConstraintKind::kJsonObject, "", {}, "response_format"};
     return std::nullopt;

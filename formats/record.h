@@ -52,8 +52,9 @@ struct RecordParams {
   std::optional<bool> return_token_ids;
   // One output constraint: "response_format" (OpenAI: {"type": "json_object"} or
   // {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}; "text" is
-  // none), or vLLM's "guided_json" (a schema, or its JSON text), "guided_regex",
-  // "guided_choice" (a non-empty list of strings), "guided_grammar" (GBNF).
+  // kNone, no constraint whatever the default), or vLLM's "guided_json" (a schema,
+  // or its JSON text), "guided_regex", "guided_choice" (a non-empty list of
+  // strings), "guided_grammar" (GBNF).
   std::optional<ConstraintSpec> constraint;
 };
 

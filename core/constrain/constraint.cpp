@@ -32,6 +32,8 @@ namespace {
 
 StatusOr<Grammar> compile_kind(const ConstraintSpec& spec, const GrammarLimits& limits) {
   switch (spec.kind) {
+    case ConstraintKind::kNone:
+      break;
     case ConstraintKind::kJsonObject:
       return json_object_grammar();
     case ConstraintKind::kJsonSchema: {
@@ -46,7 +48,7 @@ StatusOr<Grammar> compile_kind(const ConstraintSpec& spec, const GrammarLimits& 
     case ConstraintKind::kGrammar:
       return compile_gbnf(spec.text, limits);
   }
-  return invalid_argument("unknown constraint kind");
+  return invalid_argument("plain text (response_format \"text\") compiles to no constraint");
 }
 
 }  // namespace

@@ -267,6 +267,9 @@ TEST_CASE("output constraints: response_format (also in an OpenAI body), guided_
   CHECK(r.record.params.constraint->kind == sb::ConstraintKind::kJsonObject);
   r = p.parse(R"({"prompt":"x","response_format":{"type":"text"},"guided_regex":null})", 0);
   REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->kind == sb::ConstraintKind::kNone);  // overrides a default
+  r = p.parse(R"({"prompt":"x","guided_regex":null})", 0);
+  REQUIRE(r.ok());
   CHECK_FALSE(r.record.params.constraint.has_value());
   r = p.parse(R"({"prompt":"x","guided_json":"{\"type\":\"string\"}"})", 0);
   REQUIRE(r.ok());
