@@ -86,8 +86,6 @@ class GrammarBuilder {
   // Rules are declared, then defined (so they can refer to each other).
   int32_t add_rule(std::string name);
   void define(int32_t rule, ExprId body);
-  int n_rules() const { return static_cast<int>(rules_.size()); }
-  const std::string& rule_name(int32_t rule) const { return rules_[static_cast<size_t>(rule)].name; }
   bool defined(int32_t rule) const { return rules_[static_cast<size_t>(rule)].body >= 0; }
 
   // Every rule reachable from root must be defined. Errors: the root matches no
