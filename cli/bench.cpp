@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/engine_setup.h"
+#include "cli/flag_checks.h"
+#include "cli/progress.h"
 #include "core/backend.h"
 #include "core/engine.h"
 #include "core/model/model.h"
@@ -37,22 +40,6 @@ struct PolicyRun {
   std::string policy;        // off, fixed or confidence
   double generated_tps = 0;  // generated tokens/s after the prompts
   EngineStats stats;         // of the full generation
-
-  double mean_accepted_length() const {
-    return stats.spec_verifications > 0
-               ? static_cast<double>(stats.accepted_tokens) / static_cast<double>(stats.spec_verifications)
-               : 0.0;
-  }
-  double no_draft_share() const {
-    return stats.sampled_steps > 0 ? static_cast<double>(stats.sampled_steps - stats.spec_verifications) /
-                                         static_cast<double>(stats.sampled_steps)
-                                   : 0.0;
-  }
-  double acceptance() const {
-    return stats.drafted_tokens > 0
-               ? static_cast<double>(stats.accepted_tokens) / static_cast<double>(stats.drafted_tokens)
-               : 0.0;
-  }
 };
 
 struct BenchRow {
@@ -139,32 +126,84 @@ Status write_shape(const BenchOptions& o) {
   return write_random_model(o.model, shape, 1234);
 }
 
+// The command line checked once: the policies to measure (off first), the
+// device, the widening. A refusal is a usage error.
+struct BenchPlan {
+  std::vector<std::string> policies;
+  DeviceChoice device;
+  std::optional<WidenShape> widen;
+};
+
+StatusOr<BenchPlan> check_bench_options(const BenchOptions& o) {
+  BenchPlan plan;
+  plan.policies = {"off"};
+  for (const char* p : {"fixed", "confidence"}) {
+    const bool listed = std::find(o.spec_policies.begin(), o.spec_policies.end(), p) != o.spec_policies.end();
+    if (listed && o.draft.empty()) return invalid_argument(std::string("--spec-policy ") + p + " needs --draft");
+    if (!o.draft.empty() && (o.spec_policies.empty() || listed)) plan.policies.push_back(p);
+  }
+  SB_ASSIGN_OR_RETURN(plan.device, parse_device(o.device, o.dtype, o.threads));
+  if (!o.widen_model.empty()) {
+    auto widen = parse_widen_shape(o.widen_model);
+    if (!widen.ok()) return widen.status().with_context("--widen-model");
+    plan.widen = *widen;
+  }
+  return plan;
+}
+
 // The model bench measures: --model, or its widening written to a temporary
 // file that is removed once loaded (the mapping keeps it readable). The profile
 // key is taken while the file exists.
-StatusOr<LoadedModel> load_measured(const BenchOptions& o, const DeviceChoice& device, ProfileSource* profile) {
+StatusOr<LoadedModel> load_measured(const BenchOptions& o, const BenchPlan& plan, ProfileSource* profile) {
   std::string path = o.model;
-  if (!o.widen_model.empty()) {
-    SB_ASSIGN_OR_RETURN(const WidenShape shape, parse_widen_shape(o.widen_model));
+  if (plan.widen) {
     const char* tmpdir = std::getenv("TMPDIR");
     std::string tmp = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/specbatch-widened-XXXXXX";
     const int fd = ::mkstemp(tmp.data());
     if (fd < 0) return errno_error("--widen-model: cannot create a temporary file " + tmp);
     ::close(fd);
-    const Status s = write_widened_model(o.model, tmp, shape, 1234);
+    const Status s = write_widened_model(o.model, tmp, *plan.widen, 1234);
     if (!s.ok()) {
       ::unlink(tmp.c_str());
       return s;
     }
     path = tmp;
   }
-  auto loaded = load_for_generation(path, o.draft, device);
+  auto loaded = load_for_generation(path, o.draft, plan.device);
   StatusOr<SpecProfileKey> key = loaded.ok() && !profile->path.empty() ? spec_profile_key(*loaded, o.threads)
                                                                         : StatusOr<SpecProfileKey>(SpecProfileKey{});
   if (path != o.model) ::unlink(path.c_str());
   if (!loaded.ok()) return loaded.status();
   SB_ASSIGN_OR_RETURN(profile->key, std::move(key));
   return loaded;
+}
+
+// One row of the table: prompts alone (one sampled token each), then the full
+// generation under each policy; the difference is the generation time. Each is
+// the fastest of --repeat runs, interleaved so slow spells of the machine hit all alike.
+StatusOr<BenchRow> measure_concurrency(const LoadedModel& loaded, const BenchOptions& o, int c,
+                                       const std::vector<std::string>& policies, ProfileSource* profile) {
+  BenchRow row;
+  row.concurrency = c;
+  EngineStats prompt_stats;
+  std::vector<PolicyRun> runs(policies.size());
+  std::vector<double> full(policies.size(), 0);
+  double prefill = 0;
+  for (int rep = 0; rep < o.repeat; ++rep) {
+    SB_ASSIGN_OR_RETURN(const double p, timed_run(loaded, o, c, 1, "off", profile, &prompt_stats));
+    for (size_t i = 0; i < policies.size(); ++i) {
+      runs[i].policy = policies[i];
+      SB_ASSIGN_OR_RETURN(const double f, timed_run(loaded, o, c, o.gen_len, policies[i], profile, &runs[i].stats));
+      full[i] = rep == 0 ? f : std::min(full[i], f);
+    }
+    prefill = rep == 0 ? p : std::min(prefill, p);
+  }
+  for (size_t i = 0; i < policies.size(); ++i) {
+    runs[i].generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, full[i] - prefill);
+    row.runs.push_back(std::move(runs[i]));
+  }
+  row.prompt_tps = static_cast<double>(c) * o.prompt_len / prefill;
+  return row;
 }
 
 void print_json(const BenchOptions& o, const Model& model, const std::vector<BenchRow>& rows) {
@@ -188,9 +227,9 @@ void print_json(const BenchOptions& o, const Model& model, const std::vector<Ben
       w.key("ratio_to_off").value(p.generated_tps / off.generated_tps);
       if (p.policy != "off") {
         w.key("draft_tokens").value(p.stats.drafted_tokens).key("accepted_draft_tokens").value(p.stats.accepted_tokens);
-        w.key("draft_acceptance_rate").value(p.acceptance());
-        w.key("mean_accepted_length").value(p.mean_accepted_length());
-        w.key("no_draft_step_share").value(p.no_draft_share());
+        w.key("draft_acceptance_rate").value(draft_acceptance_rate(p.stats));
+        w.key("mean_accepted_length").value(mean_accepted_length(p.stats));
+        w.key("no_draft_step_share").value(no_draft_share(p.stats));
       }
       w.end_object();
     }
@@ -220,8 +259,8 @@ void print_table(const BenchOptions& o, const Model& model, const std::vector<Be
       std::printf(" %10s %15.1f %7.2f %7.2f", p.policy.c_str(), p.generated_tps,
                   p.generated_tps / base.runs.front().generated_tps, p.generated_tps / off.generated_tps);
       if (p.policy != "off")
-        std::printf(" %7.1f%% %9.2f %7.1f%%", 100.0 * p.acceptance(), p.mean_accepted_length(),
-                    100.0 * p.no_draft_share());
+        std::printf(" %7.1f%% %9.2f %7.1f%%", 100.0 * draft_acceptance_rate(p.stats),
+                    mean_accepted_length(p.stats), 100.0 * no_draft_share(p.stats));
       std::printf("\n");
     }
   }
@@ -243,15 +282,15 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                   "e.g. 768,16,2048 (head dim 64) or 768,16,2048,64; written to $TMPDIR and removed once loaded")
       ->type_name("DIM,LAYERS,FFN[,HEAD_DIM]");
   cmd->add_option("--batch", o.batch, "Concurrencies to measure, comma-separated")
-      ->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
+      ->delimiter(',')->check(positive())->capture_default_str();
   cmd->add_option("--prompt-len", o.prompt_len, "Prompt tokens per request")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--gen-len", o.gen_len, "Generated tokens per request")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--max-batch-tokens", o.max_batch_tokens, "Tokens per engine step")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(positive())->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(non_negative())->capture_default_str();
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str();
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str();
@@ -263,7 +302,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
                   "confidence; off, the baseline of the ratios, is always measured")
       ->delimiter(',')->check(CLI::IsMember({"confidence", "fixed", "off"}));
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per request and step")
-      ->check(CLI::Range(1, 64))->capture_default_str();
+      ->check(in_range(1, 64))->capture_default_str();
   cmd->add_option("--spec-profile", o.spec_profile,
                   "Load the confidence policy's step cost profile from this file when it matches; else profile "
                   "and write it (as run does)")
@@ -271,88 +310,33 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--repeat", o.repeat,
                   "Run every measurement N times, the policies interleaved, and keep the fastest (a noisy machine)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100));
+      ->check(in_range(1, 100));
   cmd->add_flag("--json", o.json, "Print the results as one JSON object");
   return cmd;
 }
 
-int bench_command(const BenchOptions& o) {
-  std::vector<std::string> policies = {"off"};
-  for (const char* p : {"fixed", "confidence"}) {
-    const bool listed = std::find(o.spec_policies.begin(), o.spec_policies.end(), p) != o.spec_policies.end();
-    if (listed && o.draft.empty()) {
-      print_error(std::string("--spec-policy ") + p + " needs --draft");
-      return kExitUsage;
-    }
-    if (!o.draft.empty() && (o.spec_policies.empty() || listed)) policies.push_back(p);
-  }
-  const auto device = parse_device(o.device, o.dtype, o.threads);
-  if (!device.ok()) {
-    print_error(device.status().message());
-    return kExitUsage;
-  }
-  if (!o.random_model.empty()) {
-    const Status s = write_shape(o);
-    if (!s.ok()) {
-      print_error(s.message());
-      return s.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
-    }
-  }
+namespace {
+
+// Everything after the command line: --random-model written, the model (or its
+// widening) loaded, a warm-up, the step cost profiled once, every concurrency measured.
+StatusOr<std::vector<BenchRow>> run_bench(const BenchOptions& o, const BenchPlan& plan,
+                                          std::optional<LoadedModel>* loaded) {
+  if (!o.random_model.empty()) SB_RETURN_IF_ERROR(write_shape(o));
   ProfileSource profile;
   profile.path = o.spec_profile;
-  auto loaded = load_measured(o, *device, &profile);
-  if (!loaded.ok()) {
-    print_error(loaded.status().message());
-    return loaded.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
-  }
+  SB_ASSIGN_OR_RETURN(*loaded, load_measured(o, plan, &profile));
   // The first run faults in the weights (the model file is mapped); keep it out of the table.
   EngineStats warm;
-  if (auto w = timed_run(*loaded, o, 1, 2, "off", &profile, &warm); !w.ok()) {
-    print_error(w.status().message());
-    return kExitFatal;
-  }
-  if (std::find(policies.begin(), policies.end(), "confidence") != policies.end()) {
+  SB_RETURN_IF_ERROR(timed_run(**loaded, o, 1, 2, "off", &profile, &warm).status());
+  if (std::find(plan.policies.begin(), plan.policies.end(), "confidence") != plan.policies.end()) {
     // The step cost once, at the largest concurrency: its KV cache has room
     // for the most tokens per profiled step.
-    auto profiled = bench_engine(*loaded, o, *std::max_element(o.batch.begin(), o.batch.end()), "confidence", &profile);
-    if (!profiled.ok()) {
-      print_error(profiled.status().message());
-      return kExitFatal;
-    }
+    const int largest = *std::max_element(o.batch.begin(), o.batch.end());
+    SB_RETURN_IF_ERROR(bench_engine(**loaded, o, largest, "confidence", &profile).status());
   }
   std::vector<BenchRow> rows;
   for (int c : o.batch) {
-    BenchRow row;
-    row.concurrency = c;
-    // Prompts alone (one sampled token each), then the full generation under
-    // each policy; the difference is the generation time. Each is the fastest
-    // of --repeat runs, interleaved so slow spells of the machine hit all alike.
-    EngineStats prompt_stats;
-    std::vector<PolicyRun> runs(policies.size());
-    std::vector<double> full(policies.size(), 0);
-    double prefill = 0;
-    for (int rep = 0; rep < o.repeat; ++rep) {
-      auto p = timed_run(*loaded, o, c, 1, "off", &profile, &prompt_stats);
-      for (size_t i = 0; i < policies.size() && p.ok(); ++i) {
-        runs[i].policy = policies[i];
-        auto f = timed_run(*loaded, o, c, o.gen_len, policies[i], &profile, &runs[i].stats);
-        if (!f.ok()) {
-          p = f.status();
-          break;
-        }
-        full[i] = rep == 0 ? *f : std::min(full[i], *f);
-      }
-      if (!p.ok()) {
-        print_error(p.status().message());
-        return kExitFatal;
-      }
-      prefill = rep == 0 ? *p : std::min(prefill, *p);
-    }
-    for (size_t i = 0; i < policies.size(); ++i) {
-      runs[i].generated_tps = static_cast<double>(c) * (o.gen_len - 1) / std::max(1e-9, full[i] - prefill);
-      row.runs.push_back(std::move(runs[i]));
-    }
-    row.prompt_tps = static_cast<double>(c) * o.prompt_len / prefill;
+    SB_ASSIGN_OR_RETURN(BenchRow row, measure_concurrency(**loaded, o, c, plan.policies, &profile));
     if (!o.json) {
       std::string line = "concurrency " + std::to_string(c) + ": " + std::to_string(static_cast<int>(row.prompt_tps)) +
                          " prompt tokens/s";
@@ -362,10 +346,27 @@ int bench_command(const BenchOptions& o) {
     }
     rows.push_back(std::move(row));
   }
+  return rows;
+}
+
+}  // namespace
+
+int bench_command(const BenchOptions& o) {
+  const StatusOr<BenchPlan> plan = check_bench_options(o);
+  if (!plan.ok()) {
+    print_error(plan.status().message());
+    return kExitUsage;
+  }
+  std::optional<LoadedModel> loaded;
+  const StatusOr<std::vector<BenchRow>> rows = run_bench(o, *plan, &loaded);
+  if (!rows.ok()) {
+    print_error(rows.status().message());
+    return kExitFatal;
+  }
   if (o.json) {
-    print_json(o, loaded->model, rows);
+    print_json(o, loaded->model, *rows);
   } else {
-    print_table(o, loaded->model, rows);
+    print_table(o, loaded->model, *rows);
   }
   return kExitOk;
 }

@@ -8,22 +8,25 @@
 
 namespace sb::cli {
 
+StatusOr<jinja::Dict> parse_chat_template_kwargs(const std::string& json) {
+  if (json.empty()) return jinja::Dict();
+  auto kwargs = parse_chat_kwargs(json);
+  if (!kwargs.ok()) return kwargs.status().with_context("--chat-template-kwargs");
+  return kwargs;
+}
+
 StatusOr<ChatPrompter> ChatPrompter::create(const Tokenizer& tok, const std::string& template_file,
-                                            const std::string& kwargs_json) {
+                                            jinja::Dict kwargs) {
   ChatPrompter p(tok);
-  if (!kwargs_json.empty()) {
-    auto kwargs = parse_chat_kwargs(kwargs_json);
-    if (!kwargs.ok()) return kwargs.status().with_context("--chat-template-kwargs");
-    p.kwargs_ = std::move(kwargs).value();
-  }
+  p.kwargs_ = std::move(kwargs);
   if (!template_file.empty()) {
     const int fd = ::open(template_file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return errno_error("--chat-template: cannot open " + template_file);
     auto source = read_all(fd, template_file);
     ::close(fd);
-    if (!source.ok()) return source.status();
+    if (!source.ok()) return source.status().with_context("--chat-template");
     auto parsed = ChatTemplate::parse(*source);
-    if (!parsed.ok()) return parsed.status().with_context(template_file);
+    if (!parsed.ok()) return parsed.status().with_context("--chat-template " + template_file);
     p.template_ = std::move(parsed).value();
     return p;
   }
@@ -40,7 +43,7 @@ StatusOr<ChatPrompter> ChatPrompter::create(const Tokenizer& tok, const std::str
   return p;
 }
 
-std::optional<RecordError> ChatPrompter::encode(const Record& rec, bool add_bos, std::vector<int32_t>* ids) const {
+std::variant<std::string, RecordError> ChatPrompter::render(const Record& rec) const {
   if (!template_) {
     const bool no_template = template_status_.code() == StatusCode::kUnsupported;
     return RecordError{no_template ? RecordErrorCode::kUnsupported : RecordErrorCode::kTemplateError,
@@ -60,10 +63,24 @@ std::optional<RecordError> ChatPrompter::encode(const Record& rec, bool add_bos,
   req.kwargs = kwargs_;
   auto text = template_->render(req);
   if (!text.ok()) return RecordError{RecordErrorCode::kTemplateError, text.status().message()};
+  return std::move(text).value();
+}
+
+std::variant<ChatPrompter::Prompt, RecordError> ChatPrompter::prompt(const Record& rec, bool add_bos) const {
+  Prompt p;
+  if (!rec.chat) {
+    p.text = rec.prompt;
+    p.ids = tok_->encode(p.text, add_bos);
+    return p;
+  }
+  std::variant<std::string, RecordError> text = render(rec);
+  if (const RecordError* e = std::get_if<RecordError>(&text)) return *e;
+  p.text = std::move(std::get<std::string>(text));
   // Templates that write bos_token themselves (Llama-3, Mistral, Gemma) must not get a second one.
-  const bool writes_bos = !req.bos_token.empty() && text->starts_with(req.bos_token);
-  *ids = tok_->encode(*text, add_bos && !writes_bos, /*parse_special=*/true);
-  return std::nullopt;
+  const std::string& bos = tok_->bos_token();
+  const bool writes_bos = !bos.empty() && p.text.starts_with(bos);
+  p.ids = tok_->encode(p.text, add_bos && !writes_bos, /*parse_special=*/true);
+  return p;
 }
 
 }  // namespace sb::cli

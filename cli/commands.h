@@ -99,6 +99,10 @@ struct TokenizeOptions {
   bool no_bos = false;
   bool has_text = false;
   std::string text;
+  // --messages: JSONL records on stdin -> the prompt `run` would give the model, one JSON line each.
+  bool messages = false;
+  std::string chat_template;         // as run's --chat-template
+  std::string chat_template_kwargs;  // as run's --chat-template-kwargs
 };
 CLI::App* add_tokenize_command(CLI::App& app, TokenizeOptions& opts);
 int tokenize_command(const TokenizeOptions& opts);

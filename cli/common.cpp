@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +43,18 @@ Status write_all(int fd, std::string_view bytes, const std::string& what) {
   return ok_status();
 }
 
+Status check_output_directory(const std::string& path, std::string_view flag) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string what = std::string(flag) + " " + path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return ok_status();  // a device or FIFO
+  if (::stat(dir.c_str(), &st) != 0) return errno_error(what + ": its directory " + dir + " cannot be used");
+  if (!S_ISDIR(st.st_mode)) return not_found(what + ": " + dir + " is not a directory");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return errno_error(what + ": cannot write in the directory " + dir);
+  return ok_status();
+}
+
 StatusOr<std::string> read_all(int fd, const std::string& what) {
   std::string out;
   char buf[1 << 16];
@@ -63,7 +76,10 @@ StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const s
   SB_ASSIGN_OR_RETURN(loaded.model, load_model(model_path));
   SB_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::load(model_path));
   if (draft_needs_model(draft)) {
-    SB_ASSIGN_OR_RETURN(loaded.draft_model, load_draft_model(draft, loaded.model, *loaded.tokenizer));
+    auto draft_model = load_draft_model(draft, loaded.model, *loaded.tokenizer);
+    // A draft PATH that cannot be used: say it is the draft, not the model, that is wrong.
+    if (!draft_model.ok() && !draft.starts_with("self:")) return draft_model.status().with_context("--draft");
+    SB_ASSIGN_OR_RETURN(loaded.draft_model, std::move(draft_model));
   }
   return loaded;
 }

@@ -32,6 +32,12 @@ void print_note(std::string_view message);
 // Writes all of `bytes` (retrying short writes and EINTR); `what` names the target.
 Status write_all(int fd, std::string_view bytes, const std::string& what);
 
+// Fails unless the directory `path` would be created in exists and can be
+// written (a device or FIFO that exists needs none): checked before a model
+// loads, so a mistyped output path costs nothing.
+// `flag` names the option in the message ("-o out/x.jsonl: ...").
+Status check_output_directory(const std::string& path, std::string_view flag);
+
 // Reads a file descriptor to its end (stdin for `tokenize`).
 StatusOr<std::string> read_all(int fd, const std::string& what);
 

@@ -80,6 +80,36 @@ std::string attention_summary(const ModelConfig& c) {
   return s;
 }
 
+// Tensors per dtype with their count and bytes (a tied lm_head is the embedding, counted once).
+std::string tensor_dtypes(const ModelWeights& w) {
+  struct Tally {
+    int n = 0;
+    uint64_t bytes = 0;
+  };
+  std::map<std::string, Tally> by_dtype;
+  auto add = [&by_dtype](const TensorView& t) {
+    if (!t.present()) return;
+    Tally& tally = by_dtype[dtype_name(t.dtype)];
+    ++tally.n;
+    tally.bytes += t.n_bytes();
+  };
+  add(w.tok_embd);
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.q_norm,
+                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.attn_post_norm,
+                                &l.ffn_post_norm})
+      add(*t);
+  }
+  add(w.out_norm);
+  if (w.lm_head.data != w.tok_embd.data) add(w.lm_head);
+  std::string dtypes;
+  for (const auto& [name, tally] : by_dtype) {
+    if (!dtypes.empty()) dtypes += ", ";
+    dtypes += name + " x" + std::to_string(tally.n) + " (" + human_bytes(tally.bytes) + ")";
+  }
+  return dtypes.empty() ? "none" : dtypes;
+}
+
 }  // namespace
 
 CLI::App* add_inspect_command(CLI::App& app, InspectOptions& o) {
@@ -134,34 +164,7 @@ int inspect_command(const InspectOptions& o) {
   line("eos ids", join_ints(c.eos_ids));
   line("parameters", human_count(model->n_params) + " (" + std::to_string(model->n_params) + ")");
 
-  // Tensors per dtype (a tied lm_head is the embedding, counted once).
-  struct Tally {
-    int n = 0;
-    uint64_t bytes = 0;
-  };
-  std::map<std::string, Tally> by_dtype;
-  auto add = [&by_dtype](const TensorView& t) {
-    if (!t.present()) return;
-    Tally& tally = by_dtype[dtype_name(t.dtype)];
-    ++tally.n;
-    tally.bytes += t.n_bytes();
-  };
-  const ModelWeights& w = model->weights;
-  add(w.tok_embd);
-  for (const LayerWeights& l : w.layers) {
-    for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.q_norm,
-                                &l.k_norm, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down, &l.attn_post_norm,
-                                &l.ffn_post_norm})
-      add(*t);
-  }
-  add(w.out_norm);
-  if (w.lm_head.data != w.tok_embd.data) add(w.lm_head);
-  std::string dtypes;
-  for (const auto& [name, tally] : by_dtype) {
-    if (!dtypes.empty()) dtypes += ", ";
-    dtypes += name + " x" + std::to_string(tally.n) + " (" + human_bytes(tally.bytes) + ")";
-  }
-  line("tensors", dtypes.empty() ? "none" : dtypes);
+  line("tensors", tensor_dtypes(model->weights));
 
   auto tokenizer = Tokenizer::load(o.model);
   line("tokenizer", tokenizer.ok() ? (*tokenizer)->summary() : "not loadable: " + tokenizer.status().message());

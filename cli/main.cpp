@@ -4,9 +4,36 @@
 
 #include <exception>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+
+namespace {
+
+// CLI11's parse errors in the program's voice: "specbatch: error: <what>", then
+// where to read more (the subcommand's own --help when one was given).
+std::string parse_failure(const CLI::App* app, const CLI::Error& e) {
+  std::string help = "specbatch";
+  for (const CLI::App* sub : app->get_subcommands()) help += " " + sub->get_name();
+  return "specbatch: error: " + std::string(e.what()) + "\nRun '" + help + " --help' for more information.\n";
+}
+
+// The first argument when it is neither a flag nor a subcommand: named in the
+// error, with the subcommands there are (CLI11 would only say one is required).
+std::optional<std::string> unknown_subcommand(const CLI::App& app, int argc, char** argv) {
+  if (argc < 2 || argv[1][0] == '-') return std::nullopt;
+  std::string names;
+  for (const CLI::App* sub : app.get_subcommands(std::function<bool(const CLI::App*)>())) {
+    if (sub->get_name() == argv[1]) return std::nullopt;
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  }
+  return "unknown subcommand '" + std::string(argv[1]) + "'; the subcommands are " + names +
+         " (specbatch --help)";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace sb::cli;
@@ -32,8 +59,14 @@ int main(int argc, char** argv) {
   CLI::App* tokenize = add_tokenize_command(app, tokenize_opts);
   CLI::App* inspect = add_inspect_command(app, inspect_opts);
 
+  app.failure_message(parse_failure);
+
   if (argc <= 1) {
     std::cerr << app.help();
+    return kExitUsage;
+  }
+  if (const std::optional<std::string> unknown = unknown_subcommand(app, argc, argv)) {
+    print_error(*unknown);
     return kExitUsage;
   }
   try {

@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/flag_checks.h"
 #include "formats/index_set.h"
 #include "formats/jsonl_reader.h"
 #include "formats/manifest.h"
@@ -32,7 +33,7 @@ CLI::App* add_merge_command(CLI::App& app, MergeOptions& o) {
       ->type_name("MERGED");
   cmd->add_option("--expect", o.expect,
                   "Total number of records, to find missing ones at the end; default: from the inputs' manifests")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--overwrite", o.overwrite, "Replace an existing merged output");
   return cmd;
 }
@@ -200,58 +201,52 @@ Status merge_unsorted(const std::vector<std::string>& inputs, const std::vector<
   return ok_status();
 }
 
-}  // namespace
-
-int merge_command(const MergeOptions& o) {
-  const bool to_file = !o.output.empty() && o.output != "-";
-  if (to_file && !o.overwrite && ::access(o.output.c_str(), F_OK) == 0) {
-    print_error(o.output + ": output file exists; pass --overwrite to replace it");
-    return kExitFatal;
-  }
-  auto manifests = check_manifests(o.inputs);
-  if (!manifests.ok()) {
-    print_error(manifests.status().message());
-    return kExitFatal;
-  }
-  // First pass: every line is a record, each input's order, bytes per index bucket.
-  OutputIndexParser parser;
+// What the first pass learns: each input is a record file; whether each is in
+// index order; bytes per index bucket (the passes of an unordered merge).
+struct InputScan {
   std::vector<uint64_t> bucket_bytes;
   bool all_sorted = true;
   std::optional<uint64_t> max_index;
-  for (const std::string& in : o.inputs) {
-    std::optional<uint64_t> prev;
-    const Status st = for_each_line(in, parser, [&](uint64_t index, std::string_view line) {
-      if (prev && index < *prev) all_sorted = false;
-      prev = index;
-      max_index = std::max(max_index.value_or(0), index);
-      const uint64_t bucket = index >> kBucketShift;
-      if (bucket >= bucket_bytes.size()) bucket_bytes.resize(bucket + 1, 0);
-      bucket_bytes[bucket] += line.size() + 1;
-      return ok_status();
-    });
-    if (!st.ok()) {
-      print_error(st.message());
-      return kExitFatal;
-    }
-  }
+};
 
+StatusOr<InputScan> scan_inputs(const std::vector<std::string>& inputs) {
+  OutputIndexParser parser;
+  InputScan scan;
+  for (const std::string& in : inputs) {
+    std::optional<uint64_t> prev;
+    SB_RETURN_IF_ERROR(for_each_line(in, parser, [&](uint64_t index, std::string_view line) {
+      if (prev && index < *prev) scan.all_sorted = false;
+      prev = index;
+      scan.max_index = std::max(scan.max_index.value_or(0), index);
+      const uint64_t bucket = index >> kBucketShift;
+      if (bucket >= scan.bucket_bytes.size()) scan.bucket_bytes.resize(bucket + 1, 0);
+      scan.bucket_bytes[bucket] += line.size() + 1;
+      return ok_status();
+    }));
+  }
+  return scan;
+}
+
+struct MergeResult {
+  IndexSet seen;
+  uint64_t n_duplicates = 0;
+};
+
+// Writes the merge to stdout, or to OUTPUT.tmp, synced and renamed into place
+// (removed on failure), so a merged file is always whole.
+StatusOr<MergeResult> write_merged(const MergeOptions& o, const InputScan& scan, bool to_file) {
   OutputSinkOptions sink_options;
   sink_options.compression = to_file ? compression_for_path(o.output) : OutputCompression::kPlain;
   sink_options.sync = SyncPolicy::kNone;  // the merged file is synced once, before its rename
   const std::string tmp = o.output + ".tmp";
   std::unique_ptr<OutputSink> sink;
   if (to_file) {
-    auto opened = OutputSink::open_file(tmp, OpenMode::kTruncate, sink_options);
-    if (!opened.ok()) {
-      print_error(opened.status().message());
-      return kExitFatal;
-    }
-    sink = std::move(opened).value();
+    SB_ASSIGN_OR_RETURN(sink, OutputSink::open_file(tmp, OpenMode::kTruncate, sink_options));
   } else {
     sink = OutputSink::for_fd(STDOUT_FILENO, "stdout", sink_options);
   }
   MergedWriter writer(*sink);
-  Status st = all_sorted ? merge_sorted(o.inputs, writer) : merge_unsorted(o.inputs, bucket_bytes, writer);
+  Status st = scan.all_sorted ? merge_sorted(o.inputs, writer) : merge_unsorted(o.inputs, scan.bucket_bytes, writer);
   if (st.ok()) st = sink->close();
   if (st.ok() && to_file) {
     const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
@@ -263,41 +258,63 @@ int merge_command(const MergeOptions& o) {
   }
   if (!st.ok()) {
     if (to_file) ::unlink(tmp.c_str());
-    print_error(st.message());
-    return kExitFatal;
+    return st;
   }
+  return MergeResult{writer.seen(), writer.n_duplicates()};
+}
 
-  const IndexSet& seen = writer.seen();
-  if (writer.n_duplicates() > 0)
-    print_note("dropped " + std::to_string(writer.n_duplicates()) + " duplicate record(s) (an index seen twice)");
+// Duplicates, missing indices and indices beyond the total on stderr; the
+// merged manifest; true when the merge is complete.
+StatusOr<bool> report_merge(const MergeOptions& o, const InputScan& scan, const MergeResult& merged,
+                            ManifestSummary* manifests, bool to_file) {
+  if (merged.n_duplicates > 0)
+    print_note("dropped " + std::to_string(merged.n_duplicates) + " duplicate record(s) (an index seen twice)");
   const std::optional<uint64_t> total = o.expect > 0 ? std::optional<uint64_t>(o.expect) : manifests->total;
   if (!total)
     print_note("the total record count is unknown (no finished manifest; see --expect): only gaps below the "
                "largest index are detected");
-  const uint64_t check_below = total ? *total : max_index ? *max_index + 1 : 0;
-  const auto ranges = seen.missing_ranges(check_below);
+  const uint64_t check_below = total ? *total : scan.max_index ? *scan.max_index + 1 : 0;
+  const auto ranges = merged.seen.missing_ranges(check_below);
   uint64_t missing = 0;
   for (const auto& [a, b] : ranges) missing += b - a;
   if (missing > 0)
     print_error("incomplete: " + std::to_string(missing) + " of " + std::to_string(check_below) +
                 " records missing, indices " + format_index_ranges(ranges));
-  const bool beyond = total && max_index && *max_index >= *total;
+  const bool beyond = total && scan.max_index && *scan.max_index >= *total;
   if (beyond)
-    print_error("records with indices up to " + std::to_string(*max_index) + " but only " + std::to_string(*total) +
-                " were expected");
+    print_error("records with indices up to " + std::to_string(*scan.max_index) + " but only " +
+                std::to_string(*total) + " were expected");
   if (to_file && manifests->merged) {
     Manifest& m = *manifests->merged;
-    m.set_info("shard_records", std::to_string(seen.size()));
+    m.set_info("shard_records", std::to_string(merged.seen.size()));
     if (total) m.set_info("input_records", std::to_string(*total));
-    const Status ms = write_manifest(manifest_path_for(o.output), m);
-    if (!ms.ok()) {
-      print_error(ms.message());
-      return kExitFatal;
-    }
+    SB_RETURN_IF_ERROR(write_manifest(manifest_path_for(o.output), m));
   }
-  print_note("merged " + std::to_string(seen.size()) + " records from " + std::to_string(o.inputs.size()) +
+  print_note("merged " + std::to_string(merged.seen.size()) + " records from " + std::to_string(o.inputs.size()) +
              " file(s)" + (to_file ? " into " + o.output : std::string()));
-  return missing > 0 || beyond ? kExitSomeFailed : kExitOk;
+  return missing == 0 && !beyond;
+}
+
+// The merge: a bad input fails before anything is written (first pass).
+StatusOr<bool> merge(const MergeOptions& o) {
+  const bool to_file = !o.output.empty() && o.output != "-";
+  if (to_file && !o.overwrite && ::access(o.output.c_str(), F_OK) == 0)
+    return invalid_argument(o.output + ": output file exists; pass --overwrite to replace it");
+  SB_ASSIGN_OR_RETURN(ManifestSummary manifests, check_manifests(o.inputs));
+  SB_ASSIGN_OR_RETURN(const InputScan scan, scan_inputs(o.inputs));
+  SB_ASSIGN_OR_RETURN(const MergeResult merged, write_merged(o, scan, to_file));
+  return report_merge(o, scan, merged, &manifests, to_file);
+}
+
+}  // namespace
+
+int merge_command(const MergeOptions& o) {
+  const StatusOr<bool> complete = merge(o);
+  if (!complete.ok()) {
+    print_error(complete.status().message());
+    return kExitFatal;
+  }
+  return *complete ? kExitOk : kExitSomeFailed;
 }
 
 }  // namespace sb::cli

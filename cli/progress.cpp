@@ -13,12 +13,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-double prefix_cache_hit_rate(const RunCounters& c) {
-  return c.engine_prompt_tokens > 0
-             ? static_cast<double>(c.cached_prompt_tokens) / static_cast<double>(c.engine_prompt_tokens)
-             : 0.0;
-}
-
 std::string hms(double s) {
   const long t = static_cast<long>(s + 0.5);
   char buf[32];
@@ -26,16 +20,16 @@ std::string hms(double s) {
   return buf;
 }
 
-double mean_accepted_length(const RunCounters& c) {
-  return c.spec_verifications > 0 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.spec_verifications)
-                                  : 0.0;
-}
-double no_draft_share(const RunCounters& c) {
-  return c.sampled_steps > 0
-             ? static_cast<double>(c.sampled_steps - c.spec_verifications) / static_cast<double>(c.sampled_steps)
-             : 0.0;
-}
+double ratio(uint64_t a, uint64_t b) { return b > 0 ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
+
 }  // namespace
+
+double prefix_cache_hit_rate(const EngineStats& s) { return ratio(s.cached_prompt_tokens, s.prompt_tokens); }
+double draft_acceptance_rate(const EngineStats& s) { return ratio(s.accepted_tokens, s.drafted_tokens); }
+double mean_accepted_length(const EngineStats& s) { return ratio(s.accepted_tokens, s.spec_verifications); }
+double no_draft_share(const EngineStats& s) {
+  return ratio(s.sampled_steps - s.spec_verifications, s.sampled_steps);
+}
 
 Progress::Progress(ProgressMode mode, double interval_s)
     : mode_(mode), interval_s_(interval_s), start_(Clock::now()), last_(start_) {}
@@ -45,7 +39,7 @@ double Progress::elapsed_s() const { return seconds(Clock::now() - start_); }
 std::string Progress::line(const RunCounters& c) const {
   const double t = elapsed_s();
   const uint64_t done = c.ok + c.failed;
-  const double tps = t > 0 ? static_cast<double>(c.sampled_tokens) / t : 0.0;
+  const double tps = t > 0 ? static_cast<double>(c.engine.generated_tokens) / t : 0.0;
   char buf[256];
   int n = std::snprintf(buf, sizeof(buf), "%llu", static_cast<unsigned long long>(done));
   if (c.total > 0)
@@ -90,17 +84,17 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
                 static_cast<unsigned long long>(c.failed), static_cast<unsigned long long>(c.prompt_tokens),
                 static_cast<unsigned long long>(c.generated_tokens), run_s, load_s, tps);
   std::string line = buf;
-  if (c.engine_prompt_tokens > 0) {
-    std::snprintf(buf, sizeof(buf), ", prefix cache hit rate %.1f%%", 100.0 * prefix_cache_hit_rate(c));
+  const EngineStats& e = c.engine;
+  if (e.prompt_tokens > 0) {
+    std::snprintf(buf, sizeof(buf), ", prefix cache hit rate %.1f%%", 100.0 * prefix_cache_hit_rate(e));
     line += buf;
   }
-  if (c.drafted_tokens > 0) {
+  if (e.drafted_tokens > 0) {
     std::snprintf(buf, sizeof(buf),
                   ", %.1f%% of %llu draft tokens accepted, mean accepted length %.2f, "
                   "%.1f%% of record-steps verified no draft",
-                  100.0 * static_cast<double>(c.accepted_tokens) / static_cast<double>(c.drafted_tokens),
-                  static_cast<unsigned long long>(c.drafted_tokens), mean_accepted_length(c),
-                  100.0 * no_draft_share(c));
+                  100.0 * draft_acceptance_rate(e), static_cast<unsigned long long>(e.drafted_tokens),
+                  mean_accepted_length(e), 100.0 * no_draft_share(e));
     line += buf;
   }
   return line;
@@ -113,16 +107,16 @@ std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   w.key("prompt_tokens").value(c.prompt_tokens).key("generated_tokens").value(c.generated_tokens);
   w.key("wall_seconds").value(run_s).key("load_seconds").value(load_s);
   w.key("generated_tokens_per_second").value(run_s > 0 ? static_cast<double>(c.generated_tokens) / run_s : 0.0);
-  w.key("engine_steps").value(c.steps).key("preemptions").value(c.preemptions);
-  w.key("prefix_cached_tokens").value(c.cached_prompt_tokens);
-  w.key("prefix_cache_hit_rate").value(prefix_cache_hit_rate(c));
-  w.key("draft_tokens").value(c.drafted_tokens).key("accepted_draft_tokens").value(c.accepted_tokens);
-  w.key("draft_acceptance_rate")
-      .value(c.drafted_tokens > 0 ? static_cast<double>(c.accepted_tokens) / static_cast<double>(c.drafted_tokens) : 0.0);
-  w.key("mean_accepted_length").value(mean_accepted_length(c));
-  w.key("record_steps").value(c.sampled_steps).key("record_steps_with_draft").value(c.spec_verifications);
-  w.key("no_draft_step_share").value(no_draft_share(c));
-  w.key("drafter_steps").value(c.drafter_steps);
+  const EngineStats& e = c.engine;
+  w.key("engine_steps").value(e.steps).key("preemptions").value(e.preemptions);
+  w.key("prefix_cached_tokens").value(e.cached_prompt_tokens);
+  w.key("prefix_cache_hit_rate").value(prefix_cache_hit_rate(e));
+  w.key("draft_tokens").value(e.drafted_tokens).key("accepted_draft_tokens").value(e.accepted_tokens);
+  w.key("draft_acceptance_rate").value(draft_acceptance_rate(e));
+  w.key("mean_accepted_length").value(mean_accepted_length(e));
+  w.key("record_steps").value(e.sampled_steps).key("record_steps_with_draft").value(e.spec_verifications);
+  w.key("no_draft_step_share").value(no_draft_share(e));
+  w.key("drafter_steps").value(e.drafter_steps);
   w.end_object();
   return w.take();
 }

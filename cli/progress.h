@@ -8,25 +8,26 @@
 #include <cstdint>
 #include <string>
 
+#include "core/engine.h"
+
 namespace sb::cli {
 
+// The records of a run and, as of the last step, the engine's own counts.
 struct RunCounters {
   uint64_t ok = 0;
   uint64_t failed = 0;
   uint64_t prompt_tokens = 0;     // of records written ok
   uint64_t generated_tokens = 0;  // of records written ok
-  uint64_t sampled_tokens = 0;    // generated so far, records in flight included
   uint64_t total = 0;             // records in the input; 0 until it has been read to the end
-  uint64_t preemptions = 0;
-  uint64_t steps = 0;
-  uint64_t drafted_tokens = 0;   // speculative draft tokens verified
-  uint64_t accepted_tokens = 0;  // of them accepted
-  uint64_t sampled_steps = 0;       // record-steps that sampled tokens
-  uint64_t spec_verifications = 0;  // of them, those that verified draft tokens
-  uint64_t drafter_steps = 0;       // engine steps in which the drafter ran
-  uint64_t engine_prompt_tokens = 0;  // prompt tokens of all samples given to the engine
-  uint64_t cached_prompt_tokens = 0;  // of them taken from the prefix cache
+  EngineStats engine;             // records in flight included
 };
+
+// Ratios of the engine's counts (0 when the denominator is 0), as the summary,
+// --stats-json and bench report them.
+double prefix_cache_hit_rate(const EngineStats& s);  // prompt tokens reused / prompt tokens
+double draft_acceptance_rate(const EngineStats& s);  // accepted / drafted tokens
+double mean_accepted_length(const EngineStats& s);   // accepted draft tokens per record-step that verified any
+double no_draft_share(const EngineStats& s);         // share of record-steps that verified no draft
 
 enum class ProgressMode { kTerminal, kLog, kNone };
 

@@ -1,7 +1,12 @@
 // `specbatch run`: records from JSONL inputs -> one JSON output line each,
-// through the continuous-batching Engine. Input is read lazily: admission
-// pauses while the engine's queue or the output reorder window is full, so
-// memory does not grow with the input. Per-record problems become error records.
+// through the continuous-batching Engine, in three parts:
+//   set-up    the command line checked and parsed once (a refusal is exit 2),
+//             then inputs opened, the output prepared, the model loaded and the
+//             engine created (a failure is exit 1) -- before any record is read;
+//   admission and drain (cli/run_pipeline.h), alternated by the run loop until
+//             the input is done, or a stop signal's grace period ends;
+//   the account: the output closed, --stats-json and the summary written, and
+//             the one mapping from how the run ended to its exit status.
 // Output is append-only and resumable (cli/run_output.h); SIGINT/SIGTERM stop
 // admission, let records in flight finish within --grace-seconds, and exit 130/143.
 #include <unistd.h>
@@ -9,177 +14,31 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <optional>
-#include <span>
-#include <unordered_map>
-#include <vector>
 
 #include "cli/chat.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/engine_setup.h"
+#include "cli/flag_checks.h"
+#include "cli/output_line.h"
 #include "cli/progress.h"
-#include "cli/reorder_window.h"
 #include "cli/run_output.h"
+#include "cli/run_pipeline.h"
 #include "cli/stop_signal.h"
 #include "core/backend.h"
 #include "core/engine.h"
 #include "core/model/model.h"
-#include "core/tokenizer/tokenizer.h"
-#include "formats/json_writer.h"
 #include "formats/jsonl_reader.h"
-#include "formats/openai_batch.h"
 #include "formats/output_sink.h"
 #include "formats/record.h"
 #include "formats/shard.h"
 
 namespace sb::cli {
-namespace {
 
-using Clock = std::chrono::steady_clock;
 static_assert(kMaxTopLogprobs == kRecordMaxLogprobs, "--logprobs and the record field share one bound");
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-void write_id(JsonWriter& w, const Record& r) {
-  w.key("id");
-  if (!r.has_id) {
-    w.null();
-  } else if (r.id_is_number) {
-    w.raw(r.id);
-  } else {
-    w.value(r.id);
-  }
-}
-
-std::string error_line(const Record& r, RecordErrorCode code, const std::string& message) {
-  JsonWriter w;
-  w.begin_object().key("index").value(r.index);
-  write_id(w, r);
-  w.key("error").begin_object().key("code").value(record_error_code_name(code)).key("message").value(message);
-  w.end_object().end_object();
-  return w.take();
-}
-
-// The record's prompt ids as a JSON array, or "" when it did not ask for them.
-std::string prompt_ids_json(std::span<const int32_t> prompt_ids, const SampleFormat& f) {
-  if (!f.token_ids) return std::string();
-  JsonWriter w;
-  w.begin_array();
-  for (int32_t id : prompt_ids) w.value(id);
-  w.end_array();
-  return w.take();
-}
-
-void write_spec(JsonWriter& w, const GenerationResult& g) {
-  w.key("spec").begin_object().key("drafted").value(g.spec.drafted).key("accepted").value(g.spec.accepted);
-  w.key("steps").value(g.spec.steps).end_object();
-}
-
-// samples: the record's n results, sample k drawn with seed + k: their fields at
-// the top level when n = 1, else one "choices" entry each. usage counts the
-// prompt once and the completion tokens of every sample. spec: the speculative
-// counts are written (a drafter is in use).
-std::string result_line(const Record& r, std::span<const GenerationResult> samples, const SampleFormat& f,
-                        std::span<const int32_t> prompt_ids, bool spec) {
-  JsonWriter w;
-  w.begin_object().key("index").value(r.index);
-  write_id(w, r);
-  if (f.token_ids) w.key("prompt_token_ids").raw(prompt_ids_json(prompt_ids, f));
-  int64_t completion_tokens = 0;
-  if (samples.size() == 1) {
-    write_sample(w, samples[0], f);
-    completion_tokens = samples[0].completion_tokens;
-  } else {
-    w.key("choices").begin_array();
-    for (size_t k = 0; k < samples.size(); ++k) {
-      w.begin_object().key("index").value(static_cast<int64_t>(k));
-      write_sample(w, samples[k], f);
-      if (spec) write_spec(w, samples[k]);
-      w.end_object();
-      completion_tokens += samples[k].completion_tokens;
-    }
-    w.end_array();
-  }
-  w.key("usage").begin_object();
-  w.key("prompt_tokens").value(samples[0].prompt_tokens).key("completion_tokens").value(completion_tokens);
-  w.end_object();
-  if (spec && samples.size() == 1) write_spec(w, samples[0]);  // last, after usage, as before choices existed
-  w.end_object();
-  return w.take();
-}
-
-// Output lines in the --output-format's shape: specbatch's own, or OpenAI Batch.
-class LineFormatter {
- public:
-  LineFormatter(const RunOptions& o, const Tokenizer& tok)
-      : tok_(tok), openai_(o.output_format == "openai"), spec_(!o.draft.empty() && o.spec_policy != "off"),
-        return_token_ids_(o.return_token_ids) {
-    std::string model = o.model;
-    while (model.size() > 1 && model.back() == '/') model.pop_back();
-    ctx_.model = model.substr(model.rfind('/') == std::string::npos ? 0 : model.rfind('/') + 1);
-    ctx_.created = static_cast<int64_t>(std::time(nullptr));
-  }
-  std::string error(const Record& r, RecordErrorCode code, const std::string& message) const {
-    return openai_ ? openai_error_line(r, record_error_code_name(code), message) : error_line(r, code, message);
-  }
-  // samples: the record's n results, sample k drawn with seed + k; usage counts
-  // the prompt once and the completion tokens of every sample. prompt_ids: the
-  // record's prompt, written when it asks for token ids.
-  std::string result(const Record& r, std::span<const GenerationResult> samples,
-                     std::span<const int32_t> prompt_ids) const {
-    SampleFormat f;
-    f.shape = !openai_ ? SampleShape::kSpecbatch : r.chat ? SampleShape::kOpenAiChat : SampleShape::kOpenAiCompletion;
-    f.token_ids = wants_token_ids(r);
-    f.tokenizer = &tok_;
-    if (!openai_) return result_line(r, samples, f, prompt_ids, spec_);
-    JsonWriter choices;
-    choices.begin_array();
-    int64_t completion_tokens = 0;
-    for (size_t k = 0; k < samples.size(); ++k) {
-      choices.begin_object().key("index").value(static_cast<int64_t>(k));
-      write_sample(choices, samples[k], f);
-      choices.end_object();
-      completion_tokens += samples[k].completion_tokens;
-    }
-    choices.end_array();
-    const std::string prompt_ids_text = prompt_ids_json(prompt_ids, f);
-    const CompletionOutput out{choices.str(), prompt_ids_text, samples[0].prompt_tokens, completion_tokens};
-    return openai_result_line(r, r.chat ? OpenAiEndpoint::kChatCompletions : OpenAiEndpoint::kCompletions, out, ctx_);
-  }
-  bool wants_token_ids(const Record& r) const { return r.params.return_token_ids.value_or(return_token_ids_); }
-
- private:
-  const Tokenizer& tok_;
-  bool openai_;
-  bool spec_;
-  bool return_token_ids_;
-  OpenAiBatchContext ctx_;
-};
-
-GenerationRequest make_request(const RunOptions& o, const Record& r) {
-  const RecordParams& p = r.params;
-  GenerationRequest req;
-  req.index = r.index;
-  req.max_tokens = static_cast<int>(p.max_tokens.value_or(o.max_tokens));
-  req.sampling.temperature = static_cast<float>(p.temperature.value_or(o.temperature));
-  req.sampling.top_p = static_cast<float>(p.top_p.value_or(o.top_p));
-  req.sampling.top_k = static_cast<int>(p.top_k.value_or(o.top_k));
-  req.sampling.min_p = static_cast<float>(p.min_p.value_or(o.min_p));
-  req.sampling.seed = p.seed.value_or(o.seed);
-  req.stop = p.stop.value_or(o.stop);
-  req.ignore_eos = p.ignore_eos.value_or(o.ignore_eos);
-  req.stop_token_ids = p.stop_token_ids.value_or(std::vector<int32_t>());
-  req.logprobs = p.logprobs.value_or(o.logprobs);
-  return req;
-}
-
-}  // namespace
 
 CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   CLI::App* cmd = app.add_subcommand(
@@ -197,28 +56,26 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->type_name("K/N|auto");
   auto* g = "Defaults for records that do not set their own";
   cmd->add_option("--max-tokens", o.max_tokens, "Maximum generated tokens per record")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--n", o.n, "Samples per record; sample k uses seed + k; n > 1 writes \"choices\"")
-      ->check(CLI::Range(1, kMaxSamplesPerRecord))->capture_default_str()->group(g);
+      ->check(in_range(1, kMaxSamplesPerRecord))->capture_default_str()->group(g);
   cmd->add_option("--temperature", o.temperature, "Sampling temperature; 0 = greedy")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--top-p", o.top_p, "Nucleus sampling: keep the smallest set with this mass, in (0, 1]")
-      ->check(CLI::Range(0.0, 1.0))
-      ->check([](const std::string& s) { return std::stod(s) > 0 ? std::string() : "must be > 0"; })
-      ->capture_default_str()->group(g);
+      ->check(above_at_most(0, 1))->capture_default_str()->group(g);
   cmd->add_option("--top-k", o.top_k, "Keep the k most likely tokens; 0 = off")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--min-p", o.min_p, "Drop tokens below min_p times the top probability, in [0, 1]")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str()->group(g);
+      ->check(in_range(0, 1))->capture_default_str()->group(g);
   cmd->add_option("--seed", o.seed, "Sampling seed; randomness is keyed by (seed, record index, position)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(g);
+      ->check(non_negative())->capture_default_str()->group(g);
   cmd->add_option("--stop", o.stop, "Stop string (repeatable); not included in the output")
       ->type_name("STR")->allow_extra_args(false)->group(g);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens")->group(g);
   cmd->add_option("--logprobs", o.logprobs,
                   "Write each generated token's log-probability and the K most likely alternatives, K in [0, " +
                       std::to_string(kMaxTopLogprobs) + "]")
-      ->type_name("K")->check(CLI::Range(0, kMaxTopLogprobs))->group(g);
+      ->type_name("K")->check(in_range(0, kMaxTopLogprobs))->group(g);
   cmd->add_flag("--return-token-ids", o.return_token_ids, "Write prompt_token_ids and token_ids")->group(g);
   cmd->add_option("--chat-template", o.chat_template,
                   "Jinja2 chat template for \"messages\" records, instead of the model's own")
@@ -228,19 +85,19 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->type_name("JSON")->group("Chat records");
   auto* e = "Engine";
   cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+      ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str()->group(e);
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(e);
   cmd->add_option("--ctx", o.ctx, "Context length per record (prompt + generated); 0 = the model's")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+      ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_option("--max-batch-tokens", o.max_batch_tokens, "Tokens per engine step, all records together")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(e);
+      ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--max-seqs", o.max_seqs, "Records generating at once")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(e);
+      ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
                   "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(e);
+      ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
       ->group(e);
@@ -252,7 +109,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                   "Draft tokens verified per step: confidence (what pays at this load), fixed (--spec-max) or off")
       ->check(CLI::IsMember({"confidence", "fixed", "off"}))->capture_default_str()->group(e);
   cmd->add_option("--spec-max", o.spec_max, "Draft tokens per record and step")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(e);
+      ->check(in_range(1, 64))->capture_default_str()->group(e);
   cmd->add_option("--spec-profile", o.spec_profile,
                   "Load the confidence policy's step cost profile from this file when it matches the model, "
                   "backend, threads, --max-batch-tokens and KV block size; else profile and write it")
@@ -262,330 +119,235 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->check(CLI::IsMember({"input", "completion"}))->capture_default_str()->group(out);
   cmd->add_option("--reorder-window", o.reorder_window,
                   "Records held to restore input order; admission waits when full; 0 = max(1024, 4 x --max-seqs)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(out);
+      ->check(non_negative())->capture_default_str()->group(out);
   cmd->add_option("--errors", o.errors, "Write error records to this file instead of the output")
       ->type_name("FILE")->group(out);
   cmd->add_option("--progress", o.progress,
                   "auto (an updating line on a terminal, else log lines), log, or none")
       ->check(CLI::IsMember({"auto", "log", "none"}))->capture_default_str()->group(out);
   cmd->add_option("--progress-interval", o.progress_interval, "Seconds between progress log lines")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+      ->check(positive())->capture_default_str()->group(out);
   cmd->add_option("--stats-json", o.stats_json, "Write the final statistics as JSON to this file")
       ->type_name("FILE")->group(out);
   cmd->add_option("--output-format", o.output_format, "Output lines: specbatch, or openai (OpenAI Batch output shape)")
       ->check(CLI::IsMember({"specbatch", "openai"}))->capture_default_str()->group(out);
   cmd->add_option("--flush-records", o.flush_records, "Flush point (zstd: close the frame) every N records")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+      ->check(positive())->capture_default_str()->group(out);
   cmd->add_option("--flush-seconds", o.flush_seconds, "Flush point when the oldest unflushed record is this old")
-      ->check(CLI::PositiveNumber)->capture_default_str()->group(out);
+      ->check(positive())->capture_default_str()->group(out);
   cmd->add_option("--sync", o.sync, "fdatasync the output: none, frame (at each flush point) or record")
       ->check(CLI::IsMember({"none", "frame", "record"}))->capture_default_str()->group(out);
   cmd->add_option("--grace-seconds", o.grace_seconds,
                   "After SIGINT/SIGTERM, time for records in flight to finish before they are abandoned")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(out);
+      ->check(non_negative())->capture_default_str()->group(out);
   cmd->add_flag("-q,--quiet", o.quiet, "No progress and no summary on stderr")->group(out);
   return cmd;
 }
 
 namespace {
 
-// A record inside the engine: what its output line needs (the prompt text is
-// dropped) and its n samples, written as one line once all have finished.
-struct InFlight {
-  uint64_t slot = 0;  // reorder-window slot (input order only)
-  Record record;
-  std::vector<int32_t> prompt_ids;        // only when the record asks for token ids
-  std::vector<GenerationResult> samples;  // [n]
-  size_t n_done = 0;
+using Clock = std::chrono::steady_clock;
+
+// The command line checked and parsed once: all that can be refused without
+// opening the model, the inputs or the output.
+struct RunSettings {
+  DeviceChoice device;
+  Shard shard;
+  SyncPolicy sync = SyncPolicy::kFrame;
+  ProgressMode progress = ProgressMode::kLog;
+  size_t reorder_window = 0;  // records held to restore input order; 0 = completion order
+  jinja::Dict chat_kwargs;
 };
 
-// An engine request: sample k of the record with this index.
-struct SampleOf {
-  uint64_t index = 0;
-  size_t k = 0;
+// What a run works with, filled in order by set_up_run: the engine refers to the
+// loaded model and the prompter to its tokenizer, so a RunSetup stays where it is built.
+struct RunSetup {
+  std::unique_ptr<JsonlReader> reader;
+  std::unique_ptr<RunOutput> output;
+  std::optional<LoadedModel> loaded;
+  std::optional<ChatPrompter> prompter;
+  std::unique_ptr<Engine> engine;
+  double load_s = 0;  // seconds from the start to the first record
 };
 
-ProgressMode progress_mode(const RunOptions& o) {
-  if (o.quiet || o.progress == "none") return ProgressMode::kNone;
-  if (o.progress == "log" || !::isatty(STDERR_FILENO)) return ProgressMode::kLog;
-  return ProgressMode::kTerminal;
+StatusOr<Shard> shard_of(const RunOptions& o) {
+  if (o.shard.empty()) return Shard{};
+  auto env = [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    return v == nullptr ? std::nullopt : std::optional<std::string>(v);
+  };
+  return parse_shard(o.shard, SlurmArrayEnv{env("SLURM_ARRAY_TASK_ID"), env("SLURM_ARRAY_TASK_COUNT"),
+                                            env("SLURM_ARRAY_TASK_MIN"), env("SLURM_ARRAY_TASK_MAX"),
+                                            env("SLURM_ARRAY_TASK_STEP")});
 }
 
-}  // namespace
+RunOutputConfig output_config(const RunOptions& o, SyncPolicy sync) {
+  RunOutputConfig c;
+  c.path = o.output;
+  c.errors_path = o.errors;
+  c.resume = o.resume;
+  c.overwrite = o.overwrite;
+  c.sink.flush_records = o.flush_records;
+  c.sink.flush_seconds = o.flush_seconds;
+  c.sink.sync = sync;
+  return c;
+}
 
-int run_command(const RunOptions& o) {
-  const auto t_start = Clock::now();
-  const auto device = parse_device(o.device, o.dtype, o.threads);
-  if (!device.ok()) {
-    print_error(device.status().message());
-    return kExitUsage;
+// Refusals here are usage errors: the command line alone is wrong (a malformed
+// --device or --shard, --resume without an output file to resume, kwargs that
+// are not a JSON object).
+StatusOr<RunSettings> check_run_options(const RunOptions& o) {
+  RunSettings s;
+  SB_ASSIGN_OR_RETURN(s.device, parse_device(o.device, o.dtype, o.threads));
+  SB_ASSIGN_OR_RETURN(s.shard, shard_of(o));
+  SB_ASSIGN_OR_RETURN(s.sync, parse_sync_policy(o.sync));
+  SB_RETURN_IF_ERROR(RunOutput::check_config(output_config(o, s.sync)));
+  SB_ASSIGN_OR_RETURN(s.chat_kwargs, parse_chat_template_kwargs(o.chat_template_kwargs));
+  if (o.quiet || o.progress == "none") {
+    s.progress = ProgressMode::kNone;
+  } else if (o.progress == "log" || !::isatty(STDERR_FILENO)) {
+    s.progress = ProgressMode::kLog;
+  } else {
+    s.progress = ProgressMode::kTerminal;
   }
-  install_stop_signal_handlers();
-  Shard shard;
-  if (!o.shard.empty()) {
-    auto env = [](const char* name) -> std::optional<std::string> {
-      const char* v = std::getenv(name);
-      return v == nullptr ? std::nullopt : std::optional<std::string>(v);
-    };
-    auto parsed = parse_shard(o.shard, SlurmArrayEnv{env("SLURM_ARRAY_TASK_ID"), env("SLURM_ARRAY_TASK_COUNT"),
-                                                     env("SLURM_ARRAY_TASK_MIN"), env("SLURM_ARRAY_TASK_MAX"),
-                                                     env("SLURM_ARRAY_TASK_STEP")});
-    if (!parsed.ok()) {
-      print_error(parsed.status().message());
-      return kExitUsage;
-    }
-    shard = *parsed;
-  }
-  // Fail fast, before loading anything: missing inputs, outputs that exist or do not match.
-  JsonlReaderOptions reader_options;
-  reader_options.shard = shard;
-  auto reader = JsonlReader::open(o.inputs, reader_options);
-  if (!reader.ok()) {
-    print_error(reader.status().message());
-    return kExitFatal;
-  }
-  auto manifest = run_manifest(o, shard);
-  if (!manifest.ok()) {
-    print_error(manifest.status().message());
-    return manifest.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFatal;
-  }
-  RunOutputConfig out_config;
-  out_config.path = o.output;
-  out_config.errors_path = o.errors;
-  out_config.resume = o.resume;
-  out_config.overwrite = o.overwrite;
-  out_config.sink.flush_records = o.flush_records;
-  out_config.sink.flush_seconds = o.flush_seconds;
-  out_config.sink.sync = parse_sync_policy(o.sync).value();  // CLI11 checked the name
-  auto prepared = RunOutput::prepare(out_config, std::move(manifest).value());
-  if (!prepared.ok()) {
-    print_error(prepared.status().message());
-    return kExitFatal;
-  }
-  RunOutput& output = **prepared;
+  if (o.order == "input")
+    s.reorder_window = static_cast<size_t>(o.reorder_window > 0 ? o.reorder_window : std::max(1024, 4 * o.max_seqs));
+  return s;
+}
 
-  auto loaded = load_for_generation(o.model, o.spec_policy == "off" ? "" : o.draft, *device);
-  if (!loaded.ok()) {
-    print_error(loaded.status().message());
-    return kExitFatal;
-  }
-  const Model& model = loaded->model;
-  const Tokenizer& tok = *loaded->tokenizer;
-  auto chat = ChatPrompter::create(tok, o.chat_template, o.chat_template_kwargs);
-  if (!chat.ok()) {
-    print_error(chat.status().message());
-    return kExitUsage;
-  }
+EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
   EngineOptions eo;
   eo.max_batch_tokens = o.max_batch_tokens;
   eo.max_seqs = o.max_seqs;
   eo.max_ctx = o.ctx;
   eo.draft = o.draft;
   eo.spec_policy = o.spec_policy == "off"     ? SpecPolicy::kOff
-                     : o.spec_policy == "fixed" ? SpecPolicy::kFixed
-                                                : SpecPolicy::kConfidence;
+                   : o.spec_policy == "fixed" ? SpecPolicy::kFixed
+                                              : SpecPolicy::kConfidence;
   eo.spec_max = o.spec_max;
   eo.prefix_cache = !o.no_prefix_cache;
   if (o.kv_cache_mb > 0)
-    eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model.config));
+    eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model));
+  return eo;
+}
+
+// Fails fast, before the model loads: inputs that cannot be opened, an output
+// that exists or does not match, an output directory that cannot be written.
+// The output is created last, so a failed load leaves no empty output behind.
+Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
+  const auto t_start = Clock::now();
+  JsonlReaderOptions reader_options;
+  reader_options.shard = s.shard;
+  SB_ASSIGN_OR_RETURN(setup->reader, JsonlReader::open(o.inputs, reader_options));
+  SB_ASSIGN_OR_RETURN(Manifest manifest, run_manifest(o, s.shard));
+  SB_ASSIGN_OR_RETURN(setup->output, RunOutput::prepare(output_config(o, s.sync), std::move(manifest)));
+  if (!o.stats_json.empty()) SB_RETURN_IF_ERROR(check_output_directory(o.stats_json, "--stats-json"));
+
+  SB_ASSIGN_OR_RETURN(setup->loaded, load_for_generation(o.model, o.spec_policy == "off" ? "" : o.draft, s.device));
+  const LoadedModel& loaded = *setup->loaded;
+  SB_ASSIGN_OR_RETURN(setup->prompter, ChatPrompter::create(*loaded.tokenizer, o.chat_template, s.chat_kwargs));
   SpecProfileKey profile_key;
   if (!o.spec_profile.empty()) {
-    auto key = spec_profile_key(*loaded, o.threads);
-    if (!key.ok()) {
-      print_error(key.status().message());
-      return kExitFatal;
-    }
-    profile_key = std::move(key).value();
+    SB_ASSIGN_OR_RETURN(profile_key, spec_profile_key(loaded, o.threads));
   }
-  auto created = create_engine(*loaded, eo, o.spec_profile, profile_key);
-  if (!created.ok()) {
-    print_error(created.status().message());
-    return kExitFatal;
-  }
-  Engine& engine = **created;
+  SB_ASSIGN_OR_RETURN(setup->engine,
+                      create_engine(loaded, engine_options(o, loaded.model.config), o.spec_profile, profile_key));
+  SB_RETURN_IF_ERROR(setup->output->open());
+  setup->load_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return ok_status();
+}
 
-  // Created only now, so a failed load leaves no empty output behind.
-  const Status opened = output.open();
-  if (!opened.ok()) {
-    print_error(opened.message());
-    return kExitFatal;
-  }
-  const LineFormatter format(o, tok);
-  const double load_s = seconds_since(t_start);
+OutputLineOptions output_line_options(const RunOptions& o) {
+  OutputLineOptions l;
+  l.format = o.output_format == "openai" ? OutputFormat::kOpenAi : OutputFormat::kSpecbatch;
+  l.spec = !o.draft.empty() && o.spec_policy != "off";
+  l.return_token_ids = o.return_token_ids;
+  std::string model = o.model;
+  while (model.size() > 1 && model.back() == '/') model.pop_back();
+  l.model = model.substr(model.rfind('/') == std::string::npos ? 0 : model.rfind('/') + 1);
+  l.created = static_cast<int64_t>(std::time(nullptr));
+  return l;
+}
 
-  std::optional<ReorderWindow> window;
-  if (o.order == "input")
-    window.emplace(static_cast<size_t>(o.reorder_window > 0 ? o.reorder_window : std::max(1024, 4 * o.max_seqs)));
-  const int queue_cap = 2 * o.max_seqs;  // requests waiting or running in the engine
-  Progress progress(progress_mode(o), o.progress_interval);
-  RunCounters counters;
-  std::unordered_map<uint64_t, InFlight> in_flight;  // by record index
-  std::unordered_map<uint64_t, SampleOf> sample_of;  // by engine request id
-  RecordParser parser;
-  JsonlLine line;
-  const bool add_bos = tok.add_bos_default();
-  std::vector<FinishedRequest> finished;
-
-  auto fatal = [&](const Status& s) {
-    progress.finish();
-    print_error(s.message());
-    if (!o.quiet) print_note("stopped: " + summary_line(counters, load_s, progress.elapsed_s()));
-    return kExitFatal;
-  };
-  // A finished line: to the window (input order) or straight out; errors to --errors if given.
-  auto emit = [&](uint64_t slot, std::string out, bool is_error) -> Status {
-    if (is_error && output.errors() != nullptr) {
-      SB_RETURN_IF_ERROR(output.errors()->write_record(out));
-      out.clear();
-    }
-    if (!window) return out.empty() ? ok_status() : output.out().write_record(out);
-    window->complete(slot, std::move(out));
-    while (std::optional<std::string> ready = window->pop()) SB_RETURN_IF_ERROR(output.out().write_record(*ready));
-    return ok_status();
-  };
-  auto record_error = [&](uint64_t slot, const Record& rec, RecordErrorCode code, const std::string& message) {
-    ++counters.failed;
-    return emit(slot, format.error(rec, code, message), true);
-  };
-
-  if (output.done().size() > 0 && !o.quiet)
-    print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
-  bool input_done = false;
-  bool input_read_to_end = false;
-  int stop_signal = 0;
-  Clock::time_point stop_deadline;
-  uint64_t n_read = 0;
-  for (;;) {
-    // A stop signal: no more admission; records in flight get until the deadline.
-    if (stop_signal == 0 && (stop_signal = stop_signal_received()) != 0) {
-      input_done = true;
-      stop_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                         std::chrono::duration<double>(o.grace_seconds));
+// Alternates admission and drain until the pipeline is done or, after a stop
+// signal (*stop_signal), its grace period ends: records still running are abandoned.
+Status run_records(const RunOptions& o, RunPipeline& pipeline, RunOutput& output, Progress& progress,
+                   int* stop_signal) {
+  Clock::time_point deadline;
+  while (!pipeline.done()) {
+    if (*stop_signal == 0 && (*stop_signal = stop_signal_received()) != 0) {
+      pipeline.stop_admission();
+      deadline = Clock::now() +
+                 std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.grace_seconds));
       if (!o.quiet)
-        print_note(std::string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping; " +
-                   std::to_string(in_flight.size()) + " records in flight get up to " +
+        print_note(std::string(*stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + ": stopping; " +
+                   std::to_string(pipeline.n_in_flight()) + " records in flight get up to " +
                    std::to_string(o.grace_seconds) + " s to finish (a second signal exits at once)");
     }
-    if (stop_signal != 0 && Clock::now() >= stop_deadline) break;  // abandon what is still running
-    // Admission, bounded by the engine queue and the reorder window.
-    while (!input_done && engine.n_pending() < queue_cap && (!window || window->has_room())) {
-      StatusOr<bool> more = (*reader)->next(&line);
-      if (!more.ok()) return fatal(more.status());
-      if (!*more) {
-        input_done = true;
-        input_read_to_end = true;
-        counters.total = n_read;
-        break;
-      }
-      if (output.done().contains(line.index)) continue;  // resume: written by an earlier run
-      ++n_read;
-      const uint64_t slot = window ? window->admit() : 0;
-      ParsedRecord parsed = parser.parse(line.text, line.index);
-      Record& rec = parsed.record;
-      Status st;
-      if (parsed.error) {
-        st = record_error(slot, rec, parsed.error->code, parsed.error->message);
-      } else {
-        GenerationRequest req = make_request(o, rec);
-        std::optional<RecordError> chat_error;
-        if (!rec.chat) req.prompt = tok.encode(rec.prompt, add_bos);
-        else chat_error = chat->encode(rec, add_bos, &req.prompt);
-        rec.prompt = std::string();
-        rec.messages_json = std::string();
-        rec.tools_json = std::string();
-        if (chat_error) {
-          st = record_error(slot, rec, chat_error->code, chat_error->message);
-        } else if (req.prompt.empty()) {
-          st = record_error(slot, rec, RecordErrorCode::kMissingPrompt,
-                            "the prompt is empty and the model adds no BOS token to start from");
-        } else {
-          // Sample k draws with seed + k; all samples share the prompt's KV blocks
-          // through the prefix cache. They differ only in the seed, so add()
-          // refuses the first or none.
-          const size_t n = static_cast<size_t>(rec.params.n.value_or(o.n));
-          const uint64_t seed = req.sampling.seed;
-          bool added = true;
-          for (size_t k = 0; k < n && added; ++k) {
-            GenerationRequest sample = req;
-            sample.sampling.seed = seed + k;
-            StatusOr<uint64_t> id = engine.add(std::move(sample));
-            if (id.ok()) {
-              sample_of.emplace(*id, SampleOf{rec.index, k});
-              continue;
-            }
-            SB_CHECK(k == 0);
-            added = false;
-            if (id.status().code() == StatusCode::kOutOfRange) {
-              st = record_error(slot, rec, RecordErrorCode::kPromptTooLong, id.status().message() + " (see --ctx, --kv-cache-mb)");
-            } else {
-              st = record_error(slot, rec, RecordErrorCode::kInvalidParam, id.status().message());
-            }
-          }
-          if (added) {
-            std::vector<int32_t> prompt_ids;
-            if (format.wants_token_ids(rec)) prompt_ids = req.prompt;
-            in_flight.emplace(rec.index,
-                              InFlight{slot, std::move(rec), std::move(prompt_ids), std::vector<GenerationResult>(n), 0});
-          }
-        }
-      }
-      if (!st.ok()) return fatal(st);
-    }
-    if (!engine.has_work()) {
-      if (input_done) break;
-      continue;
-    }
-    const Status step = engine.step(&finished);
-    if (!step.ok()) return fatal(step);
-    for (FinishedRequest& f : finished) {
-      const auto sample = sample_of.find(f.id);
-      SB_CHECK(sample != sample_of.end());
-      const auto it = in_flight.find(sample->second.index);
-      SB_CHECK(it != in_flight.end());
-      InFlight& rec = it->second;
-      rec.samples[sample->second.k] = std::move(f.result);
-      sample_of.erase(sample);
-      if (++rec.n_done < rec.samples.size()) continue;
-      ++counters.ok;
-      counters.prompt_tokens += static_cast<uint64_t>(rec.samples[0].prompt_tokens);
-      for (const GenerationResult& g : rec.samples) counters.generated_tokens += static_cast<uint64_t>(g.completion_tokens);
-      const Status ws = emit(rec.slot, format.result(rec.record, rec.samples, rec.prompt_ids), false);
-      if (!ws.ok()) return fatal(ws);
-      in_flight.erase(it);
-    }
-    finished.clear();
-    const Status ps = output.poll(Clock::now());
-    if (!ps.ok()) return fatal(ps);
-    const EngineStats es = engine.stats();
-    counters.sampled_tokens = es.generated_tokens;
-    counters.steps = es.steps;
-    counters.preemptions = es.preemptions;
-    counters.engine_prompt_tokens = es.prompt_tokens;
-    counters.cached_prompt_tokens = es.cached_prompt_tokens;
-    counters.drafted_tokens = es.drafted_tokens;
-    counters.accepted_tokens = es.accepted_tokens;
-    counters.sampled_steps = es.sampled_steps;
-    counters.spec_verifications = es.spec_verifications;
-    counters.drafter_steps = es.drafter_steps;
-    progress.update(counters);
+    if (*stop_signal != 0 && Clock::now() >= deadline) break;
+    SB_RETURN_IF_ERROR(pipeline.admit());
+    SB_RETURN_IF_ERROR(pipeline.drain());
+    SB_RETURN_IF_ERROR(output.poll(Clock::now()));
+    progress.update(pipeline.counters());
   }
   // Stopped by a signal: records still held for ordering (behind an abandoned one)
   // are dropped, so the file stays in input order; resume recomputes them.
-  SB_CHECK(stop_signal != 0 || !window || window->empty());
-  const Status cs = output.close(stop_signal == 0 && input_read_to_end ? std::optional<uint64_t>((*reader)->n_lines_seen())
-                                                                       : std::nullopt);
-  if (!cs.ok()) return fatal(cs);
+  SB_CHECK(*stop_signal != 0 || !pipeline.holds_unwritten());
+  return ok_status();
+}
+
+Status write_stats_json(const std::string& path, const RunCounters& c, double load_s, double run_s) {
+  if (path.empty()) return ok_status();
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<OutputSink> sink,
+                      OutputSink::open_file(path, OpenMode::kTruncate, OutputSinkOptions{}));
+  SB_RETURN_IF_ERROR(sink->write_record(stats_json(c, load_s, run_s)));
+  return sink->close();
+}
+
+// How far a run got before it ended.
+enum class RunStage { kCommandLine, kSetUp, kRecords };
+
+// The one mapping from how a run ended to its exit status (man/specbatch.1, EXIT
+// STATUS); a failure is printed as "specbatch: error: ...".
+int exit_status(const Status& st, RunStage stage, int stop_signal, uint64_t n_failed) {
+  if (!st.ok()) {
+    print_error(st.message());
+    return stage == RunStage::kCommandLine ? kExitUsage : kExitFatal;
+  }
+  if (stop_signal != 0) return exit_status_for_signal(stop_signal);
+  return n_failed == 0 ? kExitOk : kExitSomeFailed;
+}
+
+}  // namespace
+
+int run_command(const RunOptions& o) {
+  const StatusOr<RunSettings> settings = check_run_options(o);
+  if (!settings.ok()) return exit_status(settings.status(), RunStage::kCommandLine, 0, 0);
+  install_stop_signal_handlers();
+  RunSetup setup;
+  Status st = set_up_run(o, *settings, &setup);
+  if (!st.ok()) return exit_status(st, RunStage::kSetUp, 0, 0);
+
+  RunOutput& output = *setup.output;
+  const OutputLineFormat lines(output_line_options(o), *setup.loaded->tokenizer);
+  RunPipeline pipeline(o, PipelineParts{*setup.reader, output, *setup.engine, *setup.prompter, lines,
+                                        setup.loaded->tokenizer->add_bos_default(), settings->reorder_window});
+  if (output.done().size() > 0 && !o.quiet)
+    print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
+  Progress progress(settings->progress, o.progress_interval);
+  int stop_signal = 0;
+  st = run_records(o, pipeline, output, progress, &stop_signal);
+  // The manifest is marked complete only when every record of the input is in the output.
+  const bool complete = st.ok() && stop_signal == 0 && pipeline.input_read_to_end();
+  if (st.ok()) st = output.close(complete ? std::optional<uint64_t>(setup.reader->n_lines_seen()) : std::nullopt);
   progress.finish();
   const double run_s = progress.elapsed_s();
-  if (!o.stats_json.empty()) {
-    auto js = OutputSink::open_file(o.stats_json, OpenMode::kTruncate, OutputSinkOptions{});
-    Status ws = js.ok() ? (*js)->write_record(stats_json(counters, load_s, run_s)) : js.status();
-    if (ws.ok()) ws = (*js)->close();
-    if (!ws.ok()) return fatal(ws);
-  }
-  if (!o.quiet) print_note(std::string(stop_signal != 0 ? "stopped: " : "") + summary_line(counters, load_s, run_s));
-  if (stop_signal != 0) return exit_status_for_signal(stop_signal);
-  return counters.failed == 0 ? kExitOk : kExitSomeFailed;
+  if (st.ok()) st = write_stats_json(o.stats_json, pipeline.counters(), setup.load_s, run_s);
+  const int code = exit_status(st, RunStage::kRecords, stop_signal, pipeline.counters().failed);
+  if (!o.quiet)
+    print_note(std::string(!st.ok() || stop_signal != 0 ? "stopped: " : "") +
+               summary_line(pipeline.counters(), setup.load_s, run_s));
+  return code;
 }
 
 }  // namespace sb::cli

@@ -3,9 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <span>
-
 #include "cli/common.h"
 #include "formats/fingerprint.h"
 #include "formats/json_writer.h"
@@ -23,6 +20,9 @@ bool is_special(const std::string& path) {
   return !path.empty() && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
 }
 
+// Not stdout and not a device or FIFO: an output with a manifest, resumable.
+bool to_regular_file(const std::string& path) { return !(path.empty() || path == "-" || is_special(path)); }
+
 Status refuse_existing(const std::string& path) {
   return invalid_argument(path + ": output file exists; specbatch never overwrites an output silently (pass "
                                  "--resume to continue it or --overwrite to replace it)");
@@ -35,119 +35,7 @@ std::string number_text(double v) {
   return w.take();
 }
 
-// The text of a token in logprobs: its bytes alone; control tokens (which decode
-// to nothing) show their vocabulary entry, e.g. "</s>".
-std::string token_text(const Tokenizer& tok, int32_t id) {
-  std::string bytes = tok.token_bytes(id);
-  return bytes.empty() ? tok.token_piece(id) : bytes;
-}
-
-void write_int_array(JsonWriter& w, std::span<const int32_t> ids) {
-  w.begin_array();
-  for (int32_t id : ids) w.value(id);
-  w.end_array();
-}
-
-// The per-token array of the specbatch and OpenAI chat shapes: one object per
-// generated token, entry(id, logprob) for it, then its alternatives under top_key.
-template <typename Entry>
-void write_token_list(JsonWriter& w, const GenerationResult& g, const char* top_key, Entry&& entry) {
-  const size_t k = static_cast<size_t>(g.n_top_logprobs);
-  w.begin_array();
-  for (size_t i = 0; i < g.logprobs.size(); ++i) {
-    w.begin_object();
-    entry(g.tokens[i], g.logprobs[i]);
-    w.key(top_key).begin_array();
-    for (size_t j = 0; j < k; ++j) {
-      const TokenLogprob& t = g.top_logprobs[i * k + j];
-      w.begin_object();
-      entry(t.id, t.logprob);
-      w.end_object();
-    }
-    w.end_array().end_object();
-  }
-  w.end_array();
-}
-
-// specbatch: [{"token", "text", "logprob", "top": [{"token", "text", "logprob"}]}].
-void write_logprobs(JsonWriter& w, const GenerationResult& g, const Tokenizer& tok) {
-  write_token_list(w, g, "top", [&](int32_t id, float logprob) {
-    w.key("token").value(id).key("text").value(token_text(tok, id)).key("logprob").value(logprob);
-  });
-}
-
-// OpenAI completions: {"tokens", "token_logprobs", "top_logprobs": [{text: logprob}]}.
-// Alternatives whose texts coincide keep the most likely one (object keys are unique).
-void write_openai_completion_logprobs(JsonWriter& w, const GenerationResult& g, const Tokenizer& tok) {
-  const size_t k = static_cast<size_t>(g.n_top_logprobs);
-  w.begin_object().key("tokens").begin_array();
-  for (int32_t id : g.tokens) w.value(token_text(tok, id));
-  w.end_array().key("token_logprobs").begin_array();
-  for (float lp : g.logprobs) w.value(lp);
-  w.end_array().key("top_logprobs").begin_array();
-  std::vector<std::string> seen;
-  for (size_t i = 0; i < g.logprobs.size(); ++i) {
-    w.begin_object();
-    seen.clear();
-    for (size_t j = 0; j < k; ++j) {
-      const TokenLogprob& t = g.top_logprobs[i * k + j];
-      const std::string text = token_text(tok, t.id);
-      std::string written = json_quote(text);  // invalid bytes compare as the U+FFFD they become
-      if (std::find(seen.begin(), seen.end(), written) != seen.end()) continue;
-      w.key(text).value(t.logprob);
-      seen.push_back(std::move(written));
-    }
-    w.end_object();
-  }
-  w.end_array().end_object();
-}
-
-// OpenAI chat: {"content": [{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}],
-// "refusal": null}; "bytes" are the token's exact bytes.
-void write_openai_chat_logprobs(JsonWriter& w, const GenerationResult& g, const Tokenizer& tok) {
-  w.begin_object().key("content");
-  write_token_list(w, g, "top_logprobs", [&](int32_t id, float logprob) {
-    const std::string text = token_text(tok, id);
-    w.key("token").value(text).key("logprob").value(logprob).key("bytes").begin_array();
-    for (char c : text) w.value(static_cast<int>(static_cast<unsigned char>(c)));
-    w.end_array();
-  });
-  w.key("refusal").null().end_object();
-}
-
 }  // namespace
-
-void write_sample(JsonWriter& w, const GenerationResult& g, const SampleFormat& f) {
-  const bool logprobs = g.n_top_logprobs >= 0;
-  SB_CHECK(!logprobs || (f.tokenizer != nullptr && g.logprobs.size() == g.tokens.size() &&
-                         g.top_logprobs.size() == g.tokens.size() * static_cast<size_t>(g.n_top_logprobs)));
-  switch (f.shape) {
-    case SampleShape::kSpecbatch:
-      w.key("text").value(g.text);
-      w.key("finish_reason").value(finish_reason_name(g.finish_reason));
-      if (f.token_ids) write_int_array(w.key("token_ids"), g.tokens);
-      if (logprobs) write_logprobs(w.key("logprobs"), g, *f.tokenizer);
-      return;
-    case SampleShape::kOpenAiCompletion:
-    case SampleShape::kOpenAiChat:
-      if (f.shape == SampleShape::kOpenAiChat) {
-        w.key("message").begin_object().key("role").value("assistant").key("content").value(g.text).end_object();
-      } else {
-        w.key("text").value(g.text);
-      }
-      w.key("logprobs");
-      if (!logprobs) {
-        w.null();
-      } else if (f.shape == SampleShape::kOpenAiChat) {
-        write_openai_chat_logprobs(w, g, *f.tokenizer);
-      } else {
-        write_openai_completion_logprobs(w, g, *f.tokenizer);
-      }
-      w.key("finish_reason").value(finish_reason_name(g.finish_reason));
-      if (f.token_ids) write_int_array(w.key("token_ids"), g.tokens);
-      return;
-  }
-}
 
 StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard) {
   Manifest m;
@@ -188,16 +76,23 @@ StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard) {
   return m;
 }
 
-StatusOr<std::unique_ptr<RunOutput>> RunOutput::prepare(const RunOutputConfig& config, Manifest manifest) {
-  auto ro = std::unique_ptr<RunOutput>(new RunOutput());
-  ro->config_ = config;
-  ro->manifest_ = std::move(manifest);
-  ro->to_file_ = !(config.path.empty() || config.path == "-" || is_special(config.path));
-  if (config.resume && !ro->to_file_)
+Status RunOutput::check_config(const RunOutputConfig& config) {
+  if (config.resume && !to_regular_file(config.path))
     return invalid_argument("--resume needs a regular output file (-o FILE); " +
                             (config.path.empty() || config.path == "-" ? std::string("stdout") : config.path) +
                             " cannot be resumed");
   if (config.resume && config.overwrite) return invalid_argument("--resume and --overwrite contradict each other");
+  return ok_status();
+}
+
+StatusOr<std::unique_ptr<RunOutput>> RunOutput::prepare(const RunOutputConfig& config, Manifest manifest) {
+  auto ro = std::unique_ptr<RunOutput>(new RunOutput());
+  ro->config_ = config;
+  ro->manifest_ = std::move(manifest);
+  ro->to_file_ = to_regular_file(config.path);
+  SB_RETURN_IF_ERROR(check_config(config));
+  if (ro->to_file_) SB_RETURN_IF_ERROR(check_output_directory(config.path, "-o"));
+  if (!config.errors_path.empty()) SB_RETURN_IF_ERROR(check_output_directory(config.errors_path, "--errors"));
   if (!ro->to_file_) {
     if (exists(config.errors_path) && !is_special(config.errors_path) && !config.overwrite)
       return refuse_existing(config.errors_path);

@@ -2,7 +2,6 @@
 // --resume; on resume repairs the file's tail (resume_scan), checks the manifest and
 // collects the indices already done. prepare() creates nothing, so a bad model or
 // setting leaves no empty file behind; open() creates the sinks and the manifest.
-// write_sample() writes one completion's fields in either output format.
 #pragma once
 
 #include <memory>
@@ -11,10 +10,7 @@
 
 #include "cli/commands.h"
 #include "core/base/status.h"
-#include "core/request.h"
-#include "core/tokenizer/tokenizer.h"
 #include "formats/index_set.h"
-#include "formats/json_writer.h"
 #include "formats/manifest.h"
 #include "formats/output_sink.h"
 #include "formats/shard.h"
@@ -26,24 +22,6 @@ namespace sb::cli {
 // --chat-template is an invalid_argument (a usage error); other failures are I/O.
 StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard);
 
-// Where one sample (a completion of a record) is written: a specbatch line, or a
-// choice of an OpenAI text completion or chat completion.
-enum class SampleShape { kSpecbatch, kOpenAiCompletion, kOpenAiChat };
-
-struct SampleFormat {
-  SampleShape shape = SampleShape::kSpecbatch;
-  bool token_ids = false;                // write "token_ids" (the generated ids)
-  const Tokenizer* tokenizer = nullptr;  // token texts in "logprobs"
-};
-
-// Writes one sample's fields into w's open object. kSpecbatch: "text",
-// "finish_reason", then "token_ids" and "logprobs" when asked. OpenAI (the caller
-// has written the choice's "index"): "text" or "message", "logprobs" (null unless
-// asked, else the endpoint's shape), "finish_reason", and "token_ids" when asked.
-// A token's text is the bytes it stands for alone (control tokens: their
-// vocabulary entry); bytes that are not valid UTF-8 alone are written as U+FFFD.
-void write_sample(JsonWriter& w, const GenerationResult& g, const SampleFormat& f);
-
 struct RunOutputConfig {
   std::string path;         // "" or "-" = stdout; stdout, devices, FIFOs: no resume, no manifest
   std::string errors_path;  // --errors FILE, or ""
@@ -54,7 +32,12 @@ struct RunOutputConfig {
 
 class RunOutput {
  public:
-  // Refuses an existing output without resume/overwrite. With resume: compares
+  // What the command line alone can get wrong (invalid_argument, a usage error):
+  // --resume without a regular output file, --resume with --overwrite.
+  static Status check_config(const RunOutputConfig& config);
+  // Refuses what check_config refuses, an output directory that cannot be written
+  // (checked before the model loads), an existing output without resume/overwrite.
+  // With resume: compares
   // `manifest` with the stored one (listing every difference), cuts damaged tails of
   // the output and the errors file, and notes what it kept and cut on stderr.
   static StatusOr<std::unique_ptr<RunOutput>> prepare(const RunOutputConfig& config, Manifest manifest);

@@ -33,7 +33,7 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
 
 }  // namespace
 
-void json_append_string(std::string& out, std::string_view s) {
+void json_append_string(std::string& out, std::string_view s, JsonEscapes escapes) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
@@ -60,7 +60,7 @@ void json_append_string(std::string& out, std::string_view s) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20 || c == 0x7F) {
+        if (c < 0x20 || (c == 0x7F && escapes == JsonEscapes::kControl)) {
           out += "\\u00";
           out.push_back(kHex[c >> 4]);
           out.push_back(kHex[c & 0xF]);

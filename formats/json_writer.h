@@ -10,9 +10,16 @@
 
 namespace sb {
 
-// Appends `s` as a quoted JSON string: ", \ and control characters escaped,
-// other characters kept as UTF-8, invalid UTF-8 bytes replaced by U+FFFD.
-void json_append_string(std::string& out, std::string_view s);
+// Which characters a JSON string escapes besides ", \ and C0 controls:
+// kControl also escapes DEL (0x7F), as specbatch's own lines do; kPython escapes
+// exactly what Python's json.dumps(ensure_ascii=False) escapes (Hugging Face's
+// `tojson` in chat templates), so DEL stays as it is.
+enum class JsonEscapes { kControl, kPython };
+
+// Appends `s` as a quoted JSON string: ", \ and control characters escaped
+// (\n, \t, ... or \u00XX), other characters kept as UTF-8, invalid UTF-8 bytes
+// replaced by U+FFFD.
+void json_append_string(std::string& out, std::string_view s, JsonEscapes escapes = JsonEscapes::kControl);
 std::string json_quote(std::string_view s);
 
 // Builds nested objects/arrays with commas handled:

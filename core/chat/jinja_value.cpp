@@ -1,12 +1,16 @@
 // Template values: construction, Python semantics (truthiness, ==, <, str, repr),
-// JSON out (tojson) and JSON in (messages, kwargs).
+// JSON out (tojson: the layout here, strings through formats' JSON writer) and
+// JSON in (messages, kwargs, tools: simdjson's DOM turned into values).
 #include "core/chat/jinja_value.h"
+
+#include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 
 #include "core/tokenizer/unicode.h"
+#include "formats/json_writer.h"
 
 namespace sb::jinja {
 
@@ -109,15 +113,51 @@ bool Value::truthy() const {
 
 namespace {
 
-// Python's repr() of a float: shortest round-trip digits, always with a '.' or exponent.
+// Python's repr() of a float: the shortest digits that read back as the same
+// double, written fixed when the decimal exponent is in [-4, 16) ("0.0001",
+// "1e+16" is not), else as d.ddde+XX with at least two exponent digits.
 std::string float_str(double f) {
   if (std::isnan(f)) return "nan";
   if (std::isinf(f)) return f > 0 ? "inf" : "-inf";
   char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), f);
-  std::string s(buf, r.ptr);
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
-  return s;
+  const auto r = std::to_chars(buf, buf + sizeof(buf), f, std::chars_format::scientific);
+  const std::string_view s(buf, static_cast<size_t>(r.ptr - buf));  // "-d.ddde+XX"
+  const size_t e = s.find('e');
+  int exp = 0;
+  std::from_chars(s.data() + e + (s[e + 1] == '+' ? 2 : 1), s.data() + s.size(), exp);
+  std::string digits;
+  for (char c : s.substr(0, e))
+    if (c >= '0' && c <= '9') digits.push_back(c);
+  std::string out = std::signbit(f) ? "-" : "";
+  if (exp < -4 || exp >= 16) {
+    out += digits[0];
+    if (digits.size() > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
+    out += exp < 0 ? "e-" : "e+";
+    const int abs_exp = exp < 0 ? -exp : exp;
+    if (abs_exp < 10) out += '0';
+    out += std::to_string(abs_exp);
+    return out;
+  }
+  if (exp < 0) {
+    out += "0.";
+    out.append(static_cast<size_t>(-exp - 1), '0');
+    out += digits;
+    return out;
+  }
+  const size_t point = static_cast<size_t>(exp) + 1;  // digits before the point
+  if (digits.size() <= point) {
+    out += digits;
+    out.append(point - digits.size(), '0');
+    out += ".0";
+    return out;
+  }
+  out.append(digits, 0, point);
+  out += '.';
+  out.append(digits, point);
+  return out;
 }
 
 std::string string_repr(const std::string& s) {
@@ -250,32 +290,9 @@ StatusOr<bool> less_than(const Value& a, const Value& b) {
 
 namespace {
 
-void json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (u < 0x20) {
-          static const char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kHex[u >> 4]);
-          out.push_back(kHex[u & 15]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
+// json.dumps' layout (", " and ": ", or "," and newlines with indent; NaN and
+// Infinity as Python writes them; floats as repr); strings escaped as json.dumps
+// with ensure_ascii=False does.
 Status json_write(std::string& out, const Value& v, int indent, bool sort_keys, int level) {
   const auto newline = [&](int lvl) {
     if (indent < 0) return;
@@ -292,7 +309,7 @@ Status json_write(std::string& out, const Value& v, int indent, bool sort_keys, 
       out += std::isnan(f) ? "NaN" : std::isinf(f) ? (f > 0 ? "Infinity" : "-Infinity") : float_str(f);
       return ok_status();
     }
-    case ValueKind::kString: json_string(out, v.as_string()); return ok_status();
+    case ValueKind::kString: json_append_string(out, v.as_string(), JsonEscapes::kPython); return ok_status();
     case ValueKind::kList: {
       const List& l = v.as_list();
       out.push_back('[');
@@ -313,7 +330,7 @@ Status json_write(std::string& out, const Value& v, int indent, bool sort_keys, 
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += item_sep;
         newline(level + 1);
-        json_string(out, items[i]->first);
+        json_append_string(out, items[i]->first, JsonEscapes::kPython);
         out += ": ";
         SB_RETURN_IF_ERROR(json_write(out, items[i]->second, indent, sort_keys, level + 1));
       }
@@ -337,194 +354,51 @@ StatusOr<std::string> to_json(const Value& v, int indent, bool sort_keys) {
 
 namespace {
 
-class JsonReader {
- public:
-  JsonReader(std::string_view s, int max_depth) : s_(s), max_depth_(max_depth) {}
-
-  StatusOr<Value> document() {
-    SB_ASSIGN_OR_RETURN(Value v, value(0));
-    skip_ws();
-    if (pos_ != s_.size()) return error("unexpected text after the JSON value");
-    return v;
-  }
-
- private:
-  Status error(const std::string& what) const {
-    return invalid_argument("JSON at byte " + std::to_string(pos_) + ": " + what);
-  }
-  void skip_ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
-  }
-  bool consume(std::string_view word) {
-    if (s_.substr(pos_, word.size()) != word) return false;
-    pos_ += word.size();
-    return true;
-  }
-
-  StatusOr<Value> value(int depth) {
-    if (depth > max_depth_) return error("nested deeper than " + std::to_string(max_depth_) + " levels");
-    skip_ws();
-    if (pos_ >= s_.size()) return error("unexpected end");
-    const char c = s_[pos_];
-    if (c == '{') return object(depth);
-    if (c == '[') return array(depth);
-    if (c == '"') {
-      SB_ASSIGN_OR_RETURN(std::string str, string());
-      return Value::string(std::move(str));
-    }
-    if (consume("true")) return Value::boolean(true);
-    if (consume("false")) return Value::boolean(false);
-    if (consume("null")) return Value::none();
-    return number();
-  }
-
-  StatusOr<Value> object(int depth) {
-    ++pos_;
-    Dict d;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      return Value::dict(std::move(d));
-    }
-    while (true) {
-      skip_ws();
-      if (pos_ >= s_.size() || s_[pos_] != '"') return error("expected a string key");
-      SB_ASSIGN_OR_RETURN(std::string key, string());
-      skip_ws();
-      if (pos_ >= s_.size() || s_[pos_] != ':') return error("expected ':'");
-      ++pos_;
-      SB_ASSIGN_OR_RETURN(Value v, value(depth + 1));
-      d.set(std::move(key), std::move(v));
-      skip_ws();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
+// A simdjson element as a template value: objects keep their key order (a
+// repeated key keeps its first place and its last value, as Python's json.loads
+// does), numbers keep their kind (1 an int, 1.0 a float; integers past int64 are
+// floats, past uint64 a parse error).
+StatusOr<Value> from_json(simdjson::dom::element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::ARRAY: {
+      List l;
+      for (simdjson::dom::element x : simdjson::dom::array(e)) {
+        SB_ASSIGN_OR_RETURN(Value v, from_json(x));
+        l.push_back(std::move(v));
       }
-      if (pos_ < s_.size() && s_[pos_] == '}') {
-        ++pos_;
-        return Value::dict(std::move(d));
-      }
-      return error("expected ',' or '}'");
-    }
-  }
-
-  StatusOr<Value> array(int depth) {
-    ++pos_;
-    List l;
-    skip_ws();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
       return Value::list(std::move(l));
     }
-    while (true) {
-      SB_ASSIGN_OR_RETURN(Value v, value(depth + 1));
-      l.push_back(std::move(v));
-      skip_ws();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        ++pos_;
-        continue;
+    case simdjson::dom::element_type::OBJECT: {
+      Dict d;
+      for (simdjson::dom::key_value_pair kv : simdjson::dom::object(e)) {
+        SB_ASSIGN_OR_RETURN(Value v, from_json(kv.value));
+        d.set(std::string(kv.key), std::move(v));
       }
-      if (pos_ < s_.size() && s_[pos_] == ']') {
-        ++pos_;
-        return Value::list(std::move(l));
-      }
-      return error("expected ',' or ']'");
+      return Value::dict(std::move(d));
     }
+    case simdjson::dom::element_type::INT64: return Value::integer(e.get_int64().value_unsafe());
+    case simdjson::dom::element_type::UINT64: return Value::number(static_cast<double>(e.get_uint64().value_unsafe()));
+    case simdjson::dom::element_type::DOUBLE: return Value::number(e.get_double().value_unsafe());
+    case simdjson::dom::element_type::STRING: return Value::string(std::string(e.get_string().value_unsafe()));
+    case simdjson::dom::element_type::BOOL: return Value::boolean(e.get_bool().value_unsafe());
+    case simdjson::dom::element_type::NULL_VALUE: return Value::none();
   }
-
-  StatusOr<uint32_t> hex4() {
-    if (pos_ + 4 > s_.size()) return error("truncated \\u escape");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char h = s_[pos_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9') v |= static_cast<uint32_t>(h - '0');
-      else if (h >= 'a' && h <= 'f') v |= static_cast<uint32_t>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v |= static_cast<uint32_t>(h - 'A' + 10);
-      else return error("bad \\u escape");
-    }
-    return v;
-  }
-
-  StatusOr<std::string> string() {
-    ++pos_;  // opening quote
-    std::string out;
-    while (true) {
-      if (pos_ >= s_.size()) return error("unterminated string");
-      const char c = s_[pos_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) return error("control character in a string");
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (pos_ >= s_.size()) return error("unterminated escape");
-      const char e = s_[pos_++];
-      switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'u': {
-          SB_ASSIGN_OR_RETURN(uint32_t cp, hex4());
-          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(pos_, 2) == "\\u") {
-            pos_ += 2;
-            SB_ASSIGN_OR_RETURN(uint32_t lo, hex4());
-            if (lo < 0xDC00 || lo > 0xDFFF) return error("unpaired surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-            cp = 0xFFFD;
-          }
-          utf8_append(out, cp);
-          break;
-        }
-        default: return error("bad escape");
-      }
-    }
-  }
-
-  StatusOr<Value> number() {
-    const size_t start = pos_;
-    if (pos_ < s_.size() && s_[pos_] == '-') ++pos_;
-    bool is_float = false;
-    while (pos_ < s_.size()) {
-      const char c = s_[pos_];
-      if (c >= '0' && c <= '9') {
-        ++pos_;
-      } else if (c == '.' || c == 'e' || c == 'E' || ((c == '+' || c == '-') && pos_ > start)) {
-        is_float = true;
-        ++pos_;
-      } else {
-        break;
-      }
-    }
-    const std::string_view text = s_.substr(start, pos_ - start);
-    if (text.empty() || text == "-") return error("unexpected character");
-    const char* first = text.data();
-    const char* last = text.data() + text.size();
-    if (!is_float) {
-      int64_t i = 0;
-      const auto r = std::from_chars(first, last, i);
-      if (r.ec == std::errc() && r.ptr == last) return Value::integer(i);
-    }
-    double f = 0;
-    const auto r = std::from_chars(first, last, f);
-    if (r.ec != std::errc() || r.ptr != last) return error("bad number '" + std::string(text) + "'");
-    return Value::number(f);
-  }
-
-  std::string_view s_;
-  size_t pos_ = 0;
-  int max_depth_;
-};
+  return invalid_argument("JSON: unknown element type");
+}
 
 }  // namespace
 
-StatusOr<Value> parse_json(std::string_view json, int max_depth) { return JsonReader(json, max_depth).document(); }
+StatusOr<Value> parse_json(std::string_view json, int max_depth) {
+  simdjson::dom::parser parser;
+  if (parser.allocate(json.size(), static_cast<size_t>(max_depth)) != simdjson::SUCCESS)
+    return internal_error("JSON: cannot allocate a parser for " + std::to_string(json.size()) + " bytes");
+  simdjson::dom::element doc;
+  const simdjson::error_code err = parser.parse(json.data(), json.size()).get(doc);
+  if (err == simdjson::DEPTH_ERROR)
+    return invalid_argument("JSON nested deeper than " + std::to_string(max_depth) + " levels");
+  if (err != simdjson::SUCCESS) return invalid_argument(std::string("not valid JSON: ") + simdjson::error_message(err));
+  return from_json(doc);
+}
 
 std::vector<std::string_view> utf8_chars(std::string_view s) {
   std::vector<std::string_view> out;

@@ -98,8 +98,10 @@ StatusOr<std::unique_ptr<Drafter>> make_drafter(const std::string& spec, const D
     const std::string dir = spec.substr(kDSpark.size());
     if (dir.empty()) return invalid_argument("--draft " + spec + ": expected dspark:DIR");
     if (backend == nullptr) return invalid_argument("--draft " + spec + ": a DSpark drafter needs a backend");
-    SB_ASSIGN_OR_RETURN(DSparkModel dspark, load_dspark(dir, target));
-    SB_ASSIGN_OR_RETURN(std::unique_ptr<DSparkDrafter> d, DSparkDrafter::create(std::move(dspark), *backend, limits));
+    auto dspark = load_dspark(dir, target);
+    if (!dspark.ok()) return dspark.status().with_context("--draft");  // the draft is wrong, not the model
+    SB_ASSIGN_OR_RETURN(std::unique_ptr<DSparkDrafter> d,
+                        DSparkDrafter::create(std::move(dspark).value(), *backend, limits));
     return std::unique_ptr<Drafter>(std::move(d));
   }
   if (draft_model == nullptr || backend == nullptr)

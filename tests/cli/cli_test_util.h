@@ -1,16 +1,27 @@
-// Runs the built specbatch binary (SPECBATCH_BINARY) as a child process with a
-// given stdin, capturing stdout, stderr and the exit status; parses JSONL output.
+// Fixtures shared by the tests of cli/: runs the built specbatch binary
+// (SPECBATCH_BINARY) as a child process, in the foreground with a given stdin or
+// in the background to be signalled; parses JSONL output (line by line, whole
+// records by index, records complete so far while a run writes them); common
+// argument lists and inputs.
 #pragma once
 
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <simdjson.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <zstd.h>
 
 #include <cstdlib>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "formats/zstd_test_util.h"
 #include "test_util.h"
+
+extern char** environ;
 
 namespace sb::test {
 
@@ -114,5 +125,137 @@ inline std::vector<OutputLine> parse_output(const std::string& out) {
 }
 
 inline std::string stories_model() { return shared_path("models/stories260K.gguf"); }
+
+// `args` followed by `more`.
+inline std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Greedy runs on stories260K, quiet: small batches (records of one run share steps).
+inline const std::vector<std::string> kGreedy = {"run", "-m", stories_model(), "--temperature", "0", "-q",
+                                                 "--max-seqs", "3"};
+
+// A greedy run of `input` on one thread, as the resume and signal tests repeat it.
+inline std::vector<std::string> greedy_run_of(const std::string& input) {
+  return {"run", "-m", stories_model(), input, "--temperature", "0", "--threads", "1", "--max-seqs", "8", "-q"};
+}
+
+// n records "r0", "r1", ... with different prompts and 8 to 47 tokens each.
+inline std::string numbered_prompts(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i)
+    s += "{\"id\":\"r" + std::to_string(i) + "\",\"prompt\":\"Once upon a time " + std::to_string(i) +
+         "\",\"max_tokens\":" + std::to_string(8 + i % 40) + "}\n";
+  return s;
+}
+
+// Two sentences of story, a prompt prefix that fills whole KV blocks.
+inline const std::string kStoryPreamble =
+    "Once upon a time there was a little girl named Lily. She liked to play in the park.";
+
+// Six records whose continuations repeat their prompts, so n-gram drafts get accepted.
+inline const std::string kRepetitiveInput = [] {
+  std::string s;
+  const char* prompts[] = {"Tom had a big dog. The dog was happy. Tom had a big", "The cat sat. The cat ran. The cat"};
+  for (int i = 0; i < 6; ++i) s += std::string("{\"prompt\":\"") + prompts[i % 2] + "\",\"max_tokens\":24}\n";
+  return s;
+}();
+
+// The elements of a JSON array of integers.
+inline std::vector<int64_t> ints(simdjson::dom::element e) {
+  std::vector<int64_t> out;
+  simdjson::dom::array a;
+  REQUIRE(e.get_array().get(a) == simdjson::SUCCESS);
+  for (simdjson::dom::element x : a) out.push_back(int64_t(x));
+  return out;
+}
+
+// The lines of an output, parsed (each must be a JSON object).
+struct ParsedLines {
+  std::vector<std::string> lines;
+  std::vector<simdjson::dom::element> docs;
+  std::vector<std::unique_ptr<simdjson::dom::parser>> parsers;  // one per line keeps every document alive
+  explicit ParsedLines(const std::string& out) : lines(split_lines(out)) {
+    for (const std::string& l : lines) {
+      parsers.emplace_back(std::make_unique<simdjson::dom::parser>());
+      simdjson::dom::element doc;
+      REQUIRE_MESSAGE(parsers.back()->parse(l).get(doc) == simdjson::SUCCESS, l);
+      docs.push_back(doc);
+    }
+  }
+};
+
+// A number field of a JSON document.
+inline double json_number(const std::string& json, const char* field) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  REQUIRE_MESSAGE(parser.parse(json).get(doc) == simdjson::SUCCESS, json);
+  double v = 0;
+  REQUIRE_MESSAGE(doc[field].get_double().get(v) == simdjson::SUCCESS, field);
+  return v;
+}
+
+// The output's lines (zstd decoded) by index; every index must appear once.
+inline std::map<uint64_t, std::string> records_by_index(const std::string& path) {
+  std::string bytes = read_file(path);
+  if (path.size() > 4 && path.substr(path.size() - 4) == ".zst") bytes = unzstd(bytes);
+  std::map<uint64_t, std::string> out;
+  for (const std::string& line : split_lines(bytes)) {
+    const auto parsed = parse_output(line + "\n");
+    REQUIRE(parsed.size() == 1);
+    CAPTURE(line);
+    CHECK(out.emplace(parsed[0].index, line).second);  // no duplicates
+  }
+  return out;
+}
+
+// Whole records in an output a run is still writing: the newlines of a plain
+// file, or of the zstd frames complete so far (a frame being written is not yet
+// a frame). Never fails on a torn tail.
+inline uint64_t complete_records(const std::string& path) {
+  const std::string bytes = read_file(path);
+  const bool zstd = path.size() > 4 && path.substr(path.size() - 4) == ".zst";
+  std::string text;
+  for (size_t at = 0; zstd && at < bytes.size();) {
+    const size_t n = ZSTD_findFrameCompressedSize(bytes.data() + at, bytes.size() - at);
+    if (ZSTD_isError(n)) break;
+    const unsigned long long size = ZSTD_getFrameContentSize(bytes.data() + at, n);
+    if (size == ZSTD_CONTENTSIZE_UNKNOWN || size == ZSTD_CONTENTSIZE_ERROR) break;
+    std::string frame(size, '\0');
+    if (ZSTD_isError(ZSTD_decompress(frame.data(), frame.size(), bytes.data() + at, n))) break;
+    text += frame;
+    at += n;
+  }
+  const std::string& lines = zstd ? text : bytes;
+  uint64_t n = 0;
+  for (char c : lines) n += c == '\n';
+  return n;
+}
+
+// Runs specbatch in the background (stdin /dev/null, stdout and stderr appended to `log`).
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> argv_s = {SPECBATCH_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+// Exit status as the shell reports it (128 + signal for a killed process).
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 }  // namespace sb::test

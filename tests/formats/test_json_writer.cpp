@@ -18,6 +18,9 @@ TEST_CASE("json_quote escapes quotes, backslashes and control characters") {
   CHECK(json_quote(std::string("nul\0x", 5)) == "\"nul\\u0000x\"");
   CHECK(json_quote("\x01\x1f\x7f") == "\"\\u0001\\u001f\\u007f\"");
   CHECK(json_quote("/") == "\"/\"");  // no need to escape the solidus
+  std::string python;  // json.dumps(ensure_ascii=False) keeps DEL as it is
+  sb::json_append_string(python, "\x01\x7f", sb::JsonEscapes::kPython);
+  CHECK(python == "\"\\u0001\x7f\"");
 }
 
 TEST_CASE("json_quote keeps valid UTF-8 and replaces invalid bytes with U+FFFD") {

@@ -1,14 +1,19 @@
 // `specbatch merge` on hand-made shard outputs: input order restored from plain and
 // zstd shards (in order or not), duplicates dropped and reported, missing indices
-// listed with exit 3, totals from manifests or --expect, mismatched manifests refused.
+// listed with exit 3, totals from manifests or --expect, mismatched manifests
+// refused; and on real runs: shards 0/3, 1/3, 2/3 merged equal the unsharded run.
 #include <zstd.h>
 
 #include <filesystem>
 
 #include "cli/cli_test_util.h"
 
+using sb::test::greedy_run_of;
+using sb::test::numbered_prompts;
 using sb::test::read_file;
+using sb::test::records_by_index;
 using sb::test::run_cli;
+using sb::test::with;
 using sb::test::write_file;
 
 namespace {
@@ -122,4 +127,37 @@ TEST_CASE("merge refuses shards of different runs, and damaged inputs") {
   CHECK(torn.exit_code == 1);
   CHECK(torn.err.find("c.jsonl:2") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir + "/m.jsonl"));
+}
+
+TEST_CASE("shards 0/3, 1/3, 2/3 merged equal the unsharded run; a deleted record is reported") {
+  const std::string dir = sb::test::scratch_dir("resume_shards");
+  write_file(dir + "/in.jsonl", numbered_prompts(20));
+  auto whole = run_cli(with(greedy_run_of(dir + "/in.jsonl"), {"-o", dir + "/all.jsonl"}));
+  REQUIRE(whole.exit_code == 0);
+  std::vector<std::string> shards;
+  for (int k = 0; k < 3; ++k) {
+    const std::string out = dir + "/s" + std::to_string(k) + (k == 1 ? ".jsonl.zst" : ".jsonl");
+    auto r = run_cli(with(greedy_run_of(dir + "/in.jsonl"), {"-o", out, "--shard", std::to_string(k) + "/3"}));
+    REQUIRE(r.exit_code == 0);
+    for (const auto& [index, line] : records_by_index(out)) CHECK(index % 3 == static_cast<uint64_t>(k));
+    shards.push_back(out);
+  }
+  auto merged = run_cli({"merge", shards[2], shards[0], shards[1], "-o", dir + "/merged.jsonl"});
+  CHECK(merged.exit_code == 0);
+  CHECK(read_file(dir + "/merged.jsonl") == read_file(dir + "/all.jsonl"));
+
+  // Delete index 5 from the plain shard 2/3.
+  std::string s2;
+  for (const auto& [index, line] : records_by_index(shards[2]))
+    if (index != 5) s2 += line + "\n";
+  write_file(shards[2], s2);
+  auto missing = run_cli({"merge", shards[0], shards[1], shards[2], "-o", dir + "/m2.jsonl"});
+  CHECK(missing.exit_code == 3);
+  CHECK(missing.err.find("1 of 20 records missing, indices 5") != std::string::npos);
+
+  auto bad = run_cli(with(greedy_run_of(dir + "/in.jsonl"), {"--shard", "3/3"}));
+  CHECK(bad.exit_code == 2);
+  auto unset = run_cli(with(greedy_run_of(dir + "/in.jsonl"), {"--shard", "auto"}));
+  CHECK(unset.exit_code == 2);
+  CHECK(unset.err.find("SLURM_ARRAY_TASK_ID") != std::string::npos);
 }

@@ -1,9 +1,9 @@
-// `--spec-profile FILE` (run and bench): written after profiling; loaded and
-// used when its key matches (a steep loaded cost makes the confidence policy
-// verify no draft, a flat one every draft, as many as the fixed policy);
-// re-profiled and overwritten with a note when the key differs; a malformed
-// file is an error naming the file and the field. Also the speculation
-// statistics of --stats-json and the summary line.
+// cli/engine_setup.h end to end, `--spec-profile FILE` (run and bench): written
+// after profiling; loaded and used when its key matches (a steep loaded cost
+// makes the confidence policy verify no draft, a flat one every draft, as many as
+// the fixed policy); re-profiled and overwritten with a note when the key differs;
+// a malformed file is an error naming the file and the field; a model drafter's
+// pass times saved with the --draft value.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,29 +11,14 @@
 
 #include "cli/cli_test_util.h"
 
+using sb::test::json_number;
+using sb::test::kRepetitiveInput;
 using sb::test::read_file;
 using sb::test::run_cli;
 using sb::test::stories_model;
 using sb::test::write_file;
 
 namespace {
-
-const std::string kInput = [] {
-  std::string s;
-  const char* prompts[] = {"Tom had a big dog. The dog was happy. Tom had a big", "The cat sat. The cat ran. The cat"};
-  for (int i = 0; i < 6; ++i) s += std::string("{\"prompt\":\"") + prompts[i % 2] + "\",\"max_tokens\":24}\n";
-  return s;
-}();
-
-// A number field of a JSON document.
-double number(const std::string& json, const char* field) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  REQUIRE_MESSAGE(parser.parse(json).get(doc) == simdjson::SUCCESS, json);
-  double v = 0;
-  REQUIRE_MESSAGE(doc[field].get_double().get(v) == simdjson::SUCCESS, field);
-  return v;
-}
 
 // `json` with the step_seconds array replaced by `points`.
 std::string with_points(const std::string& json, const std::string& points) {
@@ -55,12 +40,12 @@ TEST_CASE("spec profile: run writes, loads, re-profiles on a key change, rejects
   for (const char* a : {"--spec-policy", "confidence", "--spec-profile"}) confidence.push_back(a);
   confidence.push_back(profile);
 
-  auto first = run_cli(confidence, kInput);
+  auto first = run_cli(confidence, kRepetitiveInput);
   REQUIRE_MESSAGE(first.exit_code == 0, first.err);
   const std::string written = read_file(profile);
-  CHECK(number(written, "threads") == 2);
-  CHECK(number(written, "max_batch_tokens") == 128);
-  CHECK(number(written, "kv_block_size") == 16);
+  CHECK(json_number(written, "threads") == 2);
+  CHECK(json_number(written, "max_batch_tokens") == 128);
+  CHECK(json_number(written, "kv_block_size") == 16);
   CHECK(written.find("\"step_seconds\":[[1,") != std::string::npos);
 
   // Steep: each extra token at least doubles the step time, so no draft pays.
@@ -72,35 +57,35 @@ TEST_CASE("spec profile: run writes, loads, re-profiles on a key change, rejects
   }
   steep += "]";
   write_file(profile, with_points(written, steep));
-  auto loaded = run_cli(confidence, kInput);
+  auto loaded = run_cli(confidence, kRepetitiveInput);
   REQUIRE_MESSAGE(loaded.exit_code == 0, loaded.err);
   CHECK(loaded.err.find("profiling again") == std::string::npos);
   CHECK(read_file(profile) == with_points(written, steep));  // loaded, not rewritten
-  CHECK(number(read_file(stats), "draft_tokens") == 0);
-  CHECK(number(read_file(stats), "no_draft_step_share") == 1);
+  CHECK(json_number(read_file(stats), "draft_tokens") == 0);
+  CHECK(json_number(read_file(stats), "no_draft_step_share") == 1);
 
   // Flat: every draft token pays, so confidence verifies what fixed does.
   write_file(profile, with_points(written, "[[1,0.001],[128,0.001]]"));
-  REQUIRE(run_cli(confidence, kInput).exit_code == 0);
-  const double flat_drafted = number(read_file(stats), "draft_tokens");
+  REQUIRE(run_cli(confidence, kRepetitiveInput).exit_code == 0);
+  const double flat_drafted = json_number(read_file(stats), "draft_tokens");
   std::vector<std::string> fixed = base;
   for (const char* a : {"--spec-policy", "fixed"}) fixed.push_back(a);
-  REQUIRE(run_cli(fixed, kInput).exit_code == 0);
+  REQUIRE(run_cli(fixed, kRepetitiveInput).exit_code == 0);
   CHECK(flat_drafted > 0);
-  CHECK(flat_drafted == number(read_file(stats), "draft_tokens"));
+  CHECK(flat_drafted == json_number(read_file(stats), "draft_tokens"));
 
   // Another thread count: profiled again, overwritten, with a note naming the field.
   std::vector<std::string> other = confidence;
   other[std::find(other.begin(), other.end(), "--threads") - other.begin() + 1] = "1";
-  auto reprofiled = run_cli(other, kInput);
+  auto reprofiled = run_cli(other, kRepetitiveInput);
   REQUIRE_MESSAGE(reprofiled.exit_code == 0, reprofiled.err);
   CHECK(reprofiled.err.find(profile + ": profiled for other settings (threads (2 in the file, 1 now))") !=
         std::string::npos);
-  CHECK(number(read_file(profile), "threads") == 1);
+  CHECK(json_number(read_file(profile), "threads") == 1);
 
   // Malformed: a fatal error naming the file and the field.
   write_file(profile, "{\"specbatch_spec_profile\":2,\"model_size\":\"big\"}");
-  auto bad = run_cli(confidence, kInput);
+  auto bad = run_cli(confidence, kRepetitiveInput);
   CHECK(bad.exit_code == 1);
   CHECK(bad.err.find(profile) != std::string::npos);
   CHECK(bad.err.find("'model_size'") != std::string::npos);
@@ -116,45 +101,11 @@ TEST_CASE("spec profile: bench writes it once and every concurrency reuses it") 
   auto r = run_cli(args);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   const std::string written = read_file(profile);
-  CHECK(number(written, "threads") == 2);
+  CHECK(json_number(written, "threads") == 2);
   auto again = run_cli(args);
   REQUIRE(again.exit_code == 0);
   CHECK(again.err.find("profiling again") == std::string::npos);
   CHECK(read_file(profile) == written);
-}
-
-TEST_CASE("spec stats: --stats-json and the summary give acceptance, mean accepted length, no-draft share") {
-  const std::string dir = sb::test::scratch_dir("cli_spec_stats");
-  const std::string stats = dir + "/stats.json";
-  auto r = run_cli({"run", "-m", stories_model(), "--temperature", "0", "--max-seqs", "3", "--draft", "ngram",
-                    "--spec-policy", "fixed", "--spec-max", "4", "--stats-json", stats},
-                   kInput);
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  // The records' own counts are the reference: record steps and draft tokens add up.
-  simdjson::dom::parser parser;
-  double steps = 0, drafted = 0, accepted = 0;
-  for (const std::string& line : sb::test::split_lines(r.out)) {
-    simdjson::dom::element doc;
-    REQUIRE(parser.parse(line).get(doc) == simdjson::SUCCESS);
-    int64_t s = 0, d = 0, a = 0;
-    REQUIRE(doc["spec"]["steps"].get(s) == simdjson::SUCCESS);
-    REQUIRE(doc["spec"]["drafted"].get(d) == simdjson::SUCCESS);
-    REQUIRE(doc["spec"]["accepted"].get(a) == simdjson::SUCCESS);
-    steps += static_cast<double>(s);
-    drafted += static_cast<double>(d);
-    accepted += static_cast<double>(a);
-  }
-  const std::string js = read_file(stats);
-  CHECK(number(js, "record_steps") == steps);
-  CHECK(number(js, "draft_tokens") == drafted);
-  CHECK(number(js, "accepted_draft_tokens") == accepted);
-  const double with_draft = number(js, "record_steps_with_draft");
-  CHECK(with_draft > 0);
-  CHECK(with_draft < steps);  // a record's last step has no room for a draft
-  CHECK(number(js, "mean_accepted_length") == doctest::Approx(accepted / with_draft));
-  CHECK(number(js, "no_draft_step_share") == doctest::Approx((steps - with_draft) / steps));
-  CHECK(r.err.find("mean accepted length") != std::string::npos);
-  CHECK(r.err.find("of record-steps verified no draft") != std::string::npos);
 }
 
 TEST_CASE("spec profile: a model drafter's pass times are saved with the --draft value") {
@@ -163,14 +114,14 @@ TEST_CASE("spec profile: a model drafter's pass times are saved with the --draft
   std::vector<std::string> args = {"run", "-m", stories_model(), "--temperature", "0", "--max-seqs", "2",
                                    "--max-batch-tokens", "64", "--threads", "2", "--draft", "self:q8_0",
                                    "--spec-profile", profile};
-  auto r = run_cli(args, kInput);
+  auto r = run_cli(args, kRepetitiveInput);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   const std::string written = read_file(profile);
   CHECK(written.find("\"draft\":\"self:q8_0\"") != std::string::npos);
   CHECK(written.find("\"draft_pass_seconds\":[[1,") != std::string::npos);
   // Another drafter: profiled again, the note naming the draft.
   args[args.size() - 3] = "self:q4_0";
-  auto other = run_cli(args, kInput);
+  auto other = run_cli(args, kRepetitiveInput);
   REQUIRE_MESSAGE(other.exit_code == 0, other.err);
   CHECK(other.err.find("draft (self:q8_0 in the file, self:q4_0 now)") != std::string::npos);
 }

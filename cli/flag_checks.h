@@ -1,0 +1,17 @@
+// Checks of numeric flag values whose errors and --help text read as people
+// write bounds: "--temperature: must be >= 0, got -1", "--top-p: must be in
+// (0, 1], got 0", "--max-tokens: expected a number, got 'ten'"; --help shows
+// "FLOAT:NONNEGATIVE", "FLOAT:in (0, 1]". Bounds print as %g (never DBL_MAX
+// in full).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace sb::cli {
+
+CLI::Validator non_negative();                       // >= 0
+CLI::Validator positive();                           // > 0
+CLI::Validator in_range(double lo, double hi);       // [lo, hi]
+CLI::Validator above_at_most(double lo, double hi);  // (lo, hi]
+
+}  // namespace sb::cli

@@ -1,0 +1,140 @@
+#include "cli/run_pipeline.h"
+
+#include <utility>
+#include <variant>
+
+namespace sb::cli {
+
+RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
+    : o_(o),
+      reader_(parts.reader),
+      output_(parts.output),
+      engine_(parts.engine),
+      prompter_(parts.prompter),
+      lines_(parts.lines),
+      add_bos_(parts.add_bos),
+      queue_cap_(2 * o.max_seqs) {
+  if (parts.reorder_window > 0) window_.emplace(parts.reorder_window);
+}
+
+GenerationRequest RunPipeline::make_request(const Record& r) const {
+  const RecordParams& p = r.params;
+  GenerationRequest req;
+  req.index = r.index;
+  req.max_tokens = static_cast<int>(p.max_tokens.value_or(o_.max_tokens));
+  req.sampling.temperature = static_cast<float>(p.temperature.value_or(o_.temperature));
+  req.sampling.top_p = static_cast<float>(p.top_p.value_or(o_.top_p));
+  req.sampling.top_k = static_cast<int>(p.top_k.value_or(o_.top_k));
+  req.sampling.min_p = static_cast<float>(p.min_p.value_or(o_.min_p));
+  req.sampling.seed = p.seed.value_or(o_.seed);
+  req.stop = p.stop.value_or(o_.stop);
+  req.ignore_eos = p.ignore_eos.value_or(o_.ignore_eos);
+  req.stop_token_ids = p.stop_token_ids.value_or(std::vector<int32_t>());
+  req.logprobs = p.logprobs.value_or(o_.logprobs);
+  return req;
+}
+
+Status RunPipeline::admit() {
+  while (!input_done_ && engine_.n_pending() < queue_cap_ && (!window_ || window_->has_room())) {
+    SB_ASSIGN_OR_RETURN(const bool more, reader_.next(&line_));
+    if (!more) {
+      input_done_ = true;
+      input_read_to_end_ = true;
+      counters_.total = n_read_;
+      return ok_status();
+    }
+    if (output_.done().contains(line_.index)) continue;  // resume: written by an earlier run
+    ++n_read_;
+    SB_RETURN_IF_ERROR(admit_line(line_));
+  }
+  return ok_status();
+}
+
+Status RunPipeline::admit_line(const JsonlLine& line) {
+  const uint64_t slot = window_ ? window_->admit() : 0;
+  ParsedRecord parsed = parser_.parse(line.text, line.index);
+  Record& rec = parsed.record;
+  if (parsed.error) return record_error(slot, rec, parsed.error->code, parsed.error->message);
+  GenerationRequest req = make_request(rec);
+  std::variant<ChatPrompter::Prompt, RecordError> prompt = prompter_.prompt(rec, add_bos_);
+  rec.prompt = std::string();  // the output line needs none of the prompt's text
+  rec.messages_json = std::string();
+  rec.tools_json = std::string();
+  if (const RecordError* e = std::get_if<RecordError>(&prompt)) return record_error(slot, rec, e->code, e->message);
+  req.prompt = std::move(std::get<ChatPrompter::Prompt>(prompt).ids);
+  if (req.prompt.empty())
+    return record_error(slot, rec, RecordErrorCode::kMissingPrompt,
+                        "the prompt is empty and the model adds no BOS token to start from");
+  const size_t n = static_cast<size_t>(rec.params.n.value_or(o_.n));
+  SB_ASSIGN_OR_RETURN(const bool added, add_samples(slot, rec, req, n));
+  if (!added) return ok_status();
+  std::vector<int32_t> prompt_ids;
+  if (lines_.wants_token_ids(rec)) prompt_ids = std::move(req.prompt);
+  in_flight_.emplace(rec.index,
+                     InFlight{slot, std::move(rec), std::move(prompt_ids), std::vector<GenerationResult>(n), 0});
+  return ok_status();
+}
+
+// Sample k draws with seed + k; all samples share the prompt's KV blocks through
+// the prefix cache. They differ only in the seed, so add() refuses the first or none.
+StatusOr<bool> RunPipeline::add_samples(uint64_t slot, const Record& rec, const GenerationRequest& req, size_t n) {
+  for (size_t k = 0; k < n; ++k) {
+    GenerationRequest sample = req;
+    sample.sampling.seed = req.sampling.seed + k;
+    StatusOr<uint64_t> id = engine_.add(std::move(sample));
+    if (id.ok()) {
+      sample_of_.emplace(*id, SampleOf{rec.index, k});
+      continue;
+    }
+    SB_CHECK(k == 0);
+    const Status& why = id.status();
+    SB_RETURN_IF_ERROR(why.code() == StatusCode::kOutOfRange
+                           ? record_error(slot, rec, RecordErrorCode::kPromptTooLong,
+                                          why.message() + " (see --ctx, --kv-cache-mb)")
+                           : record_error(slot, rec, RecordErrorCode::kInvalidParam, why.message()));
+    return false;
+  }
+  return true;
+}
+
+Status RunPipeline::record_error(uint64_t slot, const Record& rec, RecordErrorCode code, const std::string& message) {
+  ++counters_.failed;
+  return emit(slot, lines_.error(rec, code, message), true);
+}
+
+Status RunPipeline::emit(uint64_t slot, std::string line, bool is_error) {
+  if (is_error && output_.errors() != nullptr) {
+    SB_RETURN_IF_ERROR(output_.errors()->write_record(line));
+    line.clear();
+  }
+  if (!window_) return line.empty() ? ok_status() : output_.out().write_record(line);
+  window_->complete(slot, std::move(line));
+  while (std::optional<std::string> ready = window_->pop()) SB_RETURN_IF_ERROR(output_.out().write_record(*ready));
+  return ok_status();
+}
+
+Status RunPipeline::drain() {
+  if (!engine_.has_work()) return ok_status();
+  SB_RETURN_IF_ERROR(engine_.step(&finished_));
+  for (FinishedRequest& f : finished_) {
+    const auto sample = sample_of_.find(f.id);
+    SB_CHECK(sample != sample_of_.end());
+    const auto it = in_flight_.find(sample->second.index);
+    SB_CHECK(it != in_flight_.end());
+    InFlight& rec = it->second;
+    rec.samples[sample->second.k] = std::move(f.result);
+    sample_of_.erase(sample);
+    if (++rec.n_done < rec.samples.size()) continue;
+    ++counters_.ok;
+    counters_.prompt_tokens += static_cast<uint64_t>(rec.samples[0].prompt_tokens);
+    for (const GenerationResult& g : rec.samples)
+      counters_.generated_tokens += static_cast<uint64_t>(g.completion_tokens);
+    SB_RETURN_IF_ERROR(emit(rec.slot, lines_.result(rec.record, rec.samples, rec.prompt_ids), false));
+    in_flight_.erase(it);
+  }
+  finished_.clear();
+  counters_.engine = engine_.stats();
+  return ok_status();
+}
+
+}  // namespace sb::cli

@@ -1,0 +1,106 @@
+// The record path of `specbatch run` once it is set up (cli/run.cpp), in two
+// halves the run loop alternates. Admission reads records lazily, only while the
+// engine's queue (2 x --max-seqs requests) and the reorder window have room, so
+// memory does not grow with the input; it skips records a resumed output already
+// holds, and turns each record into n engine requests (sample k with seed + k) or
+// an error record in its place. Drain runs one engine step and writes each
+// record whose samples have all finished: in input order through the window, or
+// as they finish (--order completion); error records to --errors when given.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "cli/chat.h"
+#include "cli/commands.h"
+#include "cli/output_line.h"
+#include "cli/progress.h"
+#include "cli/reorder_window.h"
+#include "cli/run_output.h"
+#include "core/engine.h"
+#include "formats/jsonl_reader.h"
+#include "formats/record.h"
+
+namespace sb::cli {
+
+// What the pipeline works with; the run owns all of it.
+struct PipelineParts {
+  JsonlReader& reader;
+  RunOutput& output;
+  Engine& engine;
+  const ChatPrompter& prompter;
+  const OutputLineFormat& lines;
+  bool add_bos = true;        // the model's setting: BOS before each prompt
+  size_t reorder_window = 0;  // records held to restore input order; 0 = completion order
+};
+
+class RunPipeline {
+ public:
+  // o: the defaults of record parameters (make_request) and --max-seqs.
+  RunPipeline(const RunOptions& o, const PipelineParts& parts);
+
+  // Admission: reads and admits records until the engine's queue or the window
+  // is full, or the input ends. Errors are the input's or the output's (fatal).
+  Status admit();
+  // Drain: one engine step when there is work; writes the records it finished.
+  Status drain();
+  // A stop signal: no more admission; records in flight may still finish.
+  void stop_admission() { input_done_ = true; }
+
+  // Nothing left to do: admission is over and the engine has no work.
+  bool done() const { return input_done_ && !engine_.has_work(); }
+  // Every record of the input was read (not stopped early).
+  bool input_read_to_end() const { return input_read_to_end_; }
+  size_t n_in_flight() const { return in_flight_.size(); }
+  // Records still held for ordering behind one that never finished (after a stop).
+  bool holds_unwritten() const { return window_ && !window_->empty(); }
+  const RunCounters& counters() const { return counters_; }
+
+ private:
+  // A record inside the engine: what its output line needs (the prompt text is
+  // dropped) and its n samples, written as one line once all have finished.
+  struct InFlight {
+    uint64_t slot = 0;  // reorder-window slot (input order only)
+    Record record;
+    std::vector<int32_t> prompt_ids;        // only when the record asks for token ids
+    std::vector<GenerationResult> samples;  // [n]
+    size_t n_done = 0;
+  };
+  // An engine request: sample k of the record with this index.
+  struct SampleOf {
+    uint64_t index = 0;
+    size_t k = 0;
+  };
+
+  // One input line -> engine requests, or an error record in its slot.
+  Status admit_line(const JsonlLine& line);
+  // Adds the record's n samples; false (and an error record) when the engine refuses.
+  StatusOr<bool> add_samples(uint64_t slot, const Record& rec, const GenerationRequest& req, size_t n);
+  Status record_error(uint64_t slot, const Record& rec, RecordErrorCode code, const std::string& message);
+  // A finished line: to the window (input order) or straight out; errors to --errors if given.
+  Status emit(uint64_t slot, std::string line, bool is_error);
+  GenerationRequest make_request(const Record& r) const;
+
+  const RunOptions& o_;
+  JsonlReader& reader_;
+  RunOutput& output_;
+  Engine& engine_;
+  const ChatPrompter& prompter_;
+  const OutputLineFormat& lines_;
+  const bool add_bos_;
+  const int queue_cap_;  // engine requests waiting or running: 2 x --max-seqs
+  std::optional<ReorderWindow> window_;
+  RecordParser parser_;
+  JsonlLine line_;
+  std::unordered_map<uint64_t, InFlight> in_flight_;  // by record index
+  std::unordered_map<uint64_t, SampleOf> sample_of_;  // by engine request id
+  std::vector<FinishedRequest> finished_;
+  RunCounters counters_;
+  uint64_t n_read_ = 0;  // records read by this run (resumed ones not counted)
+  bool input_done_ = false;
+  bool input_read_to_end_ = false;
+};
+
+}  // namespace sb::cli
