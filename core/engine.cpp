@@ -8,6 +8,7 @@
 
 #include "core/forward.h"
 #include "core/model/model.h"
+#include "core/request_constraint.h"
 #include "core/spec/drafter.h"
 #include "core/stop_matcher.h"
 #include "core/tokenizer/tokenizer.h"
@@ -26,6 +27,8 @@ struct Engine::Request : SeqState {
   SpecCounts spec;
   std::vector<float> logprobs;             // [generated] with req.logprobs >= 0, reserved
   std::vector<TokenLogprob> top_logprobs;  // [generated, req.logprobs], reserved
+  std::unique_ptr<RequestConstraint> constraint;  // with req.constraint
+  Draft masked;                                   // with a constraint: this step's kept draft, q restricted
 };
 
 int64_t kv_bytes_per_token(const ModelConfig& c) {
@@ -125,6 +128,13 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
   return e;
 }
 
+StatusOr<std::shared_ptr<const constrain::Constraint>> Engine::constraint(const ConstraintSpec& spec) {
+  if (!constraints_)
+    constraints_ = std::make_unique<constrain::ConstraintCache>(
+        constrain::Vocabulary::create(tokenizer_, n_vocab_, eos_ids_));
+  return constraints_->get(spec);
+}
+
 StatusOr<uint64_t> Engine::add(GenerationRequest request) {
   const int n_prompt = static_cast<int>(request.prompt.size());
   const SamplingParams& s = request.sampling;
@@ -137,6 +147,16 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     return invalid_argument("sampling parameters out of range: temperature >= 0, top_p in (0, 1], top_k >= 0, "
                             "min_p in [0, 1], max_tokens >= 0, logprobs in [-1, " + std::to_string(kMaxTopLogprobs) +
                             "]");
+  if (request.constraint) {
+    if (request.ignore_eos)
+      return invalid_argument("ignore_eos cannot be combined with an output constraint: the text ends where the "
+                              "constraint completes");
+    if (!request.stop.empty())
+      return invalid_argument("stop strings cannot be combined with an output constraint: they could cut the "
+                              "constrained text");
+    if (request.constraint->tables->vocabulary().n_vocab() != n_vocab_)
+      return invalid_argument("the constraint was compiled for another vocabulary (Engine::constraint())");
+  }
   if (n_prompt > max_ctx_)
     return out_of_range("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " +
                         std::to_string(max_ctx_));
@@ -157,6 +177,11 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     r->logprobs.reserve(max_generated);
     r->top_logprobs.reserve(max_generated * static_cast<size_t>(r->req.logprobs));
   }
+  if (r->req.constraint) {
+    r->constraint = std::make_unique<RequestConstraint>(r->req.constraint, r->req.stop_token_ids,
+                                                        tokenizer_.drops_leading_space(r->req.prompt));
+    r->masked.reserve_one_hot(options_.spec_max);
+  }
   Request* raw = r.get();
   stats_.prompt_tokens += static_cast<uint64_t>(n_prompt);
   requests_.emplace(id, std::move(r));
@@ -170,7 +195,7 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
 
 Engine::Request& Engine::request_of(const ScheduledChunk& c) { return *static_cast<Request*>(c.seq); }
 
-void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
+void Engine::complete(Request* r, std::vector<FinishedRequest>* finished, Status status) {
   if (r->kv_seq >= 0) scheduler_.finish(r);
   if (speculator_) speculator_->release(r->id);
   FinishedRequest f;
@@ -182,6 +207,12 @@ void Engine::complete(Request* r, std::vector<FinishedRequest>* finished) {
   g.text = r->stop.text();
   g.finish_reason = r->stop.finish_reason();
   g.spec = r->spec;
+  // A json_schema output is checked by a validator of its own before it goes out.
+  if (status.ok() && r->constraint && r->constraint->complete()) {
+    const Status check = r->constraint->constraint().check_output(g.text);
+    if (!check.ok()) status = internal_error("the output violates its schema: " + check.message());
+  }
+  g.status = std::move(status);
   if (r->req.logprobs >= 0) {
     g.n_top_logprobs = r->req.logprobs;
     g.logprobs = std::move(r->logprobs);
@@ -200,7 +231,8 @@ std::span<const SpecCandidate> Engine::draft_candidates(std::span<const Schedule
     const int generated = r.n_tokens - static_cast<int>(r.req.prompt.size());
     const int k = std::min(r.req.max_tokens - generated - 1, max_ctx_ - r.n_tokens);
     const std::span<const int32_t> tokens(r.tokens.data(), static_cast<size_t>(r.n_tokens));
-    candidates_.push_back({i, DraftRequest{r.id, tokens, k, &r.req.sampling, r.req.index, nullptr}});
+    candidates_.push_back(
+        {i, DraftRequest{r.id, tokens, k, &r.req.sampling, r.req.index, nullptr, r.constraint.get()}});
   }
   return candidates_;
 }
@@ -246,23 +278,36 @@ void Engine::verify_and_emit(const Sampled& s, std::vector<FinishedRequest>* fin
   Request* r = s.r;
   const int known = r->n_tokens;
   const auto row = [&](int j) { return logits_.data() + static_cast<size_t>(s.row + j) * static_cast<size_t>(n_vocab_); };
-  const Verdict v = verifier_.verify(row(0), s.draft, s.n_draft, r->req.sampling, r->req.index,
+  // With a constraint, the rows are masked and the draft may be cut further
+  // (its tokens past the cut were computed all the same: rolled back below).
+  const Draft* draft = s.draft;
+  int n_draft = s.n_draft;
+  if (r->constraint) {
+    const StatusOr<int> kept = r->constraint->mask_rows(row(0), n_vocab_, s.draft, s.n_draft, &r->masked);
+    if (!kept.ok()) {
+      complete(r, finished, kept.status());
+      return;
+    }
+    draft = &r->masked;
+    n_draft = *kept;
+  }
+  const Verdict v = verifier_.verify(row(0), draft, n_draft, r->req.sampling, r->req.index,
                                      static_cast<uint64_t>(known));
   ++r->spec.steps;
   ++stats_.sampled_steps;
   SpecOutcome& o = outcomes_[s.chunk];
-  o.n_verified = s.n_draft;
+  o.n_verified = n_draft;
   o.n_accepted = v.n_accepted;
-  if (s.n_draft > 0) {
-    r->spec.drafted += s.n_draft;
+  if (n_draft > 0) {
+    r->spec.drafted += n_draft;
     r->spec.accepted += v.n_accepted;
-    stats_.drafted_tokens += static_cast<uint64_t>(s.n_draft);
+    stats_.drafted_tokens += static_cast<uint64_t>(n_draft);
     stats_.accepted_tokens += static_cast<uint64_t>(v.n_accepted);
     ++stats_.spec_verifications;
   }
   // Draft token j was checked against row j; the token after the accepted ones comes from the next row.
   bool done = false;
-  for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, s.draft->tokens[static_cast<size_t>(j)], row(j));
+  for (int j = 0; j < v.n_accepted && !done; ++j) done = emit(r, draft->tokens[static_cast<size_t>(j)], row(j));
   if (!done) done = emit(r, v.next, row(v.n_accepted));
   if (done) {
     complete(r, finished);
@@ -283,6 +328,7 @@ bool Engine::emit(Request* r, int32_t id, const float* logits) {
   r->tokens.push_back(id);
   ++r->n_tokens;
   ++stats_.generated_tokens;
+  if (r->constraint) r->constraint->advance(id);
   if (r->stop.push(id)) return true;
   if (r->n_tokens - 1 >= max_ctx_) {  // the context is full
     r->stop.end();

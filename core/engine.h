@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/base/status.h"
+#include "core/constrain/constraint.h"
 #include "core/kv_cache.h"
 #include "core/request.h"
 #include "core/sampler.h"
@@ -101,10 +102,17 @@ class Engine {
   // Its draft pass cost; null without the confidence policy or for a drafter that costs nothing.
   const StepCost* draft_pass_cost() const { return speculator_ ? speculator_->draft_pass_cost() : nullptr; }
 
+  // An output constraint compiled over this engine's vocabulary, for
+  // GenerationRequest::constraint; each distinct spec is compiled once (the
+  // most recent 64 kept). Errors: the spec is malformed (kInvalidArgument) or
+  // uses what is not supported (kUnsupported), the message naming where.
+  StatusOr<std::shared_ptr<const constrain::Constraint>> constraint(const ConstraintSpec& spec);
+
   // Queues a request and returns its id. Errors, for this request only:
   // kInvalidArgument (empty prompt, token outside the vocabulary, sampling
-  // parameter out of range), kOutOfRange (the prompt exceeds the context, or
-  // prompt + max_tokens needs more KV than the whole pool holds).
+  // parameter out of range, a constraint with ignore_eos or stop strings),
+  // kOutOfRange (the prompt exceeds the context, or prompt + max_tokens needs
+  // more KV than the whole pool holds).
   StatusOr<uint64_t> add(GenerationRequest request);
   // Requests added and not yet returned by step().
   int n_pending() const { return static_cast<int>(requests_.size()); }
@@ -136,7 +144,8 @@ class Engine {
   Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptions& options, int max_ctx, int64_t kv_tokens);
   // The request a chunk of the plan computes (every SeqState the scheduler holds is one).
   static Request& request_of(const ScheduledChunk& c);
-  void complete(Request* r, std::vector<FinishedRequest>* finished);
+  // Hands r back (status not ok: it failed) and forgets it.
+  void complete(Request* r, std::vector<FinishedRequest>* finished, Status status = ok_status());
   // The running chunks that reach their request's last known token, as drafting candidates.
   std::span<const SpecCandidate> draft_candidates(std::span<const ScheduledChunk> running);
   // Lays out the step's batch: every chunk's tokens, known ones then draft ones;
@@ -164,6 +173,7 @@ class Engine {
   std::unordered_map<uint64_t, std::unique_ptr<Request>> requests_;
   std::vector<Request*> done_at_add_;  // max_tokens == 0: finished without a step
   EngineStats stats_;
+  std::unique_ptr<constrain::ConstraintCache> constraints_;  // on first use
 
   // Step workspace, sized at creation.
   std::vector<int32_t> tokens_;      // [max_batch_tokens]

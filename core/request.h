@@ -5,10 +5,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/base/status.h"
 #include "core/sampler.h"  // SamplingParams
+
+namespace sb::constrain {
+struct Constraint;
+}
 
 namespace sb {
 
@@ -23,6 +29,9 @@ struct GenerationRequest {
   // -1: none. K in [0, kMaxTopLogprobs]: each generated token's logprob and the K
   // most likely alternatives (token_logprobs() in core/sampler.h), from the target's logits.
   int logprobs = -1;
+  // An output constraint (Engine::constraint()); null: none. Not with ignore_eos
+  // or stop strings (the text ends where the constraint completes).
+  std::shared_ptr<const constrain::Constraint> constraint;
 };
 
 constexpr int kMaxTopLogprobs = 20;
@@ -48,6 +57,10 @@ struct GenerationResult {
   int n_top_logprobs = -1;                 // K
   std::vector<float> logprobs;             // [completion_tokens] each generated token's
   std::vector<TokenLogprob> top_logprobs;  // [completion_tokens, K] descending
+  // Not ok when the request failed after it was added: its constraint reached
+  // text no token of the vocabulary continues (kOutOfRange), or a json_schema
+  // output failed the schema check (kInternal: a bug).
+  Status status;
 };
 
 }  // namespace sb

@@ -115,6 +115,94 @@ std::optional<RecordError> parse_logprobs(const object& obj, RecordParams* p) {
   return std::nullopt;
 }
 
+std::optional<RecordError> constraint_string(const element& e, const char* key, ConstraintKind kind,
+                                             std::optional<ConstraintSpec>* out) {
+  if (e.type() != element_type::STRING) return wrong_type(key, "a string", e);
+  *out = ConstraintSpec{kind, std::string(std::string_view(e)), {}, key};
+  return std::nullopt;
+}
+
+std::optional<RecordError> parse_response_format(const element& e, std::optional<ConstraintSpec>* out) {
+  object rf;
+  if (e.get_object().get(rf) != simdjson::SUCCESS) return wrong_type("response_format", "an object", e);
+  element type;
+  if (!find_field(rf, "type", &type) || type.type() != element_type::STRING)
+    return make_error(RecordErrorCode::kInvalidParam, "response_format needs \"type\": \"text\", \"json_object\" "
+                                                      "or \"json_schema\"");
+  const std::string_view t(type);
+  if (t == "text") {
+    *out = ConstraintSpec{ConstraintKind::kNone, "", {}, "response_format"};
+    return std::nullopt;
+  }
+  if (t == "json_object") {
+    *out = ConstraintSpec{ConstraintKind::kJsonObject, "", {}, "response_format"};
+    return std::nullopt;
+  }
+  if (t != "json_schema")
+    return make_error(RecordErrorCode::kInvalidParam, "response_format.type must be \"text\", \"json_object\" or "
+                                                      "\"json_schema\", got \"" + std::string(t) + "\"");
+  element js, schema, v;
+  object js_obj;
+  if (!find_field(rf, "json_schema", &js) || js.get_object().get(js_obj) != simdjson::SUCCESS)
+    return make_error(RecordErrorCode::kInvalidParam, "response_format.json_schema must be an object with a \"schema\"");
+  if (find_field(js_obj, "name", &v) && v.type() != element_type::STRING)
+    return wrong_type("response_format.json_schema.name", "a string", v);
+  if (find_field(js_obj, "strict", &v) && v.type() != element_type::BOOL)
+    return wrong_type("response_format.json_schema.strict", "true or false", v);
+  if (!find_field(js_obj, "schema", &schema) ||
+      (schema.type() != element_type::OBJECT && schema.type() != element_type::BOOL))
+    return make_error(RecordErrorCode::kInvalidParam, "response_format.json_schema.schema must be a JSON schema object");
+  *out = ConstraintSpec{ConstraintKind::kJsonSchema, simdjson::minify(schema), {}, "response_format.json_schema.schema"};
+  return std::nullopt;
+}
+
+// At most one of the constraint fields.
+std::optional<RecordError> parse_constraint(const object& obj, std::optional<ConstraintSpec>* out) {
+  static constexpr const char* kFields[] = {"response_format", "guided_json", "guided_regex", "guided_choice",
+                                            "guided_grammar"};
+  const char* given = nullptr;
+  element e;
+  for (const char* key : kFields) {
+    if (!find_field(obj, key, &e)) continue;
+    if (given != nullptr)
+      return make_error(RecordErrorCode::kInvalidParam, std::string("give one output constraint, not both ") + given +
+                                                            " and " + key);
+    given = key;
+    std::optional<RecordError> err;
+    const std::string_view k(key);
+    if (k == "response_format") {
+      err = parse_response_format(e, out);
+    } else if (k == "guided_json") {
+      if (e.type() == element_type::STRING) {
+        err = constraint_string(e, key, ConstraintKind::kJsonSchema, out);
+      } else if (e.type() == element_type::OBJECT || e.type() == element_type::BOOL) {
+        *out = ConstraintSpec{ConstraintKind::kJsonSchema, simdjson::minify(e), {}, key};
+      } else {
+        err = wrong_type(key, "a JSON schema (an object, or its JSON text)", e);
+      }
+    } else if (k == "guided_regex") {
+      err = constraint_string(e, key, ConstraintKind::kRegex, out);
+    } else if (k == "guided_grammar") {
+      err = constraint_string(e, key, ConstraintKind::kGrammar, out);
+    } else {
+      simdjson::dom::array arr;
+      if (e.get_array().get(arr) != simdjson::SUCCESS || arr.size() == 0)
+        return wrong_type(key, "a non-empty list of strings", e);
+      ConstraintSpec spec{ConstraintKind::kChoice, "", {}, key};
+      for (element c : arr) {
+        if (c.type() != element_type::STRING) return wrong_type(key, "a list of strings", e);
+        spec.choices.emplace_back(std::string_view(c));
+      }
+      *out = std::move(spec);
+    }
+    if (err) return err;
+  }
+  if (find_field(obj, "guided_whitespace_pattern", &e))
+    return make_error(RecordErrorCode::kUnsupported, "guided_whitespace_pattern is not supported: JSON output is "
+                                                     "compact (no whitespace between tokens)");
+  return std::nullopt;
+}
+
 std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
   std::optional<RecordError> err;
   if ((err = get_integer(obj, "max_tokens", &p->max_tokens))) return err;
@@ -187,6 +275,7 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
     p->stop_token_ids = std::move(ids);
   }
   if ((err = parse_logprobs(obj, p))) return err;
+  if ((err = parse_constraint(obj, &p->constraint))) return err;
   if (find_field(obj, "return_token_ids", &e)) {
     if (e.type() != element_type::BOOL) return wrong_type("return_token_ids", "true or false", e);
     p->return_token_ids = bool(e);

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "formats/constraint_spec.h"
+
 namespace sb {
 
 // Stable error codes written to output as error.code (see man/specbatch.1).
@@ -48,6 +50,12 @@ struct RecordParams {
   // false gives -1 (none, whatever the CLI default).
   std::optional<int> logprobs;
   std::optional<bool> return_token_ids;
+  // One output constraint: "response_format" (OpenAI: {"type": "json_object"} or
+  // {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}; "text" is
+  // kNone, no constraint whatever the default), or vLLM's "guided_json" (a schema,
+  // or its JSON text), "guided_regex", "guided_choice" (a non-empty list of
+  // strings), "guided_grammar" (GBNF).
+  std::optional<ConstraintSpec> constraint;
 };
 
 constexpr int kRecordMaxLogprobs = 20;

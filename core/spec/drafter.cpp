@@ -27,6 +27,14 @@ void Draft::clear() {
   q_begin.assign(1, 0);
 }
 
+void Draft::truncate(int n) {
+  const size_t k = static_cast<size_t>(n);
+  tokens.resize(k);
+  confidence.resize(k);
+  q.resize(static_cast<size_t>(q_begin[k]));
+  q_begin.resize(k + 1);
+}
+
 void Draft::push_one_hot(int32_t token, float c) {
   const Sampler::Candidate one{token, 1.0f};
   push(token, c, std::span<const Sampler::Candidate>(&one, 1));
@@ -39,8 +47,9 @@ void Draft::push(int32_t token, float c, std::span<const Sampler::Candidate> tok
   q_begin.push_back(static_cast<int32_t>(q.size()));
 }
 
-float draw_draft_token(const DraftRequest& r, const float* logits, int n_vocab, int j, Sampler& sampler,
+float draw_draft_token(const DraftRequest& r, float* logits, int n_vocab, int j, Sampler& sampler,
                        std::vector<Sampler::Candidate>& q) {
+  if (r.rule != nullptr && !r.rule->mask(r.out->tokens, logits, n_vocab)) return -1;
   const SamplingParams& sp = *r.sampling;
   float confidence = 0;
   if (sp.temperature <= 0) {

@@ -44,10 +44,26 @@ struct Draft {
   // grows the candidate buffer on first use).
   void reserve_one_hot(int k);
   void clear();
+  // Keeps the first n tokens (n <= size()).
+  void truncate(int n);
   // Appends a token whose q is one-hot.
   void push_one_hot(int32_t token, float confidence);
   // Appends a token drawn from q (q holds it with p > 0).
   void push(int32_t token, float confidence, std::span<const Sampler::Candidate> q);
+};
+
+// A rule one request's draft tokens must follow (its output constraint): a
+// drafter masks the logits of each draft token with it before drawing, so the
+// draft stays within the rule and q is the distribution under it.
+class DraftRule {
+ public:
+  virtual ~DraftRule() = default;
+  // Masks logits [n_vocab] of the token after `drafted` (the draft so far);
+  // false when the rule allows no token there (the draft ends).
+  virtual bool mask(std::span<const int32_t> drafted, float* logits, int n_vocab) = 0;
+  // How many leading draft tokens the rule accepts in turn (the Speculator cuts
+  // the rest: drafters that do not draw from logits, n-gram lookup, ignore the mask).
+  virtual int valid_prefix(std::span<const int32_t> tokens) = 0;
 };
 
 // One request's part of a step's proposal.
@@ -58,6 +74,7 @@ struct DraftRequest {
   const SamplingParams* sampling = nullptr;  // the request's; temperature 0 is greedy
   uint64_t index = 0;                       // record index, a randomness key
   Draft* out = nullptr;                     // replaced by the proposal
+  DraftRule* rule = nullptr;                // null: none
 };
 
 // Early stop of autoregressive drafting (the confidence policy): a request is
@@ -116,13 +133,15 @@ class Drafter {
 };
 
 // Appends draft token j of request r (position r.tokens.size() + j) drawn from
-// its next-token logits [n_vocab] under r's sampling settings: one-hot argmax
-// when greedy, else q after temperature/top-k/top-p/min-p (candidates that
-// underflowed dropped), drawn with RandomPurpose::kDraft. Returns the largest
-// probability of that distribution (for greedy, at temperature 1), the raw
-// confidence of drafters without a head of their own; it is also the pushed
-// confidence, which the caller may replace. q is scratch.
-float draw_draft_token(const DraftRequest& r, const float* logits, int n_vocab, int j, Sampler& sampler,
+// its next-token logits [n_vocab] (masked in place by r.rule first) under r's
+// sampling settings: one-hot argmax when greedy, else q after
+// temperature/top-k/top-p/min-p (candidates that underflowed dropped), drawn
+// with RandomPurpose::kDraft. Returns the largest probability of that
+// distribution (for greedy, at temperature 1), the raw confidence of drafters
+// without a head of their own; it is also the pushed confidence, which the
+// caller may replace. Returns -1 and appends nothing when r.rule allows no
+// token: the draft ends. q is scratch.
+float draw_draft_token(const DraftRequest& r, float* logits, int n_vocab, int j, Sampler& sampler,
                        std::vector<Sampler::Candidate>& q);
 
 // What a model drafter is sized for: the engine's limits.

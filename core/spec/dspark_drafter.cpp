@@ -311,6 +311,7 @@ void DSparkDrafter::draw_block(const DraftRequest& r, size_t row, int n_draft, c
       std::copy(u, u + nv, logits_.begin());
     }
     float c = draw_draft_token(r, logits_.data(), n_vocab_, j, sampler_, cand_);
+    if (c < 0) break;  // the request's rule allows nothing here
     if (m_.dspark.confidence_head) {
       c = confidence(h_rows + (row + static_cast<size_t>(j)) * static_cast<size_t>(dim_), prev);
       r.out->confidence.back() = c;

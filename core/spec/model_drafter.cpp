@@ -134,8 +134,9 @@ Status ModelDrafter::run_batch(size_t first_row) {
   return forward_->run(batch, kv_, next_.data() + first_row * static_cast<size_t>(n_vocab_));
 }
 
-bool ModelDrafter::draw(const DraftRequest& r, const float* logits, int j, const DraftStop& stop, Active* a) {
+bool ModelDrafter::draw(const DraftRequest& r, float* logits, int j, const DraftStop& stop, Active* a) {
   const float confidence = draw_draft_token(r, logits, n_vocab_, j, sampler_, q_);
+  if (confidence < 0) return false;  // the request's rule allows nothing here
   if (stop.calibrator != nullptr) a->survival *= stop.calibrator->calibrated(j, confidence);
   return j + 1 < r.k && (stop.calibrator == nullptr || a->survival >= stop.min_survival);
 }

@@ -81,9 +81,9 @@ class ModelDrafter : public Drafter {
   Status catch_up(std::span<const DraftRequest> requests);
   // One forward per draft position over the requests still drafting.
   Status draft_positions(std::span<const DraftRequest> requests, const DraftStop& stop);
-  // Appends one proposed token for request r from its next-token logits; true
-  // when drafting r goes on.
-  bool draw(const DraftRequest& r, const float* logits, int j, const DraftStop& stop, Active* a);
+  // Appends one proposed token for request r from its next-token logits (which
+  // r's rule may mask); true when drafting r goes on.
+  bool draw(const DraftRequest& r, float* logits, int j, const DraftStop& stop, Active* a);
   // Frees the least recently used state not used in this call; false when none.
   bool evict_one();
   // Runs the batch in tokens_/positions_/seqs_/rows_; its logit rows become

@@ -91,6 +91,9 @@ Status Speculator::propose(std::span<const ScheduledChunk> running, std::span<co
   }
   SB_RETURN_IF_ERROR(drafter_->propose(requests_, stop));
   ++drafter_steps_;
+  // A request with a rule keeps its draft up to the first token the rule refuses.
+  for (const DraftRequest& r : requests_)
+    if (r.rule != nullptr && r.out->size() > 0) r.out->truncate(r.rule->valid_prefix(r.out->tokens));
   for (size_t m = 0; m < requests_.size(); ++m)
     if (requests_[m].out->size() > 0) chunk_draft_[request_chunk_[m]] = requests_[m].out;
   if (policy_ == SpecPolicy::kFixed) {

@@ -15,9 +15,10 @@
 // step's outcome once); calibration per regime (greedy / sampled, per drafter)
 // in the calibrator lookups of admit(), learn(), observe() and the DraftStop
 // handed to the drafter, each of which has the request's DraftRequest; a
-// per-request rule on draft tokens (a grammar cutting drafts it cannot accept)
-// between the drafter's proposal and admission in propose(), and inside the
-// drafters through a DraftRequest field.
+// per-request rule on draft tokens (DraftRule: an output constraint) is applied
+// inside the drafters through DraftRequest::rule and again between the
+// drafter's proposal and admission in propose(), which cuts each draft at the
+// first token the rule refuses.
 #pragma once
 
 #include <cstdint>

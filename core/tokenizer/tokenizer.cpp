@@ -462,11 +462,13 @@ std::string Tokenizer::summary() const {
 
 // ---------------------------------------------------------------- StreamDecoder
 
+bool Tokenizer::drops_leading_space(std::span<const int32_t> context) const {
+  return impl_->strip_first_space() &&
+         std::all_of(context.begin(), context.end(), [&](int32_t id) { return token_bytes(id).empty(); });
+}
+
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t> context)
-    : tok_(tokenizer),
-      strip_space_(tokenizer.impl_->strip_first_space() &&
-                   std::all_of(context.begin(), context.end(),
-                               [&](int32_t id) { return tokenizer.token_bytes(id).empty(); })) {}
+    : tok_(tokenizer), strip_space_(tokenizer.drops_leading_space(context)) {}
 
 std::string StreamDecoder::push(int32_t id) {
   std::string bytes = tok_.token_bytes(id);

@@ -60,6 +60,9 @@ class Tokenizer {
   std::string token_bytes(int32_t id) const;
   // The vocabulary entry as stored (for inspect / logprobs display).
   const std::string& token_piece(int32_t id) const;
+  // Whether StreamDecoder drops a leading space from the first token that
+  // follows `context` (SentencePiece, a context with no text).
+  bool drops_leading_space(std::span<const int32_t> context) const;
   // Whole-sequence decode, same rules as StreamDecoder (valid UTF-8 out).
   std::string decode(std::span<const int32_t> ids) const;
 

@@ -251,3 +251,62 @@ TEST_CASE("stop_token_ids, logprobs (K, or true with top_logprobs) and return_to
     CHECK(e.error->message.find(field) == 0);  // the message starts with the field's name
   }
 }
+
+TEST_CASE("output constraints: response_format (also in an OpenAI body), guided_json/regex/choice/grammar") {
+  RecordParser p;
+  ParsedRecord r = p.parse(
+      R"({"custom_id":"a","body":{"messages":[],"response_format":{"type":"json_schema","json_schema":{"name":"n",
+      "strict":true,"schema":{"type":"object", "properties":{"x":{"type":"integer"}}}}}}})", 0);
+  REQUIRE(r.ok());
+  REQUIRE(r.record.params.constraint);
+  CHECK(r.record.params.constraint->kind == sb::ConstraintKind::kJsonSchema);
+  CHECK(r.record.params.constraint->text == R"({"type":"object","properties":{"x":{"type":"integer"}}})");
+  CHECK(r.record.params.constraint->field == "response_format.json_schema.schema");
+  r = p.parse(R"({"prompt":"x","response_format":{"type":"json_object"}})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->kind == sb::ConstraintKind::kJsonObject);
+  r = p.parse(R"({"prompt":"x","response_format":{"type":"text"},"guided_regex":null})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->kind == sb::ConstraintKind::kNone);  // overrides a default
+  r = p.parse(R"({"prompt":"x","guided_regex":null})", 0);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.record.params.constraint.has_value());
+  r = p.parse(R"({"prompt":"x","guided_json":"{\"type\":\"string\"}"})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->text == R"({"type":"string"})");
+  r = p.parse(R"({"prompt":"x","guided_json":{"enum":[1, 2]}})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->text == R"({"enum":[1,2]})");
+  r = p.parse(R"({"prompt":"x","guided_regex":"[a-z]+"})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->kind == sb::ConstraintKind::kRegex);
+  CHECK(r.record.params.constraint->text == "[a-z]+");
+  r = p.parse(R"({"prompt":"x","guided_choice":["yes","no"]})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->choices == std::vector<std::string>{"yes", "no"});
+  r = p.parse(R"({"prompt":"x","guided_grammar":"root ::= \"a\""})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.constraint->kind == sb::ConstraintKind::kGrammar);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"prompt":"x","guided_regex":"a","guided_choice":["a"]})", "not both guided_regex and guided_choice"},
+      {R"({"prompt":"x","response_format":{"type":"json_object"},"guided_json":{}})", "not both response_format"},
+      {R"({"prompt":"x","response_format":{"type":"yaml"}})", "response_format.type must be"},
+      {R"({"prompt":"x","response_format":"json"})", "response_format must be an object"},
+      {R"({"prompt":"x","response_format":{"type":"json_schema"}})", "response_format.json_schema must be"},
+      {R"({"prompt":"x","response_format":{"type":"json_schema","json_schema":{"schema":3}}})", "json_schema.schema"},
+      {R"({"prompt":"x","response_format":{"type":"json_schema","json_schema":{"schema":{},"strict":1}}})", "strict"},
+      {R"({"prompt":"x","guided_choice":[]})", "guided_choice must be a non-empty list"},
+      {R"({"prompt":"x","guided_choice":["a",1]})", "guided_choice must be a list of strings"},
+      {R"({"prompt":"x","guided_regex":5})", "guided_regex must be a string"},
+      {R"({"prompt":"x","guided_json":[1]})", "guided_json must be a JSON schema"},
+  };
+  for (const auto& [line, want] : bad) {
+    CAPTURE(line);
+    r = p.parse(line, 0);
+    CHECK(code_of(r) == RecordErrorCode::kInvalidParam);
+    CHECK_MESSAGE(r.error->message.find(want) != std::string::npos, r.error->message);
+  }
+  r = p.parse(R"({"prompt":"x","guided_json":{},"guided_whitespace_pattern":" *"})", 0);
+  CHECK(code_of(r) == RecordErrorCode::kUnsupported);
+}
