@@ -22,11 +22,13 @@
 #include "core/modelgen/random_dspark.h"
 #include "core/modelgen/random_model.h"
 #include "core/spec/model_drafter.h"
+#include "core/spec/spec_test_util.h"
 #include "test_util.h"
 
 namespace {
 
 using sb::test::Loaded;
+using sb::test::fits;
 using sb::test::load;
 
 const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
@@ -283,61 +285,11 @@ TEST_CASE("constrained generation: greedy output is the same with a DSpark draft
 
 namespace {
 
-// Upper chi-square quantile for false-failure rate 1e-4 (Wilson-Hilferty; z = 3.719).
-double chi2_critical(int dof) {
-  const double k = dof, z = 3.719;
-  const double t = 1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k));
-  return k * t * t * t;
-}
-
-// Pearson's statistic of counts against expected probabilities, cells expected
-// under 5 pooled; a count where nothing is expected fails at once.
-bool fits(const std::map<int64_t, int>& counts, const std::map<int64_t, double>& expected, int n, double* stat_out) {
-  double stat = 0, pooled_exp = 0, pooled_obs = 0;
-  int cells = 0;
-  for (const auto& [key, c] : counts)
-    if (!expected.count(key)) return false;
-  for (const auto& [key, p] : expected) {
-    const double e = p * n, o = counts.count(key) ? counts.at(key) : 0;
-    if (e < 5) {
-      pooled_exp += e;
-      pooled_obs += o;
-      continue;
-    }
-    stat += (o - e) * (o - e) / e;
-    ++cells;
-  }
-  if (pooled_exp > 0) {
-    stat += (pooled_obs - pooled_exp) * (pooled_obs - pooled_exp) / std::max(pooled_exp, 1e-9);
-    ++cells;
-  }
-  *stat_out = stat;
-  return cells < 2 || stat < chi2_critical(cells - 1);
-}
-
-// The target's next-token logits after `tokens`, on a fresh sequence.
-std::vector<float> next_logits(Loaded& l, const std::vector<int32_t>& tokens) {
-  sb::KvCache kv(8, 16, 1, 128);
-  auto fwd = sb::Forward::create(l.model, *l.backend, kv, sb::ForwardLimits{128, 1, 1});
-  REQUIRE(fwd.ok());
-  const int seq = kv.seq_create();
-  REQUIRE(kv.seq_grow(seq, static_cast<int>(tokens.size())));
-  std::vector<int32_t> pos, seqs;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    pos.push_back(static_cast<int32_t>(i));
-    seqs.push_back(seq);
-  }
-  const std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
-  std::vector<float> logits(static_cast<size_t>(l.model.config.n_vocab));
-  REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seqs, rows}, kv, logits.data()).ok());
-  return logits;
-}
-
 // The constrained next-token distribution: logits of the tokens the matcher
 // accepts (found by trying every token), then the sampler's filters.
 std::map<int32_t, double> constrained(Loaded& l, sb::constrain::Matcher& m, const std::vector<int32_t>& tokens,
                                       const sb::SamplingParams& sp) {
-  std::vector<float> logits = next_logits(l, tokens);
+  std::vector<float> logits = sb::test::target_logits(l, tokens);
   const auto allowed = sb::test::brute_force_mask(m);
   for (size_t t = 0; t < logits.size(); ++t)
     if (!((allowed[t >> 6] >> (t & 63)) & 1)) logits[t] = -std::numeric_limits<float>::infinity();
