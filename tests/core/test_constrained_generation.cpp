@@ -248,28 +248,10 @@ TEST_CASE("constrained generation: greedy output is the same with self:q8_0 and 
 }
 
 TEST_CASE("constrained generation: greedy output is the same with a DSpark draft, random Qwen3") {
-  const std::string dir = sb::test::scratch_dir("constrained_dspark");
-  sb::RandomModelShape shape;
-  shape.n_vocab = 300;
-  shape.dim = 64;
-  shape.n_head = 4;
-  shape.n_kv_head = 2;
-  shape.ffn_dim = 96;
-  shape.qwen3 = true;
-  REQUIRE(sb::write_random_model(dir + "/target.gguf", shape, 7).ok());
-  Loaded l = load(dir + "/target.gguf");
-  sb::RandomDSparkShape s;
-  s.n_vocab = l.model.config.n_vocab;
-  s.dim = l.model.config.dim;
-  s.target_n_layer = l.model.config.n_layer;
-  s.embed_tokens = l.model.weights.tok_embd;
-  s.lm_head = l.model.weights.lm_head;
-  s.n_head = 4;
-  s.n_kv_head = 2;
-  s.head_dim = 16;
-  s.ffn_dim = 96;
-  s.target_layer_ids = {-1, 0, l.model.config.n_layer - 1};
-  REQUIRE(sb::write_random_dspark(dir + "/dspark", s, 3).ok());
+  const std::string target = sb::test::scratch_dir("constrained_dspark") + "/target.gguf";
+  REQUIRE(sb::write_random_model(target, sb::test::qwen3_shape(64, 2, 4, 2), 7).ok());
+  Loaded l = load(target);
+  const std::string dspark = sb::test::write_dspark_for(l, "constrained_dspark_draft");
   std::mt19937_64 rng(22);
   const std::vector<sb::ConstraintSpec> specs = mixed_specs(rng, 20, 8);
   sb::EngineOptions o;
@@ -277,7 +259,7 @@ TEST_CASE("constrained generation: greedy output is the same with a DSpark draft
   const auto plain = run_greedy(l, o, specs, 60);
   for (sb::SpecPolicy policy : {sb::SpecPolicy::kFixed, sb::SpecPolicy::kConfidence}) {
     sb::EngineStats stats;
-    check_same_tokens(run_greedy(l, drafting(o, "dspark:" + dir + "/dspark", policy), specs, 60, nullptr, &stats),
+    check_same_tokens(run_greedy(l, drafting(o, "dspark:" + dspark, policy), specs, 60, nullptr, &stats),
                       plain);
     if (policy == sb::SpecPolicy::kFixed) CHECK(stats.drafted_tokens > 0);
   }
