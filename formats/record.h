@@ -23,6 +23,8 @@ enum class RecordErrorCode {
   kUnsupported,    // valid but not implemented (e.g. "messages" for a model without a chat template)
   kPromptTooLong,  // set by the caller: prompt tokens do not fit the context
   kTemplateError,  // set by the caller: the chat template failed on this record's messages
+  kConstraintDeadEnd,  // set by the caller: the output constraint reached text no token continues
+  kInternal,           // set by the caller: a bug (a json_schema output that fails its schema check)
 };
 const char* record_error_code_name(RecordErrorCode code);  // "invalid_json", ...
 
