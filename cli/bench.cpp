@@ -57,10 +57,10 @@ struct BenchRow {
   std::vector<PolicyRun> runs;  // runs[0]: off
 };
 
-// How the confidence policy's step cost is found: --spec-profile, else the
-// first profile of this bench, reused for every later concurrency.
+// How the confidence policy's step cost is found: --spec-profile or the cache,
+// else the first profile of this bench, reused for every later concurrency.
 struct ProfileSource {
-  std::string path;
+  ProfileStore store;
   SpecProfileKey key;
   std::vector<std::pair<int, double>> measured;             // target step seconds
   std::vector<std::pair<int, double>> measured_draft_pass;  // draft pass seconds
@@ -80,7 +80,7 @@ StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const 
     eo.step_cost = profile->measured;
     eo.draft_pass_cost = profile->measured_draft_pass;
   }
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(loaded, eo, profile->path, profile->key));
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(loaded, eo, profile->store, profile->key));
   if (engine->step_cost() != nullptr && profile->measured.empty()) {
     const auto points = engine->step_cost()->points();
     profile->measured.assign(points.begin(), points.end());
@@ -286,8 +286,9 @@ StatusOr<LoadedModel> load_measured(const BenchOptions& o, const BenchPlan& plan
     path = tmp;
   }
   auto loaded = load_for_generation(path, o.draft, plan.device);
-  StatusOr<SpecProfileKey> key = loaded.ok() && !profile->path.empty() ? spec_profile_key(*loaded, o.threads)
-                                                                        : StatusOr<SpecProfileKey>(SpecProfileKey{});
+  StatusOr<SpecProfileKey> key = loaded.ok() && profile->store.used() && !o.draft.none()
+                                     ? spec_profile_key(*loaded, o.threads)
+                                     : StatusOr<SpecProfileKey>(SpecProfileKey{});
   if (path != o.model) ::unlink(path.c_str());
   if (!loaded.ok()) return loaded.status();
   SB_ASSIGN_OR_RETURN(profile->key, std::move(key));
@@ -447,8 +448,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(in_range(1, 64))->capture_default_str();
   cmd->add_option("--spec-profile", o.spec_profile,
                   "Load the confidence policy's step cost profile from this file when it matches; else profile "
-                  "and write it (as run does)")
+                  "and write it (as run does; default: the per-user cache)")
       ->type_name("FILE");
+  cmd->add_flag("--no-profile-cache", o.no_profile_cache,
+                "Neither read nor write the per-user step cost profile cache");
   cmd->add_option("--repeat", o.repeat,
                   "Run every measurement N times, the policies interleaved, and keep the fastest (a noisy machine)")
       ->capture_default_str()
@@ -470,7 +473,7 @@ struct BenchResult {
 StatusOr<BenchResult> run_bench(const BenchOptions& o, const BenchPlan& plan, std::optional<LoadedModel>* loaded) {
   if (!o.random_model.empty()) SB_RETURN_IF_ERROR(write_shape(o));
   ProfileSource profile;
-  profile.path = o.spec_profile;
+  profile.store = {o.spec_profile, !o.no_profile_cache};
   SB_ASSIGN_OR_RETURN(*loaded, load_measured(o, plan, &profile));
   // The first run faults in the weights (the model file is mapped); keep it out of the table.
   EngineStats warm;

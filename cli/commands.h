@@ -53,7 +53,8 @@ struct RunOptions {
   DraftSpec draft;                    // --draft, parsed (core/spec/draft_spec.h); kNone = none
   SpecPolicy spec_policy = SpecPolicy::kConfidence;
   int spec_max = 8;                   // draft tokens per record and step
-  std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = none
+  std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = the cache
+  bool no_profile_cache = false;      // no per-user step cost profile cache
   // Output order, reporting.
   std::string order = "input";  // input | completion
   int reorder_window = 0;       // records held for ordering; 0 = max(1024, 4 * max_seqs)
@@ -82,7 +83,8 @@ struct BenchOptions {
   DraftSpec draft;                    // --draft, parsed (core/spec/draft_spec.h); kNone = none
   std::vector<SpecPolicy> spec_policies;  // empty = all three with --draft
   int spec_max = 8;
-  std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = none
+  std::string spec_profile;           // step cost profile file (cli/engine_setup.h); "" = the cache
+  bool no_profile_cache = false;      // no per-user step cost profile cache
   int repeat = 1;                     // runs per measurement; the fastest counts
 };
 CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts);

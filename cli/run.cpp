@@ -117,8 +117,12 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->check(in_range(1, 64))->capture_default_str()->group(e);
   cmd->add_option("--spec-profile", o.spec_profile,
                   "Load the confidence policy's step cost profile from this file when it matches the model, "
-                  "backend, threads, --max-batch-tokens and KV block size; else profile and write it")
+                  "backend, threads, --max-batch-tokens, KV block size and --draft; else profile and write it "
+                  "(default: a per-user cache, $XDG_CACHE_HOME/specbatch/ else ~/.cache/specbatch/)")
       ->type_name("FILE")->group(e);
+  cmd->add_flag("--no-profile-cache", o.no_profile_cache,
+                "Neither read nor write the per-user step cost profile cache: profile at every start")
+      ->group(e);
   auto* out = "Output and reporting";
   cmd->add_option("--order", o.order, "Output order: input (restored through a bounded window) or completion")
       ->check(CLI::IsMember({"input", "completion"}))->capture_default_str()->group(out);
@@ -262,12 +266,13 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   SB_ASSIGN_OR_RETURN(setup->loaded, load_for_generation(o.model, draft, s.device));
   const LoadedModel& loaded = *setup->loaded;
   SB_ASSIGN_OR_RETURN(setup->prompter, ChatPrompter::create(*loaded.tokenizer, o.chat_template, s.chat_kwargs));
+  const ProfileStore store{o.spec_profile, !o.no_profile_cache};
   SpecProfileKey profile_key;
-  if (!o.spec_profile.empty()) {
+  if (store.used() && !draft.none()) {
     SB_ASSIGN_OR_RETURN(profile_key, spec_profile_key(loaded, o.threads));
   }
   SB_ASSIGN_OR_RETURN(setup->engine,
-                      create_engine(loaded, engine_options(o, loaded.model.config), o.spec_profile, profile_key));
+                      create_engine(loaded, engine_options(o, loaded.model.config), store, profile_key));
   SB_RETURN_IF_ERROR(setup->output->open());
   setup->load_s = std::chrono::duration<double>(Clock::now() - t_start).count();
   return ok_status();

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "core/step_profiler.h"
+
 namespace sb {
 
 namespace {
@@ -313,8 +315,8 @@ StatusOr<std::vector<std::pair<int, double>>> profile_forward(Forward& forward, 
   const int n_rows = std::min(max_tokens, forward.limits().max_logit_rows);
   std::vector<int32_t> tokens, positions, seqs, rows;
   std::vector<float> logits(static_cast<size_t>(n_rows) * static_cast<size_t>(forward.config().n_vocab));
-  std::vector<std::pair<int, double>> points;
-  for (int b = 1;; b = std::min(2 * b, max_tokens)) {
+  StepProfiler profiler(max_tokens);
+  for (int b; (b = profiler.next()) > 0;) {
     const int n_seqs = std::min({b, max_seqs, forward.limits().max_seqs});
     tokens.clear();
     positions.clear();
@@ -337,7 +339,7 @@ StatusOr<std::vector<std::pair<int, double>>> profile_forward(Forward& forward, 
     double best = 0;
     if (room) {
       const ForwardBatch batch{tokens, positions, seqs, rows};
-      for (int rep = 0; rep < 3; ++rep) {
+      for (int rep = 0; profiler.again(rep, best); ++rep) {
         const auto t0 = std::chrono::steady_clock::now();
         const Status st = forward.run(batch, kv, logits.data());
         const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -350,10 +352,9 @@ StatusOr<std::vector<std::pair<int, double>>> profile_forward(Forward& forward, 
     }
     for (int seq : created) kv.seq_free(seq);
     if (!room) break;
-    points.emplace_back(b, std::max(best, 1e-9));
-    if (b == max_tokens) break;
+    profiler.add(b, best);
   }
-  return points;
+  return profiler.points();
 }
 
 }  // namespace sb

@@ -137,7 +137,8 @@ class Forward {
 };
 
 // Seconds of one run() by its token count n = 1, 2, 4, ... up to max_tokens
-// (<= forward.limits().max_tokens), the fastest of three runs each: n tokens
+// (<= forward.limits().max_tokens) or until the curve is clear, timed as
+// core/step_profiler.h says: n tokens
 // spread over min(n, max_seqs) new sequences of kv from position 0, freed
 // afterwards. The grid stops early where the cache has no room. Set-up only (it
 // allocates); kv must be the cache forward was created for, still empty.

@@ -7,6 +7,7 @@
 
 #include "core/forward.h"
 #include "core/spec/confidence_policy.h"
+#include "core/step_profiler.h"
 
 namespace sb {
 
@@ -325,9 +326,10 @@ void DSparkDrafter::draw_block(const DraftRequest& r, size_t row, int n_draft, c
 
 StatusOr<std::vector<std::pair<int, double>>> DSparkDrafter::profile_pass_cost(int max_requests) {
   const int most = std::min({max_requests, limits_.max_seqs, static_cast<int>(max_rows_ / gamma_)});
-  std::vector<std::pair<int, double>> points;
+  if (most < 1) return std::vector<std::pair<int, double>>{};
+  StepProfiler profiler(most);
   std::vector<int> created;
-  for (int b = 1; most >= 1; b = std::min(2 * b, most)) {
+  for (int b; (b = profiler.next()) > 0;) {
     plan_.clear();
     created.clear();
     bool room = true;
@@ -344,7 +346,7 @@ StatusOr<std::vector<std::pair<int, double>>> DSparkDrafter::profile_pass_cost(i
     }
     double best = 0;
     Status st = ok_status();
-    for (int rep = 0; rep < 3 && room && st.ok(); ++rep) {
+    for (int rep = 0; room && st.ok() && profiler.again(rep, best); ++rep) {
       const auto t0 = std::chrono::steady_clock::now();
       st = run_block();
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -355,10 +357,9 @@ StatusOr<std::vector<std::pair<int, double>>> DSparkDrafter::profile_pass_cost(i
     n_out_ = 0;
     SB_RETURN_IF_ERROR(st);
     if (!room) break;
-    points.emplace_back(b * gamma_, std::max(best, 1e-9));
-    if (b == most) break;
+    profiler.add(b * gamma_, best);
   }
-  return points;
+  return profiler.points();
 }
 
 }  // namespace sb

@@ -71,6 +71,8 @@ inline CliResult run_cli(const std::vector<std::string>& args, const std::string
   write_file(dir + "/stdin", stdin_bytes);
   // A hung child becomes a failure (exit 124 from timeout), never a hung suite.
   std::string cmd = "timeout -k 5 120 " + shell_quote(SPECBATCH_BINARY);
+  // The step cost profile cache in scratch, never the user's (ctest sets it too).
+  if (std::getenv("XDG_CACHE_HOME") == nullptr) cmd = "XDG_CACHE_HOME=" + shell_quote(dir + "/xdg-cache") + " " + cmd;
   for (const std::string& a : args) {
     cmd += ' ';
     cmd += shell_quote(a);

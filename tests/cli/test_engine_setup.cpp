@@ -3,11 +3,16 @@
 // makes the confidence policy verify no draft, a flat one every draft, as many as
 // the fixed policy); re-profiled and overwritten with a note when the key differs;
 // a malformed file is an error naming the file and the field; a model drafter's
-// pass times saved with the --draft value.
+// pass times saved with the --draft value. Without it, the per-user cache in
+// $XDG_CACHE_HOME/specbatch/: written, reused, one file per key, a corrupt file
+// rewritten, an unusable directory a note, --no-profile-cache writing nothing.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "cli/cli_test_util.h"
 
@@ -124,4 +129,65 @@ TEST_CASE("spec profile: a model drafter's pass times are saved with the --draft
   auto other = run_cli(args, kRepetitiveInput);
   REQUIRE_MESSAGE(other.exit_code == 0, other.err);
   CHECK(other.err.find("draft (self:q8_0 in the file, self:q4_0 now)") != std::string::npos);
+}
+
+TEST_CASE("profile cache: written on the first run, reused, keyed, rewritten when corrupt, off on request") {
+  const std::string dir = sb::test::scratch_dir("cli_profile_cache");
+  const sb::test::ScopedEnv env("XDG_CACHE_HOME", (dir + "/xdg").c_str());
+  const std::string cache = dir + "/xdg/specbatch";
+  const auto files = [&cache] {
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(cache, ec)) names.push_back(e.path().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  std::vector<std::string> args = {"run", "-m", stories_model(), "--temperature", "0", "--max-seqs", "2",
+                                   "--max-batch-tokens", "32", "--threads", "2", "--draft", "ngram"};
+
+  auto first = run_cli(args, kRepetitiveInput);
+  REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+  REQUIRE(files().size() == 1);
+  const std::string file = files()[0];
+  CHECK(first.err.find("step cost profiled and cached in " + file) != std::string::npos);
+  const std::string written = read_file(file);
+  CHECK(json_number(written, "threads") == 2);
+
+  auto second = run_cli(args, kRepetitiveInput);
+  REQUIRE_MESSAGE(second.exit_code == 0, second.err);
+  CHECK(second.err.find("step cost profile loaded from " + file) != std::string::npos);
+  CHECK(second.err.find("profiled and cached") == std::string::npos);
+  CHECK(read_file(file) == written);
+
+  // Another key: a file of its own beside the first.
+  std::vector<std::string> other = args;
+  other[std::find(other.begin(), other.end(), "--threads") - other.begin() + 1] = "1";
+  REQUIRE(run_cli(other, kRepetitiveInput).exit_code == 0);
+  CHECK(files().size() == 2);
+  CHECK(read_file(file) == written);
+
+  // Corrupt: ignored with a note, profiled again and rewritten.
+  write_file(file, "{\"specbatch_spec_profile\":2,");
+  auto corrupt = run_cli(args, kRepetitiveInput);
+  REQUIRE_MESSAGE(corrupt.exit_code == 0, corrupt.err);
+  CHECK(corrupt.err.find("ignoring the cached " + file) != std::string::npos);
+  CHECK(corrupt.err.find("step cost profiled and cached in " + file) != std::string::npos);
+  CHECK(json_number(read_file(file), "threads") == 2);
+
+  // --no-profile-cache: nothing read or written.
+  std::filesystem::remove_all(cache);
+  args.push_back("--no-profile-cache");
+  auto off = run_cli(args, kRepetitiveInput);
+  REQUIRE_MESSAGE(off.exit_code == 0, off.err);
+  CHECK(files().empty());
+  CHECK(off.err.find("step cost") == std::string::npos);
+
+  // An unusable cache directory (a file is in the way): a note, and the run goes on.
+  args.pop_back();
+  std::filesystem::remove_all(dir + "/xdg");
+  write_file(dir + "/xdg", "");
+  auto unwritable = run_cli(args, kRepetitiveInput);
+  REQUIRE_MESSAGE(unwritable.exit_code == 0, unwritable.err);
+  CHECK(unwritable.err.find("the step cost profile is not cached: ") != std::string::npos);
+  CHECK(sb::test::split_lines(unwritable.out).size() == 6);
 }

@@ -24,7 +24,7 @@ TEST_CASE("--version, --help and subcommand help") {
   CHECK(rh.exit_code == 0);
   for (std::string flag : {"--model", "--output", "--overwrite", "--max-tokens", "--temperature", "--top-p",
                            "--top-k", "--min-p", "--seed", "--stop", "--ignore-eos", "--threads", "--device",
-                           "--dtype", "--ctx", "--quiet"}) {
+                           "--dtype", "--ctx", "--quiet", "--no-profile-cache"}) {
     CAPTURE(flag);
     CHECK(rh.out.find(flag) != std::string::npos);
   }
