@@ -37,6 +37,8 @@ struct RunOptions {
   bool ignore_eos = false;
   int logprobs = -1;              // -1 = none; K: each token's logprob and K alternatives
   bool return_token_ids = false;  // prompt_token_ids and token_ids in the output
+  // Refused record fields (formats/request_fields.h) ignored with a warning instead of an error record.
+  bool ignore_unsupported = false;
   // Chat records ("messages"): template file overriding the model's, extra template variables (JSON object).
   std::string chat_template;
   std::string chat_template_kwargs;

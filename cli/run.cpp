@@ -80,6 +80,10 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                       std::to_string(kMaxTopLogprobs) + "]")
       ->type_name("K")->check(in_range(0, kMaxTopLogprobs))->group(g);
   cmd->add_flag("--return-token-ids", o.return_token_ids, "Write prompt_token_ids and token_ids")->group(g);
+  cmd->add_flag("--ignore-unsupported", o.ignore_unsupported,
+                "Run records that give a refused field (FIELD POLICY in the man page) without it, with a warning "
+                "and a count in the summary, instead of an unsupported_param error record")
+      ->group(g);
   cmd->add_option("--chat-template", o.chat_template,
                   "Jinja2 chat template for \"messages\" records, instead of the model's own")
       ->type_name("FILE")->group("Chat records");

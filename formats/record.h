@@ -23,6 +23,8 @@ enum class RecordErrorCode {
   kUnsupported,    // valid but not implemented (e.g. "messages" for a model without a chat template)
   kPromptTooLong,  // set by the caller: prompt tokens do not fit the context
   kTemplateError,  // set by the caller: the chat template failed on this record's messages
+  kUnsupportedParam,     // a refused request field (formats/request_fields.h) or chat content part type
+  kUnsupportedEndpoint,  // an OpenAI Batch "url" other than /v1/completions and /v1/chat/completions
 };
 const char* record_error_code_name(RecordErrorCode code);  // "invalid_json", ...
 
@@ -36,7 +38,7 @@ constexpr int kMaxSamplesPerRecord = 128;
 
 // Per-record generation parameters; absent (or JSON null) fields take the CLI defaults.
 struct RecordParams {
-  std::optional<int64_t> max_tokens;       // >= 0
+  std::optional<int64_t> max_tokens;       // >= 0; "max_completion_tokens" too
   std::optional<int64_t> n;                // samples, [1, kMaxSamplesPerRecord]
   std::optional<double> temperature;       // >= 0; 0 = greedy
   std::optional<double> top_p;             // (0, 1]
@@ -75,6 +77,9 @@ struct Record {
   std::string messages_json;
   std::string tools_json;
   RecordParams params;
+  // With RecordParserOptions::ignore_unsupported: the refused fields (and chat
+  // content part types, as "content part TYPE") this record gave, which it runs without.
+  std::vector<std::string> ignored_fields;
 };
 
 // A parsed line: `record` always carries index and, when the line got that far, id.
@@ -84,12 +89,19 @@ struct ParsedRecord {
   bool ok() const { return !error.has_value(); }
 };
 
+struct RecordParserOptions {
+  // A refused field or content part is left out and listed in Record::ignored_fields
+  // instead of making the record an unsupported_param error.
+  bool ignore_unsupported = false;
+};
+
 // Reusable parser (keeps simdjson's buffers between lines). Not thread-safe.
 // Accepts plain lines ({"prompt": ..., params} or {"messages": [...], params})
 // and OpenAI Batch lines ({"custom_id", "method", "url", "body": {...}}).
+// Chat content given as a list of text parts becomes their texts joined by "\n".
 class RecordParser {
  public:
-  RecordParser();
+  explicit RecordParser(RecordParserOptions options = {});
   ~RecordParser();
   RecordParser(const RecordParser&) = delete;
   RecordParser& operator=(const RecordParser&) = delete;
