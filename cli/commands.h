@@ -47,6 +47,7 @@ struct RunOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
   std::string dtype = "auto";   // auto | f32 | bf16
   int ctx = 0;      // 0 = the model's trained context
+  bool ctx_override = false;  // allow --ctx above the model's trained context
   int max_batch_tokens = 512;
   int max_seqs = 64;
   int kv_cache_mb = 0;  // 0 = sized for max_seqs full contexts, capped by memory

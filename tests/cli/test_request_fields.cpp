@@ -1,7 +1,7 @@
 // The field policy end to end (formats/request_fields.h): refused fields are
 // unsupported_param records unless --ignore-unsupported, which runs them
 // without and counts them; max_completion_tokens and chat content parts;
-// unsupported OpenAI endpoints.
+// unsupported OpenAI endpoints; --ctx above the trained context.
 #include <algorithm>
 
 #include "cli/cli_test_util.h"
@@ -70,4 +70,24 @@ TEST_CASE("fields run: OpenAI Batch lines for /v1/embeddings are unsupported_end
   CHECK(lines[0].error_code == "unsupported_endpoint");
   CHECK(lines[0].id_json == "\"e1\"");
   CHECK(r.out.find("url /v1/embeddings: not supported") != std::string::npos);
+}
+
+TEST_CASE("fields run: --ctx above the trained context is a usage error naming both, unless --ctx-override") {
+  const auto inspect = run_cli({"inspect", stories_model()});
+  REQUIRE(inspect.exit_code == 0);
+  const size_t at = inspect.out.find("context:");
+  REQUIRE(at != std::string::npos);
+  const long trained = std::strtol(inspect.out.c_str() + at + 8, nullptr, 10);
+  REQUIRE(trained > 0);
+  const std::string above = std::to_string(trained + 1);
+  const auto refused = run_cli(with(kGreedy, {"--ctx", above}), "{\"prompt\":\"Once\",\"max_tokens\":2}\n");
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.err.find("--ctx " + above + " is above the model's trained context of " + std::to_string(trained)) !=
+        std::string::npos);
+  CHECK(refused.out.empty());
+  CHECK(run_cli(with(kGreedy, {"--ctx", std::to_string(trained)}), "{\"prompt\":\"Once\",\"max_tokens\":2}\n")
+            .exit_code == 0);
+  CHECK(run_cli(with(kGreedy, {"--ctx", above, "--ctx-override"}), "{\"prompt\":\"Once\",\"max_tokens\":2}\n")
+            .exit_code == 0);
+  CHECK(run_cli({"run", "--help"}).out.find("--ctx-override") != std::string::npos);
 }
