@@ -7,6 +7,16 @@
 #include "cli/common.h"
 
 namespace sb::cli {
+namespace {
+
+// The first sample the engine failed after it was added, or null.
+const GenerationResult* first_failed(const std::vector<GenerationResult>& samples) {
+  for (const GenerationResult& g : samples)
+    if (!g.status.ok()) return &g;
+  return nullptr;
+}
+
+}  // namespace
 
 RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
     : o_(o),
@@ -73,6 +83,16 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   if (parsed.error) return record_error(slot, rec, parsed.error->code, parsed.error->message);
   note_ignored_fields(rec);
   GenerationRequest req = make_request(rec);
+  if (rec.params.constraint && rec.params.constraint->kind != ConstraintKind::kNone) {
+    // Compiled once per distinct constraint for the run; an error names the field.
+    auto constraint = engine_.constraint(*rec.params.constraint);
+    if (!constraint.ok())
+      return record_error(slot, rec,
+                          constraint.status().code() == StatusCode::kUnsupported ? RecordErrorCode::kUnsupported
+                                                                                   : RecordErrorCode::kInvalidParam,
+                          constraint.status().message());
+    req.constraint = std::move(constraint).value();
+  }
   std::variant<ChatPrompter::Prompt, RecordError> prompt = prompter_.prompt(rec, add_bos_);
   rec.prompt = std::string();  // the output line needs none of the prompt's text
   rec.messages_json = std::string();
@@ -182,6 +202,15 @@ Status RunPipeline::drain() {
     rec.samples[sample->second.k] = std::move(f.result);
     sample_of_.erase(sample);
     if (++rec.n_done < rec.samples.size()) continue;
+    if (const GenerationResult* failed = first_failed(rec.samples)) {  // its constraint failed it
+      SB_RETURN_IF_ERROR(record_error(rec.slot, rec.record,
+                                      failed->status.code() == StatusCode::kOutOfRange
+                                          ? RecordErrorCode::kConstraintDeadEnd
+                                          : RecordErrorCode::kInternal,
+                                      failed->status.message()));
+      in_flight_.erase(it);
+      continue;
+    }
     ++counters_.ok;
     counters_.prompt_tokens += static_cast<uint64_t>(rec.samples[0].prompt_tokens);
     for (const GenerationResult& g : rec.samples)

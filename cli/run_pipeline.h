@@ -2,8 +2,10 @@
 // halves the run loop alternates. Admission reads records lazily, only while the
 // engine's queue (2 x --max-seqs requests) and the reorder window have room, so
 // memory does not grow with the input; it skips records a resumed output already
-// holds, and turns each record into n engine requests (sample k with seed + k) or
-// an error record in its place. Drain runs one engine step and writes each
+// holds, and turns each record into n engine requests (sample k with seed + k),
+// its output constraint compiled by the engine (once per distinct constraint), or
+// an error record in its place; a record whose constraint fails it after it
+// started (constraint_dead_end, internal) is an error record too. Drain runs one engine step and writes each
 // record whose samples have all finished: in input order through the window, or
 // as they finish (--order completion); error records to --errors when given.
 #pragma once

@@ -20,6 +20,8 @@ const char* record_error_code_name(RecordErrorCode code) {
     case RecordErrorCode::kUnsupported: return "unsupported";
     case RecordErrorCode::kPromptTooLong: return "prompt_too_long";
     case RecordErrorCode::kTemplateError: return "template_error";
+    case RecordErrorCode::kConstraintDeadEnd: return "constraint_dead_end";
+    case RecordErrorCode::kInternal: return "internal";
     case RecordErrorCode::kUnsupportedParam: return "unsupported_param";
     case RecordErrorCode::kUnsupportedEndpoint: return "unsupported_endpoint";
   }

@@ -23,6 +23,8 @@ enum class RecordErrorCode {
   kUnsupported,    // valid but not implemented (e.g. "messages" for a model without a chat template)
   kPromptTooLong,  // set by the caller: prompt tokens do not fit the context
   kTemplateError,  // set by the caller: the chat template failed on this record's messages
+  kConstraintDeadEnd,  // set by the caller: the output constraint reached text no token continues
+  kInternal,           // set by the caller: a bug (a json_schema output that fails its schema check)
   kUnsupportedParam,     // a refused request field (formats/request_fields.h) or chat content part type
   kUnsupportedEndpoint,  // an OpenAI Batch "url" other than /v1/completions and /v1/chat/completions
 };

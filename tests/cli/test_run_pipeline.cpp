@@ -2,14 +2,16 @@
 // the reorder window (or completion order), every record equal to its one-at-a-time
 // output; flags as defaults that records override; n samples admitted as n engine
 // requests and joined into one line; stop_token_ids; per-record errors in place
-// (exit 3); a tiny KV cache that preempts; memory that does not grow with the
-// input (peak RSS of 200,000 vs 2,000 records, a slow Release-only test).
+// (exit 3); a tiny KV cache that preempts; output constraints (choice, regex,
+// schema; refusals; the same text with a drafter); memory that does not grow with
+// the input (peak RSS of 200,000 vs 2,000 records, a slow Release-only test).
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 
 #include "cli/cli_test_util.h"
@@ -287,4 +289,60 @@ TEST_CASE("engine run: peak memory does not grow with the input (200,000 vs 2,00
   REQUIRE(small > 0);
   REQUIRE(large > 0);
   CHECK(static_cast<double>(large) <= 1.5 * static_cast<double>(small));
+}
+
+TEST_CASE("output constraints per record: choice, regex and schema text follows them; refusals are error records") {
+  const std::string schema =
+      "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":8},"
+      "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":120}},\"required\":[\"name\",\"age\"]}";
+  const std::string input =
+      "{\"prompt\":\"Once upon a time\",\"max_tokens\":16,\"guided_choice\":[\"yes\",\"no\",\"maybe\"]}\n"
+      "{\"prompt\":\"Once upon a time\",\"max_tokens\":16,\"guided_regex\":\"[0-9]{3}-[a-z]{2}\"}\n"
+      "{\"prompt\":\"Lily\",\"max_tokens\":64,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+      "{\"name\":\"person\",\"schema\":" + schema + "}}}\n"
+      "{\"prompt\":\"x\",\"guided_json\":{\"properties\":{\"a\":{\"type\":\"integer\",\"multipleOf\":3}}}}\n"
+      "{\"prompt\":\"x\",\"guided_regex\":\"(\"}\n"
+      "{\"prompt\":\"x\",\"guided_choice\":[\"a\"],\"ignore_eos\":true}\n"
+      "{\"prompt\":\"Tom\",\"max_tokens\":6,\"response_format\":{\"type\":\"text\"}}\n"
+      "{\"prompt\":\"Tom\",\"max_tokens\":6}\n";
+  auto r = run_cli(kGreedy, input);
+  CHECK(r.exit_code == 3);
+  ParsedLines p(r.out);
+  REQUIRE(p.docs.size() == 8);
+  const auto lines = parse_output(r.out);
+  const std::string choice = lines[0].text;
+  CHECK((choice == "yes" || choice == "no" || choice == "maybe"));
+  CHECK(lines[0].finish_reason == "stop");
+  const std::string code = lines[1].text;
+  REQUIRE(code.size() == 6);
+  for (size_t i : {0, 1, 2}) CHECK(std::isdigit(static_cast<unsigned char>(code[i])));
+  CHECK(code[3] == '-');
+  for (size_t i : {4, 5}) CHECK(std::islower(static_cast<unsigned char>(code[i])));
+  simdjson::dom::parser parser;
+  simdjson::dom::element person;
+  CAPTURE(lines[2].text);
+  REQUIRE(parser.parse(lines[2].text).get(person) == simdjson::SUCCESS);
+  std::string_view name;
+  int64_t age = -1;
+  REQUIRE(person["name"].get(name) == simdjson::SUCCESS);
+  REQUIRE(person["age"].get(age) == simdjson::SUCCESS);
+  CHECK(name.size() <= 8);
+  CHECK((age >= 0 && age <= 120));
+  CHECK(lines[3].error_code == "unsupported");
+  CHECK(std::string_view(p.docs[3]["error"]["message"]) ==
+        "guided_json: /properties/a: keyword 'multipleOf' is not supported");
+  CHECK(lines[4].error_code == "invalid_param");
+  CHECK(std::string_view(p.docs[4]["error"]["message"]).starts_with("guided_regex: "));
+  CHECK(lines[5].error_code == "invalid_param");
+  CHECK(lines[6].text == lines[7].text);  // "text" is no constraint
+  // Greedy with a drafter is the same text, constrained or not.
+  auto drafted = run_cli(with(kGreedy, {"--draft", "ngram", "--spec-policy", "fixed"}), input);
+  CHECK(drafted.exit_code == 3);
+  const auto spec_lines = parse_output(drafted.out);
+  REQUIRE(spec_lines.size() == lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    CAPTURE(i);
+    CHECK(spec_lines[i].text == lines[i].text);
+    CHECK(spec_lines[i].error_code == lines[i].error_code);
+  }
 }

@@ -22,11 +22,13 @@
 #include "core/modelgen/random_dspark.h"
 #include "core/modelgen/random_model.h"
 #include "core/spec/model_drafter.h"
+#include "core/spec/spec_test_util.h"
 #include "test_util.h"
 
 namespace {
 
 using sb::test::Loaded;
+using sb::test::fits;
 using sb::test::load;
 
 const std::string kStories = sb::test::shared_path("models/stories260K.gguf");
@@ -246,28 +248,10 @@ TEST_CASE("constrained generation: greedy output is the same with self:q8_0 and 
 }
 
 TEST_CASE("constrained generation: greedy output is the same with a DSpark draft, random Qwen3") {
-  const std::string dir = sb::test::scratch_dir("constrained_dspark");
-  sb::RandomModelShape shape;
-  shape.n_vocab = 300;
-  shape.dim = 64;
-  shape.n_head = 4;
-  shape.n_kv_head = 2;
-  shape.ffn_dim = 96;
-  shape.qwen3 = true;
-  REQUIRE(sb::write_random_model(dir + "/target.gguf", shape, 7).ok());
-  Loaded l = load(dir + "/target.gguf");
-  sb::RandomDSparkShape s;
-  s.n_vocab = l.model.config.n_vocab;
-  s.dim = l.model.config.dim;
-  s.target_n_layer = l.model.config.n_layer;
-  s.embed_tokens = l.model.weights.tok_embd;
-  s.lm_head = l.model.weights.lm_head;
-  s.n_head = 4;
-  s.n_kv_head = 2;
-  s.head_dim = 16;
-  s.ffn_dim = 96;
-  s.target_layer_ids = {-1, 0, l.model.config.n_layer - 1};
-  REQUIRE(sb::write_random_dspark(dir + "/dspark", s, 3).ok());
+  const std::string target = sb::test::scratch_dir("constrained_dspark") + "/target.gguf";
+  REQUIRE(sb::write_random_model(target, sb::test::qwen3_shape(64, 2, 4, 2), 7).ok());
+  Loaded l = load(target);
+  const std::string dspark = sb::test::write_dspark_for(l, "constrained_dspark_draft");
   std::mt19937_64 rng(22);
   const std::vector<sb::ConstraintSpec> specs = mixed_specs(rng, 20, 8);
   sb::EngineOptions o;
@@ -275,7 +259,7 @@ TEST_CASE("constrained generation: greedy output is the same with a DSpark draft
   const auto plain = run_greedy(l, o, specs, 60);
   for (sb::SpecPolicy policy : {sb::SpecPolicy::kFixed, sb::SpecPolicy::kConfidence}) {
     sb::EngineStats stats;
-    check_same_tokens(run_greedy(l, drafting(o, "dspark:" + dir + "/dspark", policy), specs, 60, nullptr, &stats),
+    check_same_tokens(run_greedy(l, drafting(o, "dspark:" + dspark, policy), specs, 60, nullptr, &stats),
                       plain);
     if (policy == sb::SpecPolicy::kFixed) CHECK(stats.drafted_tokens > 0);
   }
@@ -283,61 +267,11 @@ TEST_CASE("constrained generation: greedy output is the same with a DSpark draft
 
 namespace {
 
-// Upper chi-square quantile for false-failure rate 1e-4 (Wilson-Hilferty; z = 3.719).
-double chi2_critical(int dof) {
-  const double k = dof, z = 3.719;
-  const double t = 1 - 2 / (9 * k) + z * std::sqrt(2 / (9 * k));
-  return k * t * t * t;
-}
-
-// Pearson's statistic of counts against expected probabilities, cells expected
-// under 5 pooled; a count where nothing is expected fails at once.
-bool fits(const std::map<int64_t, int>& counts, const std::map<int64_t, double>& expected, int n, double* stat_out) {
-  double stat = 0, pooled_exp = 0, pooled_obs = 0;
-  int cells = 0;
-  for (const auto& [key, c] : counts)
-    if (!expected.count(key)) return false;
-  for (const auto& [key, p] : expected) {
-    const double e = p * n, o = counts.count(key) ? counts.at(key) : 0;
-    if (e < 5) {
-      pooled_exp += e;
-      pooled_obs += o;
-      continue;
-    }
-    stat += (o - e) * (o - e) / e;
-    ++cells;
-  }
-  if (pooled_exp > 0) {
-    stat += (pooled_obs - pooled_exp) * (pooled_obs - pooled_exp) / std::max(pooled_exp, 1e-9);
-    ++cells;
-  }
-  *stat_out = stat;
-  return cells < 2 || stat < chi2_critical(cells - 1);
-}
-
-// The target's next-token logits after `tokens`, on a fresh sequence.
-std::vector<float> next_logits(Loaded& l, const std::vector<int32_t>& tokens) {
-  sb::KvCache kv(8, 16, 1, 128);
-  auto fwd = sb::Forward::create(l.model, *l.backend, kv, sb::ForwardLimits{128, 1, 1});
-  REQUIRE(fwd.ok());
-  const int seq = kv.seq_create();
-  REQUIRE(kv.seq_grow(seq, static_cast<int>(tokens.size())));
-  std::vector<int32_t> pos, seqs;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    pos.push_back(static_cast<int32_t>(i));
-    seqs.push_back(seq);
-  }
-  const std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
-  std::vector<float> logits(static_cast<size_t>(l.model.config.n_vocab));
-  REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seqs, rows}, kv, logits.data()).ok());
-  return logits;
-}
-
 // The constrained next-token distribution: logits of the tokens the matcher
 // accepts (found by trying every token), then the sampler's filters.
 std::map<int32_t, double> constrained(Loaded& l, sb::constrain::Matcher& m, const std::vector<int32_t>& tokens,
                                       const sb::SamplingParams& sp) {
-  std::vector<float> logits = next_logits(l, tokens);
+  std::vector<float> logits = sb::test::target_logits(l, tokens);
   const auto allowed = sb::test::brute_force_mask(m);
   for (size_t t = 0; t < logits.size(); ++t)
     if (!((allowed[t >> 6] >> (t & 63)) & 1)) logits[t] = -std::numeric_limits<float>::infinity();

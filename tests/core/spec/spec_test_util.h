@@ -1,5 +1,5 @@
-// Helpers shared by the speculative decoding tests: a chi-square goodness of
-// fit, draft models, random Qwen3 shapes and random DSpark checkpoints.
+// Helpers shared by the speculative decoding and constrained sampling tests: a
+// chi-square goodness of fit, the target's next-token logits, draft models, random Qwen3 shapes and random DSpark checkpoints.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -8,8 +8,11 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/engine_test_util.h"
+#include "core/forward.h"
+#include "core/kv_cache.h"
 #include "core/modelgen/random_dspark.h"
 #include "core/modelgen/random_model.h"
 #include "core/spec/model_drafter.h"
@@ -28,7 +31,8 @@ inline double chi2_critical(int dof) {
 
 // Pearson's statistic of counts against expected probabilities; cells expected
 // under 5 samples are pooled. Counts in cells of probability 0 fail at once.
-inline bool fits(const std::map<int, int>& counts, const std::map<int, double>& expected, int n, double* stat_out) {
+template <typename Key>
+bool fits(const std::map<Key, int>& counts, const std::map<Key, double>& expected, int n, double* stat_out) {
   double stat = 0, pooled_exp = 0, pooled_obs = 0;
   int cells = 0;
   for (const auto& [key, c] : counts)
@@ -50,6 +54,24 @@ inline bool fits(const std::map<int, int>& counts, const std::map<int, double>& 
   }
   *stat_out = stat;
   return cells < 2 || stat < chi2_critical(cells - 1);
+}
+
+// The target's next-token logits after `tokens`, computed on a fresh sequence.
+inline std::vector<float> target_logits(Loaded& l, const std::vector<int32_t>& tokens) {
+  KvCache kv(8, 16, 1, 128);
+  auto fwd = Forward::create(l.model, *l.backend, kv, ForwardLimits{128, 1, 1});
+  REQUIRE(fwd.ok());
+  const int seq = kv.seq_create();
+  REQUIRE(kv.seq_grow(seq, static_cast<int>(tokens.size())));
+  std::vector<int32_t> pos, seqs;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    pos.push_back(static_cast<int32_t>(i));
+    seqs.push_back(seq);
+  }
+  const std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
+  std::vector<float> logits(static_cast<size_t>(l.model.config.n_vocab));
+  REQUIRE((*fwd)->run(ForwardBatch{tokens, pos, seqs, rows}, kv, logits.data()).ok());
+  return logits;
 }
 
 // The draft model of a --draft value (self:q8_0, self:q4_0, PATH) for target.

@@ -18,6 +18,7 @@
 namespace {
 
 using sb::test::draft_model;
+using sb::test::target_logits;
 using sb::test::fits;
 using sb::test::kStories;
 using sb::test::load;
@@ -30,24 +31,6 @@ using Run = sb::test::EngineRun;
 // Repeats itself, so the n-gram drafter proposes; the target accepts only some.
 const char* const kSampledPrompt = "Tom had a big dog. The dog was happy. Tom had a big";
 const sb::SpecPolicy kPolicies[] = {sb::SpecPolicy::kFixed, sb::SpecPolicy::kConfidence};
-
-// The target's next-token logits after `tokens`, computed on a fresh sequence.
-std::vector<float> target_logits(Loaded& l, const std::vector<int32_t>& tokens) {
-  sb::KvCache kv(8, 16, 1, 128);
-  auto fwd = sb::Forward::create(l.model, *l.backend, kv, sb::ForwardLimits{128, 1, 1});
-  REQUIRE(fwd.ok());
-  const int seq = kv.seq_create();
-  REQUIRE(kv.seq_grow(seq, static_cast<int>(tokens.size())));
-  std::vector<int32_t> pos, seqs;
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    pos.push_back(static_cast<int32_t>(i));
-    seqs.push_back(seq);
-  }
-  const std::vector<int32_t> rows = {static_cast<int32_t>(tokens.size()) - 1};
-  std::vector<float> logits(static_cast<size_t>(l.model.config.n_vocab));
-  REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seqs, rows}, kv, logits.data()).ok());
-  return logits;
-}
 
 // Key of a (first, second) token pair; first tokens too rare to matter are one cell.
 int pair_key(int t1, int t2, int n_vocab, const std::map<int, double>& p1, int n) {
