@@ -97,6 +97,7 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   rec.prompt = std::string();  // the output line needs none of the prompt's text
   rec.messages_json = std::string();
   rec.tools_json = std::string();
+  rec.chat_template_kwargs_json = std::string();
   if (const RecordError* e = std::get_if<RecordError>(&prompt)) return record_error(slot, rec, e->code, e->message);
   req.prompt = std::move(std::get<ChatPrompter::Prompt>(prompt).ids);
   if (req.prompt.empty())

@@ -428,6 +428,32 @@ std::optional<RecordError> messages_json(const element& messages, bool ignore, R
   return std::nullopt;
 }
 
+// chat_template_kwargs, add_generation_prompt, continue_final_message: chat
+// records only (a plain record that sets one is invalid_param).
+std::optional<RecordError> parse_chat_settings(const object& obj, Record* r) {
+  element e;
+  for (const char* key : {"chat_template_kwargs", "add_generation_prompt", "continue_final_message"}) {
+    if (!r->chat && find_field(obj, key, &e))
+      return make_error(RecordErrorCode::kInvalidParam, std::string(key) + " applies to chat records (\"messages\") only");
+  }
+  if (find_field(obj, "chat_template_kwargs", &e)) {
+    if (e.type() != element_type::OBJECT) return wrong_type("chat_template_kwargs", "an object", e);
+    r->chat_template_kwargs_json = simdjson::minify(e);
+  }
+  if (find_field(obj, "add_generation_prompt", &e)) {
+    if (e.type() != element_type::BOOL) return wrong_type("add_generation_prompt", "true or false", e);
+    r->add_generation_prompt = bool(e);
+  }
+  if (find_field(obj, "continue_final_message", &e)) {
+    if (e.type() != element_type::BOOL) return wrong_type("continue_final_message", "true or false", e);
+    r->continue_final_message = bool(e);
+  }
+  if (r->continue_final_message && r->add_generation_prompt.value_or(false))
+    return make_error(RecordErrorCode::kInvalidParam,
+                      "continue_final_message and add_generation_prompt cannot both be true");
+  return std::nullopt;
+}
+
 // OpenAI Batch lines name their endpoint; only the two generation endpoints run.
 std::optional<RecordError> check_endpoint(const object& obj) {
   element url;
@@ -506,6 +532,7 @@ ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
       }
       out.record.tools_json = simdjson::minify(e);
     }
+    if ((out.error = parse_chat_settings(fields, &out.record))) return out;
     out.error = parse_params(fields, &out.record.params);
     return out;
   }
@@ -529,6 +556,7 @@ ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
     return out;
   }
   out.record.prompt = std::string(prompt);
+  if ((out.error = parse_chat_settings(fields, &out.record))) return out;
   out.error = parse_params(fields, &out.record.params);
   return out;
 }

@@ -78,6 +78,13 @@ struct Record {
   bool chat = false;
   std::string messages_json;
   std::string tools_json;
+  // Chat records' template settings: "chat_template_kwargs" as JSON object text
+  // (over --chat-template-kwargs; empty = none), "add_generation_prompt" (unset:
+  // true, or false with continue_final_message) and "continue_final_message"
+  // (the prompt ends inside the last message, for the model to continue it).
+  std::string chat_template_kwargs_json;
+  std::optional<bool> add_generation_prompt;
+  bool continue_final_message = false;
   RecordParams params;
   // With RecordParserOptions::ignore_unsupported: the refused fields (and chat
   // content part types, as "content part TYPE") this record gave, which it runs without.

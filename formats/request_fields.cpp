@@ -15,7 +15,7 @@ constexpr FieldPolicy R = FieldPolicy::kRefused;
 
 // Sorted by name (checked by the test that compares it with the man page).
 constexpr RequestField kFields[] = {
-    {"add_generation_prompt", R, "true", "chat records always end with the generation prompt"},
+    {"add_generation_prompt", H, "", "chat records; default true (false with continue_final_message)"},
     {"add_special_tokens", R, "", "the BOS rule under prompt and messages applies"},
     {"allowed_token_ids", R, "", ""},
     {"audio", R, "", "text output only"},
@@ -23,8 +23,8 @@ constexpr RequestField kFields[] = {
     {"best_of", R, "1", "each sample is returned; see n"},
     {"cache_salt", H, "", "accepted; the prefix cache never changes output"},
     {"chat_template", R, "", "use --chat-template"},
-    {"chat_template_kwargs", R, "{}", "use --chat-template-kwargs"},
-    {"continue_final_message", R, "false", ""},
+    {"chat_template_kwargs", H, "", "chat records; over --chat-template-kwargs"},
+    {"continue_final_message", H, "", "chat records; the prompt ends inside the last message"},
     {"detokenize", R, "true", ""},
     {"documents", R, "", ""},
     {"early_stopping", R, "false", "beam search"},

@@ -1,7 +1,8 @@
 // The field policy end to end (formats/request_fields.h): refused fields are
 // unsupported_param records unless --ignore-unsupported, which runs them
 // without and counts them; max_completion_tokens and chat content parts;
-// unsupported OpenAI endpoints; --ctx above the trained context.
+// per-record chat template settings; unsupported OpenAI endpoints; --ctx above
+// the trained context.
 #include <algorithm>
 
 #include "cli/cli_test_util.h"
@@ -90,4 +91,31 @@ TEST_CASE("fields run: --ctx above the trained context is a usage error naming b
   CHECK(run_cli(with(kGreedy, {"--ctx", above, "--ctx-override"}), "{\"prompt\":\"Once\",\"max_tokens\":2}\n")
             .exit_code == 0);
   CHECK(run_cli({"run", "--help"}).out.find("--ctx-override") != std::string::npos);
+}
+
+TEST_CASE("fields run: per-record chat_template_kwargs, add_generation_prompt, continue_final_message") {
+  const std::string dir = sb::test::scratch_dir("cli_fields_template");
+  const std::string tpl = dir + "/chat.jinja";
+  sb::test::write_file(tpl, "{% for m in messages %}[{{ m.content }}]{% endfor %}"
+                            "{% if add_generation_prompt %}{{ greeting | default('Once') }}{% endif %}");
+  // Each chat record, then the prompt it must render to, written out by hand.
+  const std::string input =
+      "{\"messages\":[{\"role\":\"user\",\"content\":\"Tom\"}],\"chat_template_kwargs\":{\"greeting\":\"Lily\"}}\n"
+      "{\"prompt\":\"[Tom]Lily\"}\n"
+      "{\"messages\":[{\"role\":\"user\",\"content\":\"Tom\"}],\"add_generation_prompt\":false}\n"
+      "{\"prompt\":\"[Tom]\"}\n"
+      "{\"messages\":[{\"role\":\"user\",\"content\":\"Tom\"},{\"role\":\"assistant\",\"content\":\"Once upon\"}],"
+      "\"continue_final_message\":true}\n"
+      "{\"prompt\":\"[Tom][Once upon\"}\n";
+  const auto r = run_cli(with(kGreedy, {"--chat-template", tpl, "--max-tokens", "4", "--chat-template-kwargs",
+                                        "{\"greeting\":\"Tim\"}"}),
+                         input);
+  CHECK(r.exit_code == 0);
+  const auto lines = parse_output(r.out);
+  REQUIRE(lines.size() == 6);
+  for (size_t i = 0; i < 6; i += 2) {
+    CAPTURE(i);
+    CHECK(lines[i].prompt_tokens == lines[i + 1].prompt_tokens);
+    CHECK(lines[i].text == lines[i + 1].text);
+  }
 }

@@ -390,3 +390,26 @@ TEST_CASE("OpenAI Batch lines for other endpoints are unsupported_endpoint") {
   }
   CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kUnsupportedEndpoint)) == "unsupported_endpoint");
 }
+
+TEST_CASE("chat template settings per record: kwargs, add_generation_prompt, continue_final_message") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"messages":[],"chat_template_kwargs":{"enable_thinking":false},)"
+                           R"("continue_final_message":true})",
+                           0);
+  REQUIRE(r.ok());
+  CHECK(r.record.chat_template_kwargs_json == R"({"enable_thinking":false})");
+  CHECK(r.record.continue_final_message);
+  CHECK_FALSE(r.record.add_generation_prompt.has_value());
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"messages":[],"continue_final_message":true,"add_generation_prompt":true})", "cannot both be true"},
+      {R"({"messages":[],"chat_template_kwargs":[1]})", "chat_template_kwargs must be an object"},
+      {R"({"messages":[],"add_generation_prompt":1})", "add_generation_prompt must be true or false"},
+      {R"({"prompt":"x","add_generation_prompt":false})", "applies to chat records"},
+  };
+  for (const auto& [line, want] : bad) {
+    CAPTURE(line);
+    r = p.parse(line, 0);
+    CHECK(code_of(r) == RecordErrorCode::kInvalidParam);
+    CHECK_MESSAGE(r.error->message.find(want) != std::string::npos, r.error->message);
+  }
+}
