@@ -68,12 +68,21 @@ StatusOr<DSparkModel> load_dspark(const std::string& dir, const ModelConfig& tar
   SB_ASSIGN_OR_RETURN(const hf::ModelJsonConfig j, hf::read_model_config(dir));
   SB_ASSIGN_OR_RETURN(const std::string text, hf::read_text_file(cfg));
   SB_ASSIGN_OR_RETURN(const hf::DSparkJsonConfig dj, hf::parse_dspark_config(text, cfg));
+  // Qwen3-style drafters only: another family's (DeepSpec's Gemma4DSparkModel)
+  // or sliding-window layers would run as Qwen3 full attention, wrongly.
+  if (!j.architectures.empty() && j.architectures[0] != "Qwen3DSparkModel")
+    return unsupported(cfg + ": architectures '" + j.architectures[0] +
+                       "' is not a supported DSpark drafter (supported: Qwen3DSparkModel)");
+  for (size_t l = 0; l < j.layer_types.size(); ++l)
+    if (j.layer_types[l] != "full_attention")
+      return unsupported(cfg + ": layer_types[" + std::to_string(l) + "] '" + j.layer_types[l] +
+                         "' is not supported in a DSpark drafter (full_attention only)");
   DSparkModel d;
   Model& m = d.model;
   m.path = dir;
   ModelConfig& c = m.config;
   c.arch = Arch::kQwen3;
-  c.arch_name = j.architectures.empty() ? "Qwen3DSparkModel" : j.architectures[0];
+  c.arch_name = "Qwen3DSparkModel";
   c.rope_style = RopeStyle::kHalf;
   c.qk_norm = true;
   c.attn_bias = j.attention_bias;

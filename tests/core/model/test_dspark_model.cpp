@@ -333,6 +333,11 @@ TEST_CASE("dspark loader: broken checkpoints name the field or tensor") {
        "config.json: confidence_head_with_markov needs markov_rank > 0"},
       {"layer_ids_type", cfg_edit("\"target_layer_ids\":[1,2,3]", "\"target_layer_ids\":[\"a\"]"),
        "config.json: field 'target_layer_ids' must be an integer"},
+      {"gemma4_drafter", cfg_edit("\"Qwen3DSparkModel\"", "\"Gemma4DSparkModel\""),
+       "config.json: architectures 'Gemma4DSparkModel' is not a supported DSpark drafter (supported: "
+       "Qwen3DSparkModel)"},
+      {"sliding_layers", cfg_edit("\"block_size\":5,", "\"block_size\":5,\"layer_types\":[\"sliding_attention\"],"),
+       "config.json: layer_types[0] 'sliding_attention' is not supported in a DSpark drafter (full_attention only)"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
