@@ -43,6 +43,34 @@ StatusOr<ChatPrompter> ChatPrompter::create(const Tokenizer& tok, const std::str
   return p;
 }
 
+namespace {
+
+// continue_final_message, as Hugging Face's apply_chat_template does it: the
+// rendered text ends where the last message's content (else that content
+// stripped of surrounding whitespace) last appears, leaving the turn open.
+std::variant<std::string, RecordError> cut_after_final_message(const jinja::Value& messages, std::string text) {
+  const jinja::List& list = messages.as_list();
+  const jinja::Value* content = list.empty() ? nullptr : list.back().as_dict().find("content");
+  if (content == nullptr || !content->is_string())
+    return RecordError{RecordErrorCode::kInvalidParam, "continue_final_message needs a last message with a string "
+                                                       "content"};
+  std::string_view final_text = content->as_string();
+  size_t at = text.rfind(final_text);
+  if (at == std::string::npos) {
+    const size_t b = final_text.find_first_not_of(" \t\n\r");
+    final_text = b == std::string_view::npos ? std::string_view() : final_text.substr(b);
+    final_text = final_text.substr(0, final_text.find_last_not_of(" \t\n\r") + 1);
+    at = text.rfind(final_text);
+  }
+  if (at == std::string::npos)
+    return RecordError{RecordErrorCode::kTemplateError, "continue_final_message: the chat template does not write "
+                                                        "the last message's content as it is"};
+  text.resize(at + final_text.size());
+  return text;
+}
+
+}  // namespace
+
 std::variant<std::string, RecordError> ChatPrompter::render(const Record& rec) const {
   if (!template_) {
     const bool no_template = template_status_.code() == StatusCode::kUnsupported;
@@ -61,8 +89,15 @@ std::variant<std::string, RecordError> ChatPrompter::render(const Record& rec) c
   req.bos_token = tok_->bos_token();
   req.eos_token = tok_->eos_token();
   req.kwargs = kwargs_;
+  if (!rec.chat_template_kwargs_json.empty()) {  // the record's own win over --chat-template-kwargs
+    auto own = parse_chat_kwargs(rec.chat_template_kwargs_json);
+    if (!own.ok()) return RecordError{RecordErrorCode::kInvalidParam, own.status().message()};
+    for (auto& [k, v] : own->items) req.kwargs.set(k, std::move(v));
+  }
+  req.add_generation_prompt = rec.add_generation_prompt.value_or(!rec.continue_final_message);
   auto text = template_->render(req);
   if (!text.ok()) return RecordError{RecordErrorCode::kTemplateError, text.status().message()};
+  if (rec.continue_final_message) return cut_after_final_message(req.messages, std::move(text).value());
   return std::move(text).value();
 }
 

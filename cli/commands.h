@@ -37,6 +37,8 @@ struct RunOptions {
   bool ignore_eos = false;
   int logprobs = -1;              // -1 = none; K: each token's logprob and K alternatives
   bool return_token_ids = false;  // prompt_token_ids and token_ids in the output
+  // Refused record fields (formats/request_fields.h) ignored with a warning instead of an error record.
+  bool ignore_unsupported = false;
   // Chat records ("messages"): template file overriding the model's, extra template variables (JSON object).
   std::string chat_template;
   std::string chat_template_kwargs;
@@ -45,6 +47,7 @@ struct RunOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
   std::string dtype = "auto";   // auto | f32 | bf16
   int ctx = 0;      // 0 = the model's trained context
+  bool ctx_override = false;  // allow --ctx above the model's trained context
   int max_batch_tokens = 512;
   int max_seqs = 64;
   int kv_cache_mb = 0;  // 0 = sized for max_seqs full contexts, capped by memory

@@ -85,6 +85,7 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
                 static_cast<unsigned long long>(c.generated_tokens), run_s, load_s, tps);
   std::string line = buf;
   if (!c.backend.empty()) line += " on " + c.backend;
+  if (c.ignored_fields > 0) line += ", " + std::to_string(c.ignored_fields) + " unsupported fields ignored";
   const EngineStats& e = c.engine;
   if (e.prompt_tokens > 0) {
     std::snprintf(buf, sizeof(buf), ", prefix cache hit rate %.1f%%", 100.0 * prefix_cache_hit_rate(e));
@@ -107,6 +108,7 @@ std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   if (!c.backend.empty()) w.key("backend").value(c.backend);
   w.key("records").value(c.ok + c.failed).key("ok").value(c.ok).key("failed").value(c.failed);
   w.key("prompt_tokens").value(c.prompt_tokens).key("generated_tokens").value(c.generated_tokens);
+  w.key("ignored_fields").value(c.ignored_fields);
   w.key("wall_seconds").value(run_s).key("load_seconds").value(load_s);
   w.key("generated_tokens_per_second").value(run_s > 0 ? static_cast<double>(c.generated_tokens) / run_s : 0.0);
   const EngineStats& e = c.engine;

@@ -19,6 +19,7 @@ struct RunCounters {
   uint64_t failed = 0;
   uint64_t prompt_tokens = 0;     // of records written ok
   uint64_t generated_tokens = 0;  // of records written ok
+  uint64_t ignored_fields = 0;    // refused fields run without (--ignore-unsupported), all records
   uint64_t total = 0;             // records this run does: counted up front, estimated, or 0 (unknown)
   bool total_estimated = false;   // total is an estimate from the share of the input read (zstd)
   EngineStats engine;             // records in flight included
@@ -56,7 +57,7 @@ class Progress {
 // the prefix-cache hit rate (prompt tokens reused / prompt tokens), and when
 // drafts were verified: the acceptance rate, the mean accepted length (accepted
 // draft tokens per record-step that verified any) and the share of record-steps
-// that verified none.
+// that verified none; the fields --ignore-unsupported ignored, when any.
 std::string summary_line(const RunCounters& c, double load_s, double run_s);
 std::string stats_json(const RunCounters& c, double load_s, double run_s);
 

@@ -80,6 +80,10 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                       std::to_string(kMaxTopLogprobs) + "]")
       ->type_name("K")->check(in_range(0, kMaxTopLogprobs))->group(g);
   cmd->add_flag("--return-token-ids", o.return_token_ids, "Write prompt_token_ids and token_ids")->group(g);
+  cmd->add_flag("--ignore-unsupported", o.ignore_unsupported,
+                "Run records that give a refused field (FIELD POLICY in the man page) without it, with a warning "
+                "and a count in the summary, instead of an unsupported_param error record")
+      ->group(g);
   cmd->add_option("--chat-template", o.chat_template,
                   "Jinja2 chat template for \"messages\" records, instead of the model's own")
       ->type_name("FILE")->group("Chat records");
@@ -94,6 +98,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(e);
   cmd->add_option("--ctx", o.ctx, "Context length per record (prompt + generated); 0 = the model's")
       ->check(non_negative())->capture_default_str()->group(e);
+  cmd->add_flag("--ctx-override", o.ctx_override, "Allow --ctx above the model's trained context")->group(e);
   cmd->add_option("--max-batch-tokens", o.max_batch_tokens, "Tokens per engine step, all records together")
       ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--max-seqs", o.max_seqs, "Records generating at once")
@@ -178,6 +183,7 @@ struct RunSetup {
   std::unique_ptr<Engine> engine;
   std::optional<uint64_t> input_records;  // counted up front (plain inputs), else unknown
   double load_s = 0;  // seconds from the start to the first record
+  bool usage_error = false;  // set_up_run failed on the command line, known only once the model was read
 };
 
 StatusOr<Shard> shard_of(const RunOptions& o) {
@@ -265,6 +271,11 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   const DraftSpec draft = o.spec_policy == SpecPolicy::kOff ? DraftSpec{} : o.draft;
   SB_ASSIGN_OR_RETURN(setup->loaded, load_for_generation(o.model, draft, s.device));
   const LoadedModel& loaded = *setup->loaded;
+  if (o.ctx > loaded.model.config.max_ctx && !o.ctx_override) {
+    setup->usage_error = true;
+    return invalid_argument("--ctx " + std::to_string(o.ctx) + " is above the model's trained context of " +
+                                  std::to_string(loaded.model.config.max_ctx) + " tokens (--ctx-override allows it)");
+  }
   SB_ASSIGN_OR_RETURN(setup->prompter, ChatPrompter::create(*loaded.tokenizer, o.chat_template, s.chat_kwargs));
   const ProfileStore store{o.spec_profile, !o.no_profile_cache};
   SpecProfileKey profile_key;
@@ -364,7 +375,7 @@ int run_command(const RunOptions& o) {
   install_stop_signal_handlers();
   RunSetup setup;
   Status st = set_up_run(o, *settings, &setup);
-  if (!st.ok()) return exit_status(st, RunStage::kSetUp, 0, 0);
+  if (!st.ok()) return exit_status(st, setup.usage_error ? RunStage::kCommandLine : RunStage::kSetUp, 0, 0);
 
   RunOutput& output = *setup.output;
   const OutputLineFormat lines(output_line_options(o), *setup.loaded->tokenizer);

@@ -62,6 +62,7 @@ StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard) {
   m.set("ignore_eos", o.ignore_eos ? "true" : "false");
   if (o.logprobs >= 0) m.set("logprobs", std::to_string(o.logprobs));
   if (o.return_token_ids) m.set("return_token_ids", "true");
+  if (o.ignore_unsupported) m.set("ignore_unsupported", "true");
   m.set("ctx", std::to_string(o.ctx));
   if (!o.draft.none()) {  // the "spec" field; which draws sampled records take
     m.set("draft", o.draft.text);

@@ -4,6 +4,8 @@
 #include <utility>
 #include <variant>
 
+#include "cli/common.h"
+
 namespace sb::cli {
 namespace {
 
@@ -26,7 +28,8 @@ RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
       add_bos_(parts.add_bos),
       queue_cap_(2 * o.max_seqs),
       shard_(parts.shard),
-      counted_(parts.input_records.has_value()) {
+      counted_(parts.input_records.has_value()),
+      parser_(RecordParserOptions{o.ignore_unsupported}) {
   if (parts.reorder_window > 0) window_.emplace(parts.reorder_window);
   counters_.backend = parts.backend;
   // Counted up front: progress has its total from the start.
@@ -78,6 +81,7 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   ParsedRecord parsed = parser_.parse(line.text, line.index);
   Record& rec = parsed.record;
   if (parsed.error) return record_error(slot, rec, parsed.error->code, parsed.error->message);
+  note_ignored_fields(rec);
   GenerationRequest req = make_request(rec);
   if (rec.params.constraint && rec.params.constraint->kind != ConstraintKind::kNone) {
     // Compiled once per distinct constraint for the run; an error names the field.
@@ -93,6 +97,7 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   rec.prompt = std::string();  // the output line needs none of the prompt's text
   rec.messages_json = std::string();
   rec.tools_json = std::string();
+  rec.chat_template_kwargs_json = std::string();
   if (const RecordError* e = std::get_if<RecordError>(&prompt)) return record_error(slot, rec, e->code, e->message);
   req.prompt = std::move(std::get<ChatPrompter::Prompt>(prompt).ids);
   if (req.prompt.empty())
@@ -106,6 +111,15 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   in_flight_.emplace(rec.index,
                      InFlight{slot, std::move(rec), std::move(prompt_ids), std::vector<GenerationResult>(n), 0});
   return ok_status();
+}
+
+void RunPipeline::note_ignored_fields(const Record& rec) {
+  counters_.ignored_fields += rec.ignored_fields.size();
+  for (const std::string& name : rec.ignored_fields) {
+    if (!warned_fields_.insert(name).second || o_.quiet) continue;
+    print_note("warning: " + name + " is not supported and is ignored (--ignore-unsupported), first in record " +
+               std::to_string(rec.index) + "; the summary counts every ignored field");
+  }
 }
 
 // Sample k draws with seed + k; all samples share the prompt's KV blocks through

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -99,6 +100,8 @@ class RunPipeline {
   // A finished line: to the window (input order) or straight out; errors to --errors if given.
   Status emit(uint64_t slot, std::string line, bool is_error);
   GenerationRequest make_request(const Record& r) const;
+  // Counts the fields --ignore-unsupported let through; warns once per field name.
+  void note_ignored_fields(const Record& rec);
   // The records this run does, estimated from the share of the input's bytes read
   // (compressed bytes for zstd, whose records are not counted up front).
   void estimate_total();
@@ -115,6 +118,7 @@ class RunPipeline {
   const bool counted_;   // the input's records were counted up front
   std::optional<ReorderWindow> window_;
   RecordParser parser_;
+  std::set<std::string> warned_fields_;  // --ignore-unsupported: each field is named once on stderr
   JsonlLine line_;
   std::unordered_map<uint64_t, InFlight> in_flight_;  // by record index
   std::unordered_map<uint64_t, SampleOf> sample_of_;  // by engine request id

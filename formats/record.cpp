@@ -3,7 +3,11 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+
+#include "formats/json_writer.h"
+#include "formats/request_fields.h"
 
 namespace sb {
 
@@ -18,6 +22,8 @@ const char* record_error_code_name(RecordErrorCode code) {
     case RecordErrorCode::kTemplateError: return "template_error";
     case RecordErrorCode::kConstraintDeadEnd: return "constraint_dead_end";
     case RecordErrorCode::kInternal: return "internal";
+    case RecordErrorCode::kUnsupportedParam: return "unsupported_param";
+    case RecordErrorCode::kUnsupportedEndpoint: return "unsupported_endpoint";
   }
   return "unknown";
 }
@@ -199,15 +205,26 @@ std::optional<RecordError> parse_constraint(const object& obj, std::optional<Con
     }
     if (err) return err;
   }
-  if (find_field(obj, "guided_whitespace_pattern", &e))
-    return make_error(RecordErrorCode::kUnsupported, "guided_whitespace_pattern is not supported: JSON output is "
-                                                     "compact (no whitespace between tokens)");
+  return std::nullopt;
+}
+
+// "max_tokens", or OpenAI's newer name "max_completion_tokens"; both must agree.
+std::optional<RecordError> parse_max_tokens(const object& obj, RecordParams* p) {
+  std::optional<RecordError> err;
+  std::optional<int64_t> completion;
+  if ((err = get_integer(obj, "max_tokens", &p->max_tokens))) return err;
+  if ((err = get_integer(obj, "max_completion_tokens", &completion))) return err;
+  if (p->max_tokens && completion && *p->max_tokens != *completion)
+    return make_error(RecordErrorCode::kInvalidParam, "max_tokens (" + std::to_string(*p->max_tokens) +
+                                                          ") and max_completion_tokens (" +
+                                                          std::to_string(*completion) + ") differ; give one");
+  if (completion) p->max_tokens = completion;
   return std::nullopt;
 }
 
 std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
   std::optional<RecordError> err;
-  if ((err = get_integer(obj, "max_tokens", &p->max_tokens))) return err;
+  if ((err = parse_max_tokens(obj, p))) return err;
   if (p->max_tokens && *p->max_tokens < 0)
     return make_error(RecordErrorCode::kInvalidParam, "max_tokens must be >= 0, got " + std::to_string(*p->max_tokens));
   if (p->max_tokens && *p->max_tokens > std::numeric_limits<int>::max())
@@ -306,13 +323,158 @@ void parse_id(const object& obj, Record* r) {
   }
 }
 
+bool is_neutral(const element& e, std::string_view neutral) {
+  if (neutral.empty()) return false;
+  double d = 0;
+  if (e.get_double().get(d) == simdjson::SUCCESS) {
+    const std::string n(neutral);
+    char* end = nullptr;
+    const double v = std::strtod(n.c_str(), &end);
+    return *end == '\0' && v == d;
+  }
+  return simdjson::minify(e) == neutral;
+}
+
+// The field policy (formats/request_fields.h): a refused field with a value other
+// than its neutral one is an error, or with `ignore` is listed in r->ignored_fields.
+std::optional<RecordError> check_field_policy(const object& obj, bool ignore, Record* r) {
+  for (const auto field : obj) {
+    const RequestField* known = find_request_field(field.key);
+    if (known == nullptr || known->policy != FieldPolicy::kRefused) continue;
+    if (field.value.type() == element_type::NULL_VALUE || is_neutral(field.value, known->neutral)) continue;
+    if (ignore) {
+      r->ignored_fields.emplace_back(known->name);
+      continue;
+    }
+    std::string message = std::string(known->name) + ": not supported";
+    if (!known->neutral.empty()) message += " (only " + std::string(known->neutral) + ")";
+    if (!known->note.empty()) message += "; " + std::string(known->note);
+    return make_error(RecordErrorCode::kUnsupportedParam, std::move(message));
+  }
+  return std::nullopt;
+}
+
+// A message's "content" given as a list of parts: the texts of the "text"
+// parts joined by "\n" (as vLLM does for string-content templates); another part
+// type is refused, or with `ignore` left out and listed in r->ignored_fields.
+std::optional<RecordError> join_text_parts(const simdjson::dom::array& parts, size_t i, bool ignore, Record* r,
+                                           std::string* out) {
+  const std::string where = "messages[" + std::to_string(i) + "].content";
+  bool first = true;
+  for (element part : parts) {
+    object po;
+    element type, text;
+    if (part.get_object().get(po) != simdjson::SUCCESS || !find_field(po, "type", &type) ||
+        type.type() != element_type::STRING)
+      return make_error(RecordErrorCode::kInvalidParam, where + " parts must be objects with a \"type\"");
+    const std::string_view t(type);
+    if (t != "text") {
+      if (!ignore)
+        return make_error(RecordErrorCode::kUnsupportedParam,
+                          where + ": part type \"" + std::string(t) + "\": not supported (only \"text\")");
+      r->ignored_fields.push_back("content part " + std::string(t));
+      continue;
+    }
+    if (!find_field(po, "text", &text) || text.type() != element_type::STRING)
+      return make_error(RecordErrorCode::kInvalidParam, where + ": a text part needs a string \"text\"");
+    if (!first) *out += '\n';
+    *out += std::string_view(text);
+    first = false;
+  }
+  return std::nullopt;
+}
+
+// The messages as JSON text for the chat template, list contents joined to strings.
+std::optional<RecordError> messages_json(const element& messages, bool ignore, Record* r) {
+  simdjson::dom::array arr;
+  if (messages.get_array().get(arr) != simdjson::SUCCESS) return wrong_type("messages", "an array", messages);
+  bool has_parts = false;
+  for (element m : arr) {
+    element content;
+    object mo;
+    has_parts |= m.get_object().get(mo) == simdjson::SUCCESS && find_field(mo, "content", &content) &&
+                 content.type() == element_type::ARRAY;
+  }
+  if (!has_parts) {
+    r->messages_json = simdjson::minify(messages);
+    return std::nullopt;
+  }
+  JsonWriter w;
+  w.begin_array();
+  size_t i = 0;
+  for (element m : arr) {
+    object mo;
+    if (m.get_object().get(mo) != simdjson::SUCCESS) {
+      w.raw(simdjson::minify(m));  // the template reports what it cannot use
+    } else {
+      w.begin_object();
+      for (const auto field : mo) {
+        w.key(field.key);
+        simdjson::dom::array parts;
+        if (field.key != "content" || field.value.get_array().get(parts) != simdjson::SUCCESS) {
+          w.raw(simdjson::minify(field.value));
+          continue;
+        }
+        std::string text;
+        if (std::optional<RecordError> err = join_text_parts(parts, i, ignore, r, &text)) return err;
+        w.value(text);
+      }
+      w.end_object();
+    }
+    ++i;
+  }
+  w.end_array();
+  r->messages_json = w.take();
+  return std::nullopt;
+}
+
+// chat_template_kwargs, add_generation_prompt, continue_final_message: chat
+// records only (a plain record that sets one is invalid_param).
+std::optional<RecordError> parse_chat_settings(const object& obj, Record* r) {
+  element e;
+  for (const char* key : {"chat_template_kwargs", "add_generation_prompt", "continue_final_message"}) {
+    if (!r->chat && find_field(obj, key, &e))
+      return make_error(RecordErrorCode::kInvalidParam, std::string(key) + " applies to chat records (\"messages\") only");
+  }
+  if (find_field(obj, "chat_template_kwargs", &e)) {
+    if (e.type() != element_type::OBJECT) return wrong_type("chat_template_kwargs", "an object", e);
+    r->chat_template_kwargs_json = simdjson::minify(e);
+  }
+  if (find_field(obj, "add_generation_prompt", &e)) {
+    if (e.type() != element_type::BOOL) return wrong_type("add_generation_prompt", "true or false", e);
+    r->add_generation_prompt = bool(e);
+  }
+  if (find_field(obj, "continue_final_message", &e)) {
+    if (e.type() != element_type::BOOL) return wrong_type("continue_final_message", "true or false", e);
+    r->continue_final_message = bool(e);
+  }
+  if (r->continue_final_message && r->add_generation_prompt.value_or(false))
+    return make_error(RecordErrorCode::kInvalidParam,
+                      "continue_final_message and add_generation_prompt cannot both be true");
+  return std::nullopt;
+}
+
+// OpenAI Batch lines name their endpoint; only the two generation endpoints run.
+std::optional<RecordError> check_endpoint(const object& obj) {
+  element url;
+  if (!find_field(obj, "url", &url)) return std::nullopt;
+  if (url.type() != element_type::STRING) return wrong_type("url", "a string", url);
+  const std::string_view u(url);
+  if (u == "/v1/completions" || u == "/v1/chat/completions") return std::nullopt;
+  return make_error(RecordErrorCode::kUnsupportedEndpoint,
+                    "url " + std::string(u) + ": not supported (only /v1/completions and /v1/chat/completions)");
+}
+
 }  // namespace
 
 struct RecordParser::Impl {
   simdjson::dom::parser parser;
+  RecordParserOptions options;
 };
 
-RecordParser::RecordParser() : impl_(std::make_unique<Impl>()) {}
+RecordParser::RecordParser(RecordParserOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+}
 RecordParser::~RecordParser() = default;
 
 ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
@@ -341,12 +503,15 @@ ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
   object fields = obj;
   element body;
   if (find_field(obj, "body", &body)) {
+    if ((out.error = check_endpoint(obj))) return out;
     if (body.get_object().get(fields) != simdjson::SUCCESS) {
       out.error = make_error(RecordErrorCode::kInvalidParam, "body must be an object");
       return out;
     }
   }
 
+  const bool ignore = impl_->options.ignore_unsupported;
+  if ((out.error = check_field_policy(fields, ignore, &out.record))) return out;
   element e;
   element messages;
   if (find_field(fields, "messages", &messages)) {
@@ -359,7 +524,7 @@ ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
       return out;
     }
     out.record.chat = true;
-    out.record.messages_json = simdjson::minify(messages);
+    if ((out.error = messages_json(messages, ignore, &out.record))) return out;
     if (find_field(fields, "tools", &e)) {
       if (e.type() != element_type::ARRAY) {
         out.error = wrong_type("tools", "an array", e);
@@ -367,6 +532,7 @@ ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
       }
       out.record.tools_json = simdjson::minify(e);
     }
+    if ((out.error = parse_chat_settings(fields, &out.record))) return out;
     out.error = parse_params(fields, &out.record.params);
     return out;
   }
@@ -390,6 +556,7 @@ ParsedRecord RecordParser::parse(std::string_view line, uint64_t index) {
     return out;
   }
   out.record.prompt = std::string(prompt);
+  if ((out.error = parse_chat_settings(fields, &out.record))) return out;
   out.error = parse_params(fields, &out.record.params);
   return out;
 }

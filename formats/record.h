@@ -25,6 +25,8 @@ enum class RecordErrorCode {
   kTemplateError,  // set by the caller: the chat template failed on this record's messages
   kConstraintDeadEnd,  // set by the caller: the output constraint reached text no token continues
   kInternal,           // set by the caller: a bug (a json_schema output that fails its schema check)
+  kUnsupportedParam,     // a refused request field (formats/request_fields.h) or chat content part type
+  kUnsupportedEndpoint,  // an OpenAI Batch "url" other than /v1/completions and /v1/chat/completions
 };
 const char* record_error_code_name(RecordErrorCode code);  // "invalid_json", ...
 
@@ -38,7 +40,7 @@ constexpr int kMaxSamplesPerRecord = 128;
 
 // Per-record generation parameters; absent (or JSON null) fields take the CLI defaults.
 struct RecordParams {
-  std::optional<int64_t> max_tokens;       // >= 0
+  std::optional<int64_t> max_tokens;       // >= 0; "max_completion_tokens" too
   std::optional<int64_t> n;                // samples, [1, kMaxSamplesPerRecord]
   std::optional<double> temperature;       // >= 0; 0 = greedy
   std::optional<double> top_p;             // (0, 1]
@@ -76,7 +78,17 @@ struct Record {
   bool chat = false;
   std::string messages_json;
   std::string tools_json;
+  // Chat records' template settings: "chat_template_kwargs" as JSON object text
+  // (over --chat-template-kwargs; empty = none), "add_generation_prompt" (unset:
+  // true, or false with continue_final_message) and "continue_final_message"
+  // (the prompt ends inside the last message, for the model to continue it).
+  std::string chat_template_kwargs_json;
+  std::optional<bool> add_generation_prompt;
+  bool continue_final_message = false;
   RecordParams params;
+  // With RecordParserOptions::ignore_unsupported: the refused fields (and chat
+  // content part types, as "content part TYPE") this record gave, which it runs without.
+  std::vector<std::string> ignored_fields;
 };
 
 // A parsed line: `record` always carries index and, when the line got that far, id.
@@ -86,12 +98,19 @@ struct ParsedRecord {
   bool ok() const { return !error.has_value(); }
 };
 
+struct RecordParserOptions {
+  // A refused field or content part is left out and listed in Record::ignored_fields
+  // instead of making the record an unsupported_param error.
+  bool ignore_unsupported = false;
+};
+
 // Reusable parser (keeps simdjson's buffers between lines). Not thread-safe.
 // Accepts plain lines ({"prompt": ..., params} or {"messages": [...], params})
 // and OpenAI Batch lines ({"custom_id", "method", "url", "body": {...}}).
+// Chat content given as a list of text parts becomes their texts joined by "\n".
 class RecordParser {
  public:
-  RecordParser();
+  explicit RecordParser(RecordParserOptions options = {});
   ~RecordParser();
   RecordParser(const RecordParser&) = delete;
   RecordParser& operator=(const RecordParser&) = delete;

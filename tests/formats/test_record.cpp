@@ -308,5 +308,108 @@ TEST_CASE("output constraints: response_format (also in an OpenAI body), guided_
     CHECK_MESSAGE(r.error->message.find(want) != std::string::npos, r.error->message);
   }
   r = p.parse(R"({"prompt":"x","guided_json":{},"guided_whitespace_pattern":" *"})", 0);
-  CHECK(code_of(r) == RecordErrorCode::kUnsupported);
+  CHECK(code_of(r) == RecordErrorCode::kUnsupportedParam);
+}
+
+TEST_CASE("field policy: refused fields are unsupported_param unless neutral; ignore_unsupported lists them") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"id":"a","prompt":"x","frequency_penalty":0.5,"meta":{"k":1}})", 1);
+  CHECK(code_of(r) == RecordErrorCode::kUnsupportedParam);
+  CHECK(r.error->message == "frequency_penalty: not supported (only 0)");
+  CHECK(r.record.id == "a");
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kUnsupportedParam)) == "unsupported_param");
+  // In an OpenAI body too, and for fields with no neutral value.
+  r = p.parse(R"({"custom_id":"b","url":"/v1/completions","body":{"prompt":"x","prompt_logprobs":1}})", 1);
+  CHECK(code_of(r) == RecordErrorCode::kUnsupportedParam);
+  CHECK(r.error->message == "prompt_logprobs: not supported");
+  // Neutral values (numbers by value), null, metadata and bookkeeping fields pass.
+  r = p.parse(R"({"prompt":"x","frequency_penalty":0.0,"repetition_penalty":1,"logit_bias":{},"stream":false,)"
+              R"("echo":null,"user":"u","store":true,"meta":{"n":1},"modalities":["text"]})", 1);
+  CHECK(r.ok());
+  CHECK(r.record.ignored_fields.empty());
+  RecordParser lax(sb::RecordParserOptions{true});
+  r = lax.parse(R"({"prompt":"x","presence_penalty":1,"min_tokens":3,"max_tokens":4})", 1);
+  REQUIRE(r.ok());
+  CHECK(r.record.ignored_fields == std::vector<std::string>{"presence_penalty", "min_tokens"});
+  CHECK(*r.record.params.max_tokens == 4);
+}
+
+TEST_CASE("max_completion_tokens is max_tokens; both given must agree") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"messages":[],"max_completion_tokens":6})", 0);
+  REQUIRE(r.ok());
+  CHECK(*r.record.params.max_tokens == 6);
+  r = p.parse(R"({"prompt":"x","max_completion_tokens":6,"max_tokens":6.0})", 0);
+  REQUIRE(r.ok());
+  CHECK(*r.record.params.max_tokens == 6);
+  r = p.parse(R"({"prompt":"x","max_completion_tokens":6,"max_tokens":7})", 0);
+  CHECK(code_of(r) == RecordErrorCode::kInvalidParam);
+  CHECK(r.error->message == "max_tokens (7) and max_completion_tokens (6) differ; give one");
+  r = p.parse(R"({"prompt":"x","max_completion_tokens":-1})", 0);
+  CHECK(code_of(r) == RecordErrorCode::kInvalidParam);
+}
+
+TEST_CASE("chat content as a list of parts: text parts joined, other types unsupported_param") {
+  RecordParser p;
+  ParsedRecord r = p.parse(
+      R"({"messages":[{"role":"system","content":"S"},{"role":"user","name":"u\"1",)"
+      R"("content":[{"type":"text","text":"a"},{"type":"text","text":"b\n"}]}]})",
+      0);
+  REQUIRE(r.ok());
+  CHECK(r.record.messages_json ==
+        R"([{"role":"system","content":"S"},{"role":"user","name":"u\"1","content":"a\nb\n"}])");
+  const char* image = R"({"messages":[{"role":"user","content":[{"type":"text","text":"a"},)"
+                      R"({"type":"image_url","image_url":{"url":"x"}}]}]})";
+  r = p.parse(image, 0);
+  CHECK(code_of(r) == RecordErrorCode::kUnsupportedParam);
+  CHECK(r.error->message == R"(messages[0].content: part type "image_url": not supported (only "text"))");
+  RecordParser lax(sb::RecordParserOptions{true});
+  r = lax.parse(image, 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.messages_json == R"([{"role":"user","content":"a"}])");
+  CHECK(r.record.ignored_fields == std::vector<std::string>{"content part image_url"});
+  for (const char* bad : {R"({"messages":[{"role":"user","content":[1]}]})",
+                          R"({"messages":[{"role":"user","content":[{"type":"text"}]}]})"}) {
+    CAPTURE(bad);
+    CHECK(code_of(p.parse(bad, 0)) == RecordErrorCode::kInvalidParam);
+  }
+}
+
+TEST_CASE("OpenAI Batch lines for other endpoints are unsupported_endpoint") {
+  RecordParser p;
+  for (const char* url : {"/v1/embeddings", "/v1/responses"}) {
+    CAPTURE(url);
+    std::string line = R"({"custom_id":"e","method":"POST","url":")";
+    line.append(url).append(R"(","body":{"input":"x","model":"m"}})");
+    const ParsedRecord r = p.parse(line, 0);
+    CHECK(code_of(r) == RecordErrorCode::kUnsupportedEndpoint);
+    std::string want = "url ";
+    want.append(url).append(": not supported (only /v1/completions and /v1/chat/completions)");
+    CHECK(r.error->message == want);
+    CHECK(r.record.id == "e");
+  }
+  CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kUnsupportedEndpoint)) == "unsupported_endpoint");
+}
+
+TEST_CASE("chat template settings per record: kwargs, add_generation_prompt, continue_final_message") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"messages":[],"chat_template_kwargs":{"enable_thinking":false},)"
+                           R"("continue_final_message":true})",
+                           0);
+  REQUIRE(r.ok());
+  CHECK(r.record.chat_template_kwargs_json == R"({"enable_thinking":false})");
+  CHECK(r.record.continue_final_message);
+  CHECK_FALSE(r.record.add_generation_prompt.has_value());
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"messages":[],"continue_final_message":true,"add_generation_prompt":true})", "cannot both be true"},
+      {R"({"messages":[],"chat_template_kwargs":[1]})", "chat_template_kwargs must be an object"},
+      {R"({"messages":[],"add_generation_prompt":1})", "add_generation_prompt must be true or false"},
+      {R"({"prompt":"x","add_generation_prompt":false})", "applies to chat records"},
+  };
+  for (const auto& [line, want] : bad) {
+    CAPTURE(line);
+    r = p.parse(line, 0);
+    CHECK(code_of(r) == RecordErrorCode::kInvalidParam);
+    CHECK_MESSAGE(r.error->message.find(want) != std::string::npos, r.error->message);
+  }
 }
