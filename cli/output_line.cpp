@@ -1,6 +1,7 @@
 #include "cli/output_line.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "formats/json_writer.h"
@@ -34,6 +35,8 @@ void write_int_array(JsonWriter& w, std::span<const int32_t> ids) {
 
 // The per-token array of the specbatch and OpenAI chat shapes: one object per
 // generated token, entry(id, logprob) for it, then its alternatives under top_key.
+// Alternatives come most likely first; those of probability 0 (tokens an output
+// constraint forbids) are left out, so a position may list fewer than asked.
 template <typename Entry>
 void write_token_list(JsonWriter& w, const GenerationResult& g, const char* top_key, Entry&& entry) {
   const size_t k = static_cast<size_t>(g.n_top_logprobs);
@@ -44,6 +47,7 @@ void write_token_list(JsonWriter& w, const GenerationResult& g, const char* top_
     w.key(top_key).begin_array();
     for (size_t j = 0; j < k; ++j) {
       const TokenLogprob& t = g.top_logprobs[i * k + j];
+      if (t.logprob == -std::numeric_limits<float>::infinity()) break;  // impossible (a constraint's mask)
       w.begin_object();
       entry(t.id, t.logprob);
       w.end_object();
@@ -75,6 +79,7 @@ void write_openai_completion_logprobs(JsonWriter& w, const GenerationResult& g, 
     seen.clear();
     for (size_t j = 0; j < k; ++j) {
       const TokenLogprob& t = g.top_logprobs[i * k + j];
+      if (t.logprob == -std::numeric_limits<float>::infinity()) break;  // impossible (a constraint's mask)
       const std::string text = token_text(tok, t.id);
       std::string written = json_quote(text);  // invalid bytes compare as the U+FFFD they become
       if (std::find(seen.begin(), seen.end(), written) != seen.end()) continue;

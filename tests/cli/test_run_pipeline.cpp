@@ -335,6 +335,11 @@ TEST_CASE("output constraints per record: choice, regex and schema text follows 
   CHECK(std::string_view(p.docs[4]["error"]["message"]).starts_with("guided_regex: "));
   CHECK(lines[5].error_code == "invalid_param");
   CHECK(lines[6].text == lines[7].text);  // "text" is no constraint
+  // Logprobs are the constrained distribution's: forbidden tokens are no alternatives.
+  auto lp = run_cli(kGreedy, "{\"prompt\":\"Once upon a time\",\"guided_choice\":[\"yes\",\"no\"],\"logprobs\":3}\n");
+  REQUIRE(lp.exit_code == 0);
+  CHECK(lp.out.find("\"logprob\":null") == std::string::npos);
+  CHECK(lp.out.find("\"top\":[{") != std::string::npos);
   // Greedy with a drafter is the same text, constrained or not.
   auto drafted = run_cli(with(kGreedy, {"--draft", "ngram", "--spec-policy", "fixed"}), input);
   CHECK(drafted.exit_code == 3);
