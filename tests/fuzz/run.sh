@@ -47,8 +47,9 @@ run_target() {
     -max_len="$max_len" -artifact_prefix="$crashes/" -print_final_stats=1 >"$log" 2>&1 || status=$?
   local runs cov ft
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  # A target that failed before fuzzing has no stats: its summary still says so.
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
   local verdict=ok
   [ "$status" -ne 0 ] && verdict="FAILED (exit $status; input in $crashes, log $log)"
   printf '%-20s %10s runs  cov %6s  ft %7s  corpus %5s  %s\n' "$name" "${runs:-?}" "${cov:-?}" "${ft:-?}" \
