@@ -58,27 +58,9 @@ Status phi3_strips(const gguf::File& f, TokenizerData* d) {
   return ok_status();
 }
 
-}  // namespace
-
-StatusOr<TokenizerData> tokenizer_data_from_gguf(const gguf::File& f) {
-  TokenizerData d;
-  d.source = f.path();
-  auto model = f.get_string(key("model"));
-  if (!model.ok()) {
-    if (model.status().code() == StatusCode::kNotFound) {
-      return not_found(f.path() + ": the file has no tokenizer (" + key("model") + " is missing)");
-    }
-    return model.status();
-  }
-  if (*model == "llama") {
-    d.model = TokenizerModel::kSentencePiece;
-  } else if (*model == "gpt2") {
-    d.model = TokenizerModel::kBpe;
-  } else {
-    return unsupported(f.path() + ": " + key("model") + " '" + *model +
-                       "' is not supported (specbatch reads 'llama' SentencePiece and 'gpt2' byte-level BPE)");
-  }
-
+// tokens, and scores and token types when present (one per token).
+Status read_vocabulary(const gguf::File& f, TokenizerData* out) {
+  TokenizerData& d = *out;
   SB_ASSIGN_OR_RETURN(d.tokens, f.get_string_array(key("tokens")));
   const size_t n = d.tokens.size();
   if (n == 0) return corrupt(f.path() + ": " + key("tokens") + " is empty");
@@ -113,53 +95,93 @@ StatusOr<TokenizerData> tokenizer_data_from_gguf(const gguf::File& f) {
   } else if (types.status().code() != StatusCode::kNotFound) {
     return types.status();
   }
+  return ok_status();
+}
 
-  if (d.model == TokenizerModel::kBpe) {
-    SB_ASSIGN_OR_RETURN(std::vector<std::string> merges, f.get_string_array(key("merges")));
-    d.merges.reserve(merges.size());
-    for (size_t i = 0; i < merges.size(); ++i) {
-      const std::string& m = merges[i];
-      const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
-      if (sp == std::string::npos || sp + 1 >= m.size()) {
-        return corrupt(f.path() + ": " + key("merges") + "[" + std::to_string(i) + "] = '" + m +
-                       "' is not two tokens separated by a space");
-      }
-      d.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+// Byte-level BPE: merges, the pre-tokenizer named by tokenizer.ggml.pre and the
+// normaliser its model family uses.
+Status read_bpe(const gguf::File& f, TokenizerData* out) {
+  TokenizerData& d = *out;
+  SB_ASSIGN_OR_RETURN(std::vector<std::string> merges, f.get_string_array(key("merges")));
+  d.merges.reserve(merges.size());
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const std::string& m = merges[i];
+    const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
+    if (sp == std::string::npos || sp + 1 >= m.size()) {
+      return corrupt(f.path() + ": " + key("merges") + "[" + std::to_string(i) + "] = '" + m +
+                     "' is not two tokens separated by a space");
     }
-    std::string pre = "default";
-    auto pre_v = f.get_string(key("pre"));
-    if (pre_v.ok()) {
-      pre = *pre_v;
-    } else if (pre_v.status().code() != StatusCode::kNotFound) {
-      return pre_v.status();
+    d.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+  }
+  std::string pre = "default";
+  auto pre_v = f.get_string(key("pre"));
+  if (pre_v.ok()) {
+    pre = *pre_v;
+  } else if (pre_v.status().code() != StatusCode::kNotFound) {
+    return pre_v.status();
+  }
+  auto regexes = pre_tokenizer_regexes(pre);
+  if (!regexes.ok()) return regexes.status().with_context(f.path() + ": " + key("pre"));
+  d.pre_name = pre;
+  d.byte_level = true;
+  for (const std::string& re : *regexes) {
+    PreTokenizerStep step;
+    step.kind = PreTokenizerStep::Kind::kSplit;
+    step.regex = re;
+    d.pre_tokenizer.push_back(std::move(step));
+  }
+  d.ignore_merges = pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
+  // Qwen2's own tokenizer normalises to NFC before splitting.
+  if (pre == "qwen2" || pre == "qwen2.5" || pre == "qwen-2.5" || pre == "qwen3" || pre == "qwen35" ||
+      pre == "deepseek-r1-qwen") {
+    d.normalizer.push_back({NormalizerStep::Kind::kNfc, {}, false, {}});
+  }
+  return ok_status();
+}
+
+// SentencePiece as llama.cpp reads it: byte fallback, escaped whitespace, a
+// space prefix, BOS, and <unk>=0, <s>=1, </s>=2 unless the file says otherwise.
+void set_sentencepiece_defaults(TokenizerData* out) {
+  TokenizerData& d = *out;
+  const size_t n = d.tokens.size();
+  d.pre_name = "";
+  d.byte_fallback = true;
+  d.escape_whitespace = true;
+  d.unescape_whitespace = true;
+  d.add_space_prefix = true;
+  d.add_bos = true;
+  d.unk_id = n > 0 ? 0 : -1;
+  d.bos_id = n > 1 ? 1 : -1;
+  d.eos_ids = {n > 2 ? 2 : -1};
+}
+
+}  // namespace
+
+StatusOr<TokenizerData> tokenizer_data_from_gguf(const gguf::File& f) {
+  TokenizerData d;
+  d.source = f.path();
+  auto model = f.get_string(key("model"));
+  if (!model.ok()) {
+    if (model.status().code() == StatusCode::kNotFound) {
+      return not_found(f.path() + ": the file has no tokenizer (" + key("model") + " is missing)");
     }
-    auto regexes = pre_tokenizer_regexes(pre);
-    if (!regexes.ok()) return regexes.status().with_context(f.path() + ": " + key("pre"));
-    d.pre_name = pre;
-    d.byte_level = true;
-    for (const std::string& re : *regexes) {
-      PreTokenizerStep step;
-      step.kind = PreTokenizerStep::Kind::kSplit;
-      step.regex = re;
-      d.pre_tokenizer.push_back(std::move(step));
-    }
-    d.ignore_merges = pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3";
-    // Qwen2's own tokenizer normalises to NFC before splitting.
-    if (pre == "qwen2" || pre == "qwen2.5" || pre == "qwen-2.5" || pre == "qwen3" || pre == "qwen35" ||
-        pre == "deepseek-r1-qwen") {
-      d.normalizer.push_back({NormalizerStep::Kind::kNfc, {}, false, {}});
-    }
+    return model.status();
+  }
+  if (*model == "llama") {
+    d.model = TokenizerModel::kSentencePiece;
+  } else if (*model == "gpt2") {
+    d.model = TokenizerModel::kBpe;
   } else {
-    d.pre_name = "";
-    d.byte_fallback = true;
-    d.escape_whitespace = true;
-    d.unescape_whitespace = true;
-    d.add_space_prefix = true;
-    d.add_bos = true;
-    // SentencePiece defaults (llama.cpp's): <unk>=0, <s>=1, </s>=2.
-    d.unk_id = n > 0 ? 0 : -1;
-    d.bos_id = n > 1 ? 1 : -1;
-    d.eos_ids = {n > 2 ? 2 : -1};
+    return unsupported(f.path() + ": " + key("model") + " '" + *model +
+                       "' is not supported (specbatch reads 'llama' SentencePiece and 'gpt2' byte-level BPE)");
+  }
+
+  SB_RETURN_IF_ERROR(read_vocabulary(f, &d));
+  const size_t n = d.tokens.size();
+  if (d.model == TokenizerModel::kBpe) {
+    SB_RETURN_IF_ERROR(read_bpe(f, &d));
+  } else {
+    set_sentencepiece_defaults(&d);
   }
 
   int32_t eos = d.eos_ids.empty() ? -1 : d.eos_ids.front();
