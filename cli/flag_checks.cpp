@@ -7,13 +7,14 @@
 #include <string>
 
 namespace sb::cli {
-namespace {
 
 std::string number_text(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%g", v);
   return buf;
 }
+
+namespace {
 
 // A check that `lo <(=) value <= hi`; `desc` is what --help shows, `bound` the
 // error's wording ("in (0, 1]", ">= 0").

@@ -7,7 +7,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace sb::cli {
+
+// A number as people write it ("30", "0.5", "1e+06"): %g.
+std::string number_text(double v);
 
 CLI::Validator non_negative();                       // >= 0
 CLI::Validator positive();                           // > 0

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <optional>
@@ -301,13 +300,6 @@ OutputLineOptions output_line_options(const RunOptions& o) {
   return l;
 }
 
-// "30", "0.5": a --grace-seconds value as typed.
-std::string seconds_text(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", s);
-  return buf;
-}
-
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
 
 // Alternates admission and drain until the pipeline is done or, after a stop
@@ -326,7 +318,7 @@ Status run_records(const RunOptions& o, RunPipeline& pipeline, RunOutput& output
       if (!o.quiet)
         print_note(std::string(signal_name(*stop_signal)) + ": stopping after " + std::to_string(n_done) +
                    " records; " + std::to_string(pipeline.n_in_flight()) + " running get up to " +
-                   seconds_text(o.grace_seconds) + " s to finish, " + std::to_string(n_dropped) +
+                   number_text(o.grace_seconds) + " s to finish, " + std::to_string(n_dropped) +
                    " not started are left for --resume (a second signal exits at once)");
     }
     if (*stop_signal != 0 && Clock::now() >= deadline) break;
