@@ -268,6 +268,7 @@ Status DSparkDrafter::propose(std::span<const DraftRequest> requests, const Draf
   active_.clear();
   plan_.clear();
   n_out_ = 0;
+  pass_times_.clear();
   for (size_t m = 0; m < requests.size(); ++m) {
     const DraftRequest& r = requests[m];
     SB_CHECK(r.k >= 1 && r.k <= limits_.max_k && !r.tokens.empty() && r.out != nullptr && r.sampling != nullptr);
@@ -279,7 +280,10 @@ Status DSparkDrafter::propose(std::span<const DraftRequest> requests, const Draf
     if (plan_block(r, s, n_draft)) active_.push_back({m, s, n_draft});
   }
   if (active_.empty()) return ok_status();
+  const int n_tokens = static_cast<int>(plan_.n_tokens());
+  const auto start = std::chrono::steady_clock::now();
   SB_RETURN_IF_ERROR(run_block());
+  record_pass(n_tokens, start);
   size_t row = 0;
   for (const Active& a : active_) {
     draw_block(requests[a.m], row, a.n_draft, stop);
@@ -317,10 +321,7 @@ void DSparkDrafter::draw_block(const DraftRequest& r, size_t row, int n_draft, c
       c = confidence(h_rows + (row + static_cast<size_t>(j)) * static_cast<size_t>(dim_), prev);
       r.out->confidence.back() = c;
     }
-    if (stop.calibrator != nullptr) {
-      survival *= stop.calibrator->calibrated(j, c);
-      if (survival < stop.min_survival) break;  // this token is kept, as in ModelDrafter
-    }
+    if (!stop.survives(r, j, c, &survival)) break;  // this token is kept, as in ModelDrafter
   }
 }
 
