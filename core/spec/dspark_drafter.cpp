@@ -75,8 +75,9 @@ Status DSparkDrafter::init() {
   for (size_t l = 0; l < w.layers.size(); ++l)
     SB_RETURN_IF_ERROR(upload_layer(arena_, w.layers[l], n_slots, static_cast<int64_t>(kv_dim), &layers_[l]));
   if (rank_ > 0) {
-    markov_w1_ = host_f32(m_.markov_w1);
-    markov_w2_ = host_f32(m_.markov_w2);
+    SB_RETURN_IF_ERROR(arena_.upload(m_.markov_w1, &markov_w1_dev_));
+    SB_RETURN_IF_ERROR(arena_.upload(m_.markov_w2, &markov_w2_dev_));
+    if (m_.dspark.confidence_head_with_markov) markov_w1_ = host_f32(m_.markov_w1);
   }
   if (m_.dspark.confidence_head) {
     conf_w_ = host_f32(m_.confidence_w);
@@ -91,6 +92,16 @@ Status DSparkDrafter::init() {
   SB_ASSIGN_OR_RETURN(x_, arena_.alloc_floats(rows * dim));
   SB_ASSIGN_OR_RETURN(scratch_, alloc_layer_scratch(arena_, c, rows));
   SB_ASSIGN_OR_RETURN(out_, arena_.alloc_floats(rows * (dim + static_cast<size_t>(n_vocab_))));
+  const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
+  SB_ASSIGN_OR_RETURN(head_ids_, arena_.alloc_ints(2 * ms));
+  SB_ASSIGN_OR_RETURN(head_u_, arena_.alloc_floats(ms * nv));
+  if (rank_ > 0) {
+    SB_ASSIGN_OR_RETURN(head_e_, arena_.alloc_floats(ms * static_cast<size_t>(rank_)));
+    SB_ASSIGN_OR_RETURN(head_corr_, arena_.alloc_floats(ms * nv));
+  }
+  head_host_.resize(2 * ms);
+  head_active_.reserve(ms);
+  head_out_.resize(ms * nv);
   SB_RETURN_IF_ERROR(plan_.init(arena_, max_rows_, limits_.max_seqs, max_rows_, kv_.max_blocks_per_seq()));
   SB_ASSIGN_OR_RETURN(rope_, upload_rope(arena_, c, kv_.max_blocks_per_seq() * kv_.block_size()));
   return ok_status();
@@ -224,7 +235,8 @@ Status DSparkDrafter::run_block() {
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, plan_.ids(), x_, n));
   for (const DeviceLayer& L : layers_)
     SB_RETURN_IF_ERROR(run_decoder_layer(b, c, L, x_, scratch_, plan_.positions(), plan_.slots(), rope_, att, n));
-  // h = norm(x) of the rows drafts are drawn from, then U = lm_head(h): one copy back.
+  // h = norm(x) of the rows drafts are drawn from (copied back for the
+  // confidence head), then U = lm_head(h), which stays for the Markov head.
   const int64_t n_out = plan_.n_out_rows();
   float* h = out_;
   float* logits = out_ + n_out * dim;
@@ -232,7 +244,25 @@ Status DSparkDrafter::run_block() {
   SB_RETURN_IF_ERROR(b.rms_norm(h, out_norm_, h, n_out, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(h, lm_head_, DeviceWeight{}, logits, n_out));
   n_out_ = static_cast<size_t>(n_out);
-  return b.copy_to_host(host_.data(), out_, n_out_ * static_cast<size_t>(dim_ + n_vocab_) * sizeof(float));
+  return b.copy_to_host(host_.data(), out_, n_out_ * static_cast<size_t>(dim_) * sizeof(float));
+}
+
+Status DSparkDrafter::head_logits(int n) {
+  Backend& b = backend_;
+  const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
+  SB_RETURN_IF_ERROR(b.copy_to_device(head_ids_, head_host_.data(), 2 * ms * sizeof(int32_t)));
+  const float* u = out_ + n_out_ * static_cast<size_t>(dim_);
+  SB_RETURN_IF_ERROR(b.gather_rows(u, head_ids_ + ms, head_u_, n, static_cast<int64_t>(n_out_), n_vocab_));
+  if (rank_ > 0) {
+    SB_RETURN_IF_ERROR(b.embed(markov_w1_dev_, head_ids_, head_e_, n));
+    SB_RETURN_IF_ERROR(b.matmul(head_e_, markov_w2_dev_, DeviceWeight{}, head_corr_, n));
+    SB_RETURN_IF_ERROR(b.add(head_u_, head_corr_, int64_t{n} * n_vocab_));
+  }
+  SB_RETURN_IF_ERROR(b.copy_to_host(head_out_.data(), head_u_, static_cast<size_t>(n) * nv * sizeof(float)));
+  float* logits = host_.data() + n_out_ * static_cast<size_t>(dim_);
+  for (size_t i = 0; i < static_cast<size_t>(n); ++i)
+    std::copy_n(head_out_.data() + i * nv, nv, logits + static_cast<size_t>(head_host_[ms + i]) * nv);
+  return ok_status();
 }
 
 float DSparkDrafter::confidence(const float* h, int32_t prev) const {
@@ -277,52 +307,57 @@ Status DSparkDrafter::propose(std::span<const DraftRequest> requests, const Draf
     // Only with the context verified up to the last known token.
     if (s == nullptr || s->ctx != static_cast<int>(r.tokens.size()) - 1) continue;
     const int n_draft = std::min(r.k, gamma_);
-    if (plan_block(r, s, n_draft)) active_.push_back({m, s, n_draft});
+    if (!plan_block(r, s, n_draft)) continue;
+    const int row = active_.empty() ? 0 : active_.back().row + active_.back().n_draft;
+    active_.push_back({m, s, n_draft, row});
   }
   if (active_.empty()) return ok_status();
+  // The pass, as profile_pass_cost() times it: the block forward and the heads.
   const int n_tokens = static_cast<int>(plan_.n_tokens());
   const auto start = std::chrono::steady_clock::now();
   SB_RETURN_IF_ERROR(run_block());
+  SB_RETURN_IF_ERROR(draw_blocks(requests, stop));
   record_pass(n_tokens, start);
-  size_t row = 0;
-  for (const Active& a : active_) {
-    draw_block(requests[a.m], row, a.n_draft, stop);
-    row += static_cast<size_t>(a.n_draft);
-  }
   return ok_status();
 }
 
-void DSparkDrafter::draw_block(const DraftRequest& r, size_t row, int n_draft, const DraftStop& stop) {
-  // Left to right: logits_k = U_k + markov_w2 . markov_w1[x_{k-1}], x_0 the
-  // last known token. The confidence c_k reads h_k and x_{k-1}, never x_k, so
-  // admission and early stop on it decide whether x_k is verified without
-  // looking at x_k: verification stays lossless.
-  const float* h_rows = host_.data();
-  const float* u_rows = host_.data() + n_out_ * static_cast<size_t>(dim_);
-  const size_t nv = static_cast<size_t>(n_vocab_), r_ = static_cast<size_t>(rank_);
-  double survival = 1;
-  for (int j = 0; j < n_draft; ++j) {
-    const int32_t prev = j == 0 ? r.tokens.back() : r.out->tokens.back();
-    const float* u = u_rows + (row + static_cast<size_t>(j)) * nv;
-    if (rank_ > 0) {
-      const float* e = markov_w1_.data() + static_cast<size_t>(prev) * r_;
-      for (size_t v = 0; v < nv; ++v) {
-        const float* w2 = markov_w2_.data() + v * r_;
-        float corr = 0;
-        for (size_t i = 0; i < r_; ++i) corr += w2[i] * e[i];
-        logits_[v] = u[v] + corr;
+Status DSparkDrafter::draw_blocks(std::span<const DraftRequest> requests, const DraftStop& stop) {
+  // Left to right, every request still drafting at once: logits_k = U_k +
+  // markov_w2 . markov_w1[x_{k-1}], x_0 the last known token. The confidence c_k
+  // reads h_k and x_{k-1}, never x_k, so admission and early stop on it decide
+  // whether x_k is verified without looking at x_k: verification stays lossless.
+  const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
+  const float* logits = host_.data() + n_out_ * static_cast<size_t>(dim_);
+  for (int j = 0; j < gamma_; ++j) {
+    head_active_.clear();
+    for (size_t i = 0; i < active_.size(); ++i) {
+      const Active& a = active_[i];
+      if (!a.drafting || j >= a.n_draft) continue;
+      const DraftRequest& r = requests[a.m];
+      head_host_[head_active_.size()] = j == 0 ? r.tokens.back() : r.out->tokens.back();
+      head_host_[ms + head_active_.size()] = a.row + j;
+      head_active_.push_back(i);
+    }
+    if (head_active_.empty()) break;
+    SB_RETURN_IF_ERROR(head_logits(static_cast<int>(head_active_.size())));
+    for (size_t k = 0; k < head_active_.size(); ++k) {
+      Active& a = active_[head_active_[k]];
+      const DraftRequest& r = requests[a.m];
+      const size_t row = static_cast<size_t>(a.row + j);
+      std::copy_n(logits + row * nv, nv, logits_.begin());  // the rule masks the copy
+      float c = draw_draft_token(r, logits_.data(), n_vocab_, j, sampler_, cand_);
+      if (c < 0) {  // the request's rule allows nothing here
+        a.drafting = false;
+        continue;
       }
-    } else {
-      std::copy(u, u + nv, logits_.begin());
+      if (m_.dspark.confidence_head) {
+        c = confidence(host_.data() + row * static_cast<size_t>(dim_), head_host_[k]);
+        r.out->confidence.back() = c;
+      }
+      a.drafting = stop.survives(r, j, c, &a.survival);  // a token under the marginal is kept, as in ModelDrafter
     }
-    float c = draw_draft_token(r, logits_.data(), n_vocab_, j, sampler_, cand_);
-    if (c < 0) break;  // the request's rule allows nothing here
-    if (m_.dspark.confidence_head) {
-      c = confidence(h_rows + (row + static_cast<size_t>(j)) * static_cast<size_t>(dim_), prev);
-      r.out->confidence.back() = c;
-    }
-    if (!stop.survives(r, j, c, &survival)) break;  // this token is kept, as in ModelDrafter
   }
+  return ok_status();
 }
 
 StatusOr<std::vector<std::pair<int, double>>> DSparkDrafter::profile_pass_cost(int max_requests) {
@@ -350,6 +385,14 @@ StatusOr<std::vector<std::pair<int, double>>> DSparkDrafter::profile_pass_cost(i
     for (int rep = 0; room && st.ok() && profiler.again(rep, best); ++rep) {
       const auto t0 = std::chrono::steady_clock::now();
       st = run_block();
+      // The heads for every block position, as draw_blocks() runs them.
+      for (int j = 0; j < gamma_ && st.ok(); ++j) {
+        for (int r = 0; r < b; ++r) {
+          head_host_[static_cast<size_t>(r)] = m_.dspark.mask_token_id;
+          head_host_[static_cast<size_t>(limits_.max_seqs + r)] = r * gamma_ + j;
+        }
+        st = head_logits(b);
+      }
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       best = rep == 0 ? sec : std::min(best, sec);
     }
