@@ -42,7 +42,8 @@ DSparkDrafter::DSparkDrafter(DSparkModel model, Backend& backend, const DrafterL
   const size_t rows = static_cast<size_t>(max_rows_), ms = static_cast<size_t>(limits.max_seqs);
   states_.resize(ms);
   active_.reserve(ms);
-  host_.resize(rows * static_cast<size_t>(dim_ + n_vocab_));
+  host_.resize(rows * static_cast<size_t>(n_vocab_));
+  conf_z_host_.resize(rows + ms);
   logits_.resize(static_cast<size_t>(n_vocab_));
   cand_.reserve(static_cast<size_t>(n_vocab_));
 }
@@ -77,11 +78,14 @@ Status DSparkDrafter::init() {
   if (rank_ > 0) {
     SB_RETURN_IF_ERROR(arena_.upload(m_.markov_w1, &markov_w1_dev_));
     SB_RETURN_IF_ERROR(arena_.upload(m_.markov_w2, &markov_w2_dev_));
-    if (m_.dspark.confidence_head_with_markov) markov_w1_ = host_f32(m_.markov_w1);
   }
   if (m_.dspark.confidence_head) {
     conf_w_ = host_f32(m_.confidence_w);
     conf_b_ = host_f32(m_.confidence_b)[0];
+    SB_RETURN_IF_ERROR(arena_.upload(TensorView{"confidence h", DType::kF32, 1, dim_, conf_w_.data()}, &conf_h_));
+    if (with_markov_confidence())
+      SB_RETURN_IF_ERROR(
+          arena_.upload(TensorView{"confidence markov", DType::kF32, 1, rank_, conf_w_.data() + dim_}, &conf_e_));
   }
 
   const size_t rows = static_cast<size_t>(max_rows_), dim = static_cast<size_t>(dim_);
@@ -95,6 +99,9 @@ Status DSparkDrafter::init() {
   const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
   SB_ASSIGN_OR_RETURN(head_ids_, arena_.alloc_ints(2 * ms));
   SB_ASSIGN_OR_RETURN(head_u_, arena_.alloc_floats(ms * nv));
+  if (m_.dspark.confidence_head) {
+    SB_ASSIGN_OR_RETURN(conf_z_, arena_.alloc_floats(rows + ms));
+  }
   if (rank_ > 0) {
     SB_ASSIGN_OR_RETURN(head_e_, arena_.alloc_floats(ms * static_cast<size_t>(rank_)));
     SB_ASSIGN_OR_RETURN(head_corr_, arena_.alloc_floats(ms * nv));
@@ -235,8 +242,8 @@ Status DSparkDrafter::run_block() {
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, plan_.ids(), x_, n));
   for (const DeviceLayer& L : layers_)
     SB_RETURN_IF_ERROR(run_decoder_layer(b, c, L, x_, scratch_, plan_.positions(), plan_.slots(), rope_, att, n));
-  // h = norm(x) of the rows drafts are drawn from (copied back for the
-  // confidence head), then U = lm_head(h), which stays for the Markov head.
+  // h = norm(x) of the rows drafts are drawn from, then U = lm_head(h), which
+  // stays for the Markov head, and the confidence head's h part, copied back.
   const int64_t n_out = plan_.n_out_rows();
   float* h = out_;
   float* logits = out_ + n_out * dim;
@@ -244,7 +251,9 @@ Status DSparkDrafter::run_block() {
   SB_RETURN_IF_ERROR(b.rms_norm(h, out_norm_, h, n_out, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(h, lm_head_, DeviceWeight{}, logits, n_out));
   n_out_ = static_cast<size_t>(n_out);
-  return b.copy_to_host(host_.data(), out_, n_out_ * static_cast<size_t>(dim_) * sizeof(float));
+  if (!m_.dspark.confidence_head) return ok_status();
+  SB_RETURN_IF_ERROR(b.matmul(h, conf_h_, DeviceWeight{}, conf_z_, n_out));
+  return b.copy_to_host(conf_z_host_.data(), conf_z_, n_out_ * sizeof(float));
 }
 
 Status DSparkDrafter::head_logits(int n) {
@@ -258,20 +267,21 @@ Status DSparkDrafter::head_logits(int n) {
     SB_RETURN_IF_ERROR(b.matmul(head_e_, markov_w2_dev_, DeviceWeight{}, head_corr_, n));
     SB_RETURN_IF_ERROR(b.add(head_u_, head_corr_, int64_t{n} * n_vocab_));
   }
+  if (with_markov_confidence()) {
+    float* z = conf_z_ + max_rows_;
+    SB_RETURN_IF_ERROR(b.matmul(head_e_, conf_e_, DeviceWeight{}, z, n));
+    SB_RETURN_IF_ERROR(b.copy_to_host(conf_z_host_.data() + max_rows_, z, static_cast<size_t>(n) * sizeof(float)));
+  }
   SB_RETURN_IF_ERROR(b.copy_to_host(head_out_.data(), head_u_, static_cast<size_t>(n) * nv * sizeof(float)));
-  float* logits = host_.data() + n_out_ * static_cast<size_t>(dim_);
+  float* logits = host_.data();
   for (size_t i = 0; i < static_cast<size_t>(n); ++i)
     std::copy_n(head_out_.data() + i * nv, nv, logits + static_cast<size_t>(head_host_[ms + i]) * nv);
   return ok_status();
 }
 
-float DSparkDrafter::confidence(const float* h, int32_t prev) const {
-  double z = conf_b_;
-  for (int i = 0; i < dim_; ++i) z += static_cast<double>(conf_w_[static_cast<size_t>(i)]) * h[i];
-  if (m_.dspark.confidence_head_with_markov) {
-    const float* e = markov_w1_.data() + static_cast<size_t>(prev) * static_cast<size_t>(rank_);
-    for (int i = 0; i < rank_; ++i) z += static_cast<double>(conf_w_[static_cast<size_t>(dim_ + i)]) * e[i];
-  }
+float DSparkDrafter::confidence(size_t row, size_t k) const {
+  double z = conf_b_ + static_cast<double>(conf_z_host_[row]);
+  if (with_markov_confidence()) z += conf_z_host_[static_cast<size_t>(max_rows_) + k];
   return static_cast<float>(1 / (1 + std::exp(-z)));
 }
 
@@ -327,7 +337,7 @@ Status DSparkDrafter::draw_blocks(std::span<const DraftRequest> requests, const 
   // reads h_k and x_{k-1}, never x_k, so admission and early stop on it decide
   // whether x_k is verified without looking at x_k: verification stays lossless.
   const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
-  const float* logits = host_.data() + n_out_ * static_cast<size_t>(dim_);
+  const float* logits = host_.data();
   for (int j = 0; j < gamma_; ++j) {
     head_active_.clear();
     for (size_t i = 0; i < active_.size(); ++i) {
@@ -351,7 +361,7 @@ Status DSparkDrafter::draw_blocks(std::span<const DraftRequest> requests, const 
         continue;
       }
       if (m_.dspark.confidence_head) {
-        c = confidence(host_.data() + row * static_cast<size_t>(dim_), head_host_[k]);
+        c = confidence(row, k);
         r.out->confidence.back() = c;
       }
       a.drafting = stop.survives(r, j, c, &a.survival);  // a token under the marginal is kept, as in ModelDrafter

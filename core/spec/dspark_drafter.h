@@ -52,15 +52,11 @@ class DSparkDrafter : public Drafter {
   // timed as core/step_profiler.h says.
   StatusOr<std::vector<std::pair<int, double>>> profile_pass_cost(int max_requests) override;
 
-  // The block forward's outputs of the last propose(), for tests: each drafting
-  // request's rows in request order, min(k, gamma) of them; h after the final
-  // norm [n_rows, dim] and the logits drafts were drawn from, U = lm_head(h)
+  // The logits the last propose() drew drafts from, for tests: each drafting
+  // request's block rows in request order, min(k, gamma) of them, U = lm_head(h)
   // plus the Markov correction [n_rows, n_vocab] (rows past a request's early
   // stop are not computed).
-  std::span<const float> last_hidden() const { return {host_.data(), n_out_ * static_cast<size_t>(dim_)}; }
-  std::span<const float> last_logits() const {
-    return {host_.data() + n_out_ * static_cast<size_t>(dim_), n_out_ * static_cast<size_t>(n_vocab_)};
-  }
+  std::span<const float> last_logits() const { return {host_.data(), n_out_ * static_cast<size_t>(n_vocab_)}; }
 
  private:
   // A request's context: its verified positions 0 .. ctx-1 are in seq, the
@@ -94,17 +90,18 @@ class DSparkDrafter : public Drafter {
   Status flush(State* s);
   // Plans the block of request r (state s, drafting n_draft tokens); false when the cache is full.
   bool plan_block(const DraftRequest& r, State* s, int n_draft);
-  // Runs the decoder layers over the block planned in plan_: h (copied back)
-  // and the base logits U of its kept rows.
+  // Runs the decoder layers over the block planned in plan_: h of its kept
+  // rows, their base logits U and the confidence head's h part (copied back).
   Status run_block();
   // Draws every active request's drafts, block position by position.
   Status draw_blocks(std::span<const DraftRequest> requests, const DraftStop& stop);
-  // The Markov head for n rows at once: logits = U[rows_[i]] +
-  // markov_w2 . markov_w1[prev_[i]] on the backend (one gather, one embedding
-  // lookup, one matmul), copied back to head_out_ [n, n_vocab].
+  // The heads for n rows at once, on the backend: logits = U[row_i] +
+  // markov_w2 . markov_w1[prev_i] (one gather, one embedding lookup, one
+  // matmul) into those rows of host_, and the confidence head's Markov part.
   Status head_logits(int n);
-  // Confidence head on h and, with the Markov part, markov_w1[prev].
-  float confidence(const float* h, int32_t prev) const;
+  // The confidence of block row `row`, head row k of the last head_logits().
+  float confidence(size_t row, size_t k) const;
+  bool with_markov_confidence() const { return m_.dspark.confidence_head_with_markov && rank_ > 0; }
 
   DSparkModel m_;
   Backend& backend_;
@@ -120,9 +117,8 @@ class DSparkDrafter : public Drafter {
   DeviceWeight tok_embd_, out_norm_, lm_head_, fc_, hidden_norm_;
   std::vector<DeviceLayer> layers_;
   DeviceWeight markov_w1_dev_, markov_w2_dev_;  // [n_vocab, r] each, rank > 0
-  // Host copies of the confidence head, F32 (the Markov embeddings too when it reads them).
-  std::vector<float> markov_w1_;  // [n_vocab, r]
-  std::vector<float> conf_w_;     // [dim (+ r)]
+  DeviceWeight conf_h_, conf_e_;                // [1, dim], [1, r]: the confidence head's parts
+  std::vector<float> conf_w_;                   // [dim (+ r)] F32, what conf_h_ and conf_e_ were uploaded from
   float conf_b_ = 0;
 
   // Device workspace.
@@ -135,13 +131,15 @@ class DSparkDrafter : public Drafter {
   float* head_e_ = nullptr;       // [max_seqs, r] markov_w1 rows
   float* head_corr_ = nullptr;    // [max_seqs, n_vocab] the correction
   float* head_u_ = nullptr;       // [max_seqs, n_vocab] gathered U rows, then the logits
+  float* conf_z_ = nullptr;       // [max_rows + max_seqs]: h part by block row, then Markov part by head row
   DeviceRope rope_;
 
   // The call's plan: context rows (ids: rows of the source to gather) or the
   // block (ids: tokens; limits: the block's end), its kept rows the drafted ones.
   StepPlan plan_;
   std::vector<Active> active_;    // [max_seqs]
-  std::vector<float> host_;       // [max_rows, dim + n_vocab]: h rows, then the drafts' logits
+  std::vector<float> host_;       // [max_rows, n_vocab] the drafts' logits
+  std::vector<float> conf_z_host_;  // [max_rows + max_seqs] copy of conf_z_
   size_t n_out_ = 0;              // rows in host_
   std::vector<int32_t> head_host_;  // [2, max_seqs]: a head call's prev tokens, then its U rows
   std::vector<size_t> head_active_;  // [max_seqs] the active_ entry of each head row

@@ -161,10 +161,8 @@ TEST_CASE("dspark drafter: block logits and confidences match the numpy referenc
     propose(id, c.p + 1, gamma);
     REQUIRE(out.size() == gamma);
     CHECK(out.tokens == c.draft);
-    const auto h = d.last_hidden();
     const auto u = d.last_logits();
     REQUIRE(u.size() == static_cast<size_t>(gamma * n_vocab));
-    REQUIRE(h.size() == static_cast<size_t>(gamma) * static_cast<size_t>(target->config.dim));
     for (int j = 0; j < gamma; ++j) {
       INFO("block row " << j);
       // The drafter's logits: U plus the Markov head's correction, computed on the backend.
