@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/forward.h"
@@ -75,6 +76,15 @@ Reference read_reference(const std::string& path) {
   return r;
 }
 
+// The reference's target model and DSpark checkpoint.
+std::pair<sb::StatusOr<sb::Model>, sb::StatusOr<sb::DSparkModel>> load_reference_pair() {
+  auto target = sb::load_model(reference_dir() + "/target");
+  REQUIRE_MESSAGE(target.ok(), target.status().to_string());
+  auto dspark = sb::load_dspark(reference_dir() + "/dspark", target->config);
+  REQUIRE_MESSAGE(dspark.ok(), dspark.status().to_string());
+  return {std::move(target), std::move(dspark)};
+}
+
 double max_rel_error(const std::vector<float>& got, const std::vector<double>& want) {
   REQUIRE(got.size() == want.size());
   double scale = 1e-3, err = 0;
@@ -86,14 +96,10 @@ double max_rel_error(const std::vector<float>& got, const std::vector<double>& w
 }  // namespace
 
 TEST_CASE("dspark drafter: block logits and confidences match the numpy reference after steps with rejections") {
-  const std::string dir = reference_dir();
-  const Reference ref = read_reference(dir + "/reference.txt");
+  const Reference ref = read_reference(reference_dir() + "/reference.txt");
   REQUIRE(ref.cases.size() >= 3);
   auto backend = sb::make_cpu_backend(2);
-  auto target = sb::load_model(dir + "/target");
-  REQUIRE_MESSAGE(target.ok(), target.status().to_string());
-  auto dspark = sb::load_dspark(dir + "/dspark", target->config);
-  REQUIRE_MESSAGE(dspark.ok(), dspark.status().to_string());
+  auto [target, dspark] = load_reference_pair();
   REQUIRE(dspark->dspark.block_size == ref.gamma);
   REQUIRE(dspark->dspark.markov_rank > 0);
   const int n_vocab = target->config.n_vocab, gamma = ref.gamma;
@@ -187,14 +193,10 @@ TEST_CASE("dspark drafter: block logits and confidences match the numpy referenc
 }
 
 TEST_CASE("dspark drafter: requests drafted together draw what each draws alone, greedy and sampled") {
-  const std::string dir = reference_dir();
-  const Reference ref = read_reference(dir + "/reference.txt");
+  const Reference ref = read_reference(reference_dir() + "/reference.txt");
   REQUIRE(ref.cases.size() >= 3);
   auto backend = sb::make_cpu_backend(2);
-  auto target = sb::load_model(dir + "/target");
-  REQUIRE_MESSAGE(target.ok(), target.status().to_string());
-  auto dspark = sb::load_dspark(dir + "/dspark", target->config);
-  REQUIRE_MESSAGE(dspark.ok(), dspark.status().to_string());
+  auto [target, dspark] = load_reference_pair();
   const int n_vocab = target->config.n_vocab, gamma = ref.gamma;
   const std::vector<int> layers = dspark->dspark.target_layer_ids;
   sb::KvCache kv(64, 4, 4, 64);
