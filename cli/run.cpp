@@ -113,7 +113,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--max-seqs", o.max_seqs, "Records generating at once")
       ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
-                  "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
+                  "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory "
+                  "(on a GPU: 90% of what its free memory leaves after weights and workspaces)")
       ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
