@@ -30,6 +30,7 @@
 #include "cli/engine_setup.h"
 #include "cli/flag_checks.h"
 #include "cli/progress.h"
+#include "cli/widen_dspark.h"
 #include "core/backend.h"
 #include "core/engine.h"
 #include "core/model/dspark_model.h"
@@ -310,7 +311,7 @@ struct TempDir {
 };
 
 // --widen-model with --draft dspark:DIR: the drafter widened with its target,
-// function-equivalent (write_widened_dspark), into *dir for the whole bench:
+// function-equivalent (widen_dspark_checkpoint), into *dir for the whole bench:
 // every engine loads it.
 Status widen_dspark_draft(const BenchOptions& o, const WidenShape& shape, TempDir* dir) {
   SB_ASSIGN_OR_RETURN(const Model target, load_model(o.model));
@@ -320,7 +321,7 @@ Status widen_dspark_draft(const BenchOptions& o, const WidenShape& shape, TempDi
   std::string tmp = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/specbatch-dspark-XXXXXX";
   if (::mkdtemp(tmp.data()) == nullptr) return errno_error("--widen-model: cannot create a temporary directory " + tmp);
   dir->path = tmp;
-  return write_widened_dspark(*dspark, tmp, shape).with_context("--widen-model with --draft " + o.draft.text);
+  return widen_dspark_checkpoint(*dspark, tmp, shape).with_context("--widen-model with --draft " + o.draft.text);
 }
 
 void print_json(const BenchOptions& o, const LoadedModel& loaded, const std::vector<BenchRow>& rows,

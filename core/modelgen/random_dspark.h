@@ -43,6 +43,20 @@ struct RandomDSparkShape {
   std::string dtype = "F32";   // F32, F16 or BF16
 };
 
+// A DSpark checkpoint as loaded, for tools that rewrite one (the loader's
+// DSparkModel has these pieces; modelgen does not include core/model): its
+// settings as a shape (embed_tokens, lm_head and target_n_layer unused) and its
+// tensors, F32 or any dtype dequantize_row reads.
+struct DSparkCheckpointView {
+  std::string path;
+  RandomDSparkShape shape;
+  struct Layer {
+    TensorView input_norm, wq, wk, wv, wo, q_norm, k_norm, post_norm, gate, up, down;
+  };
+  std::vector<Layer> layers;
+  TensorView embed_tokens, norm, lm_head, fc, hidden_norm, markov_w1, markov_w2, confidence_w, confidence_b;
+};
+
 // The target layer ids the shape asks for (its default filled in).
 std::vector<int> random_dspark_layer_ids(const RandomDSparkShape& shape);
 // config.json text.

@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "core/base/status.h"
-#include "core/model/dspark_model.h"
+#include "core/modelgen/random_dspark.h"
 #include "formats/gguf.h"
 
 namespace sb {
@@ -40,6 +40,6 @@ Status write_widened_model(const std::string& src, const std::string& dst, const
 // Markov head stay; hidden size becomes shape.dim, the FFN shape.ffn_dim, and
 // the head dim grows by shape.dim / dim, which must be a whole number so that
 // one epsilon rescales every norm (hidden and per-head) alike.
-Status write_widened_dspark(const DSparkModel& src, const std::string& dst, const WidenShape& shape);
+Status write_widened_dspark(const DSparkCheckpointView& src, const std::string& dst, const WidenShape& shape);
 
 }  // namespace sb

@@ -9,11 +9,11 @@
 #include <filesystem>
 
 #include "cli/cli_test_util.h"
+#include "cli/widen_dspark.h"
 #include "core/model/dspark_model.h"
 #include "core/model/model.h"
 #include "core/modelgen/random_dspark.h"
 #include "core/modelgen/random_model.h"
-#include "core/modelgen/widen_model.h"
 #include "kernels/cpu/cpu_isa.h"
 
 using sb::test::kGreedy;
@@ -346,7 +346,7 @@ TEST_CASE("spec run: the trained DSpark drafter widened with its target drafts t
   REQUIRE(target.ok());
   auto dspark = sb::load_dspark(drafter, target->config);
   REQUIRE(dspark.ok());
-  const sb::Status widened = sb::write_widened_dspark(*dspark, dir + "/wide-dspark", shape);
+  const sb::Status widened = sb::cli::widen_dspark_checkpoint(*dspark, dir + "/wide-dspark", shape);
   REQUIRE_MESSAGE(widened.ok(), widened.to_string());
   const std::string input = "{\"prompt\":\"Once upon a time\",\"max_tokens\":120}\n"
                             "{\"prompt\":\"The little cat\",\"max_tokens\":120}\n";
@@ -370,7 +370,7 @@ TEST_CASE("spec run: the trained DSpark drafter widened with its target drafts t
   CHECK(accepted[1] == accepted[0]);
   CHECK(accepted[0] > 0);
   // A widening the drafter's norms cannot follow is refused by name.
-  const sb::Status odd = sb::write_widened_dspark(*dspark, dir + "/odd", sb::WidenShape{96, 7, 256, 16});
+  const sb::Status odd = sb::cli::widen_dspark_checkpoint(*dspark, dir + "/odd", sb::WidenShape{96, 7, 256, 16});
   CHECK(odd.message().find("multiple of its 64") != std::string::npos);
 }
 
