@@ -184,8 +184,9 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
   const ForwardLimits limits{options.max_batch_tokens, options.max_seqs, max_logit_rows(options)};
   SB_ASSIGN_OR_RETURN(e->forward_, Forward::create(model, backend, e->kv_, limits, capture));
   if (drafter) {
-    const SpeculatorOptions so{options.spec_policy, options.spec_max,  options.max_seqs,
-                               options.max_batch_tokens, options.step_cost, options.draft_pass_cost};
+    const SpeculatorOptions so{options.spec_policy,      options.spec_max,  options.max_seqs,
+                               options.max_batch_tokens, options.step_cost, options.draft_pass_cost,
+                               options.learn_costs};
     SB_ASSIGN_OR_RETURN(e->speculator_, Speculator::create(std::move(drafter), so, e->forward_.get(), &e->kv_));
   }
   return e;

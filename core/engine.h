@@ -54,6 +54,9 @@ struct EngineOptions {
   // SpeculatorOptions (core/spec/speculator.h).
   std::vector<std::pair<int, double>> step_cost;
   std::vector<std::pair<int, double>> draft_pass_cost;
+  // The run's own step and pass times correct those costs (Speculator); false
+  // keeps them as given (tests that set the costs to pin the policy's choices).
+  bool learn_costs = true;
 };
 
 // K and V bytes one token occupies over all layers (F32 cache).

@@ -13,12 +13,14 @@ Speculator::Speculator(std::unique_ptr<Drafter> drafter, const SpeculatorOptions
       spec_max_(o.spec_max),
       calibrator_(o.spec_max),
       planner_(o.spec_max),
-      admission_(o.max_seqs) {
+      admission_(o.max_seqs),
+      learn_costs_(o.learn_costs) {
   const size_t ms = static_cast<size_t>(o.max_seqs);
   drafts_.resize(ms);
   for (Draft& d : drafts_) d.reserve_one_hot(o.spec_max);
   requests_.reserve(ms);
   request_chunk_.reserve(ms);
+  regimes_.reserve(ms);
   chunk_draft_.reserve(ms);
   confidence_.resize(ms * static_cast<size_t>(o.spec_max));
   confidence_rows_.reserve(ms);
@@ -59,6 +61,7 @@ Status Speculator::propose(std::span<const ScheduledChunk> running, std::span<co
   SB_CHECK(running.size() <= chunk_draft_.capacity() && candidates.size() <= requests_.capacity());
   requests_.clear();
   request_chunk_.clear();
+  regimes_.clear();
   chunk_draft_.assign(running.size(), nullptr);
   learns_ = false;
   int base_tokens = 0, base_emitted = 0;
@@ -73,6 +76,7 @@ Status Speculator::propose(std::span<const ScheduledChunk> running, std::span<co
     r.out = &drafts_[requests_.size()];
     requests_.push_back(r);
     request_chunk_.push_back(c.chunk);
+    regimes_.push_back(draft_regime(*r.sampling));
   }
   if (requests_.empty()) return ok_status();
   DraftStop stop;
@@ -91,7 +95,7 @@ Status Speculator::propose(std::span<const ScheduledChunk> running, std::span<co
   }
   SB_RETURN_IF_ERROR(drafter_->propose(requests_, stop));
   ++drafter_steps_;
-  if (draft_pass_cost_)
+  if (draft_pass_cost_ && learn_costs_)
     for (const auto& [tokens, seconds] : drafter_->pass_times()) draft_pass_cost_->observe(tokens, seconds);
   // A request with a rule keeps its draft up to the first token the rule refuses.
   for (const DraftRequest& r : requests_)
@@ -123,7 +127,7 @@ void Speculator::admit(int base_tokens, int base_emitted, int depth, Scheduler& 
   for (size_t m = 0; m < requests_.size(); ++m) {
     const Draft& draft = *requests_[m].out;
     if (draft.size() == 0) continue;
-    const DraftRegime regime = draft_regime(*requests_[m].sampling);
+    const DraftRegime regime = regimes_[m];
     float* c = confidence_.data() + confidence_rows_.size() * static_cast<size_t>(spec_max_);
     for (int j = 0; j < draft.size(); ++j)
       c[j] = calibrator_.calibrated(regime, j, draft.confidence[static_cast<size_t>(j)]);
@@ -140,14 +144,16 @@ void Speculator::admit(int base_tokens, int base_emitted, int depth, Scheduler& 
 
 Status Speculator::observe(std::span<const SpecOutcome> outcomes, const float* captured, int forward_tokens,
                            double forward_seconds) {
-  if (step_cost_ && forward_tokens > 0 && forward_seconds > 0) step_cost_->observe(forward_tokens, forward_seconds);
+  if (step_cost_ && learn_costs_ && forward_tokens > 0 && forward_seconds > 0)
+    step_cost_->observe(forward_tokens, forward_seconds);
   // Proposals in plan order: the planner learns each outcome, then the
   // calibrator (the next proposal's survival reads the calibration so far).
   for (size_t m = 0; m < requests_.size(); ++m) {
     SB_CHECK(request_chunk_[m] < outcomes.size());
     const SpecOutcome& o = outcomes[request_chunk_[m]];
+    // The request may have finished in this step: only what propose() kept is read.
     const DraftRequest& r = requests_[m];
-    const DraftRegime regime = draft_regime(*r.sampling);
+    const DraftRegime regime = regimes_[m];
     if (learns_) learn(*r.out, regime, r.k, o.n_verified, o.n_accepted);
     if (o.n_verified > 0) calibrator_.observe(regime, r.out->confidence, o.n_verified, o.n_accepted);
   }

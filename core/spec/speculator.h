@@ -48,6 +48,7 @@ struct SpeculatorOptions {
   // pass too); an empty draft_pass_cost beside a given step_cost: the drafter costs nothing.
   std::vector<std::pair<int, double>> step_cost;
   std::vector<std::pair<int, double>> draft_pass_cost;
+  bool learn_costs = true;  // correct the costs by the run's timings (observe(), Drafter::pass_times())
 };
 
 // A running request that may draft in this step: its chunk, index `chunk` of
@@ -130,12 +131,14 @@ class Speculator {
   DraftAdmission admission_;
   std::unique_ptr<StepCost> step_cost_;        // kConfidence: given or profiled
   std::unique_ptr<StepCost> draft_pass_cost_;  // kConfidence with a drafter that costs something
+  bool learn_costs_;
   uint64_t drafter_steps_ = 0;
 
   // The step's proposals, sized at creation.
   std::vector<Draft> drafts_;               // [max_seqs] one per drafting request
   std::vector<DraftRequest> requests_;      // [max_seqs] this step's drafting requests
   std::vector<size_t> request_chunk_;       // [max_seqs] each one's chunk in the plan
+  std::vector<DraftRegime> regimes_;        // [max_seqs] each one's, taken in propose()
   std::vector<const Draft*> chunk_draft_;   // [max_seqs] by running chunk: its draft or null
   bool learns_ = false;                     // the planner learns this step's proposals' outcomes
   std::vector<float> confidence_;           // [max_seqs, spec_max] calibrated, per nonempty proposal

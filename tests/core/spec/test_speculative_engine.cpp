@@ -272,6 +272,7 @@ TEST_CASE("engine, greedy: a random DSpark draft gives the plain output, 1/17/64
   o.max_seqs = 17;
   sb::EngineOptions co = with_draft(o, spec, sb::SpecPolicy::kConfidence, 5);
   co.step_cost = {{1, 1e-4}, {64, 1e-4}, {512, 8e-4}};
+  co.learn_costs = false;
   co.draft_pass_cost = {{4, 2e-5}, {68, 2e-5}};
   const Run conf = run_engine(l, co, longer);
   const Run conf_plain = run_engine(l, o, longer);
@@ -295,6 +296,7 @@ TEST_CASE("engine, confidence: the drafter does not run where its cost cannot pa
   // a step: drafting pays. The same target with a pass costing two steps: it never does.
   sb::EngineOptions o = with_draft(base, "self:q8_0", sb::SpecPolicy::kConfidence);
   o.step_cost = {{1, 0.010}, {64, 0.010}, {512, 0.080}};
+  o.learn_costs = false;
   o.draft_pass_cost = {{1, 0.001}, {64, 0.001}};
   const Run cheap = run_engine(l, o, reqs, &draft);
   check_same(cheap.results, plain.results);
