@@ -50,6 +50,11 @@ GenerationRequest RunPipeline::make_request(const Record& r) const {
   req.ignore_eos = p.ignore_eos.value_or(o_.ignore_eos);
   req.stop_token_ids = p.stop_token_ids.value_or(std::vector<int32_t>());
   req.logprobs = p.logprobs.value_or(o_.logprobs);
+  req.penalties.repetition_penalty = static_cast<float>(p.repetition_penalty.value_or(1));
+  req.penalties.presence_penalty = static_cast<float>(p.presence_penalty.value_or(0));
+  req.penalties.frequency_penalty = static_cast<float>(p.frequency_penalty.value_or(0));
+  req.penalties.logit_bias = p.logit_bias.value_or(std::vector<std::pair<int32_t, float>>());
+  req.penalties.min_tokens = static_cast<int>(p.min_tokens.value_or(0));
   return req;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/status.h"
@@ -17,6 +18,29 @@ struct Constraint;
 }
 
 namespace sb {
+
+// Logit transforms that read the request's tokens (vLLM / OpenAI semantics),
+// applied to every row the request samples or verifies from, in this order
+// (vLLM v1's): logit_bias added; end tokens (EOS unless ignore_eos, and
+// stop_token_ids) set to -inf while fewer than min_tokens tokens are generated;
+// repetition_penalty on every token of the prompt and the output (a positive
+// logit divided by it, another multiplied); presence_penalty once and
+// frequency_penalty per occurrence subtracted for tokens of the output. Then
+// temperature and the rest (core/sampler.h). Stop strings end nothing before
+// min_tokens either. Neutral values change nothing.
+struct LogitPenalties {
+  float repetition_penalty = 1.0f;  // > 0
+  float presence_penalty = 0.0f;    // [-2, 2]
+  float frequency_penalty = 0.0f;   // [-2, 2]
+  std::vector<std::pair<int32_t, float>> logit_bias;  // (token id, bias in [-100, 100]), distinct ids
+  int min_tokens = 0;               // [0, max_tokens]
+
+  // Anything but the neutral values.
+  bool active() const {
+    return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f ||
+           !logit_bias.empty() || min_tokens > 0;
+  }
+};
 
 struct GenerationRequest {
   uint64_t index = 0;            // record index: part of the randomness key
@@ -32,6 +56,8 @@ struct GenerationRequest {
   // An output constraint (Engine::constraint()); null: none. Not with ignore_eos
   // or stop strings (the text ends where the constraint completes).
   std::shared_ptr<const constrain::Constraint> constraint;
+  // Not min_tokens with a constraint (the constraint decides where the text ends).
+  LogitPenalties penalties;
 };
 
 constexpr int kMaxTopLogprobs = 20;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "formats/constraint_spec.h"
@@ -60,6 +61,12 @@ struct RecordParams {
   // or its JSON text), "guided_regex", "guided_choice" (a non-empty list of
   // strings), "guided_grammar" (GBNF).
   std::optional<ConstraintSpec> constraint;
+  // Logit penalties (core/request.h LogitPenalties); the engine checks logit_bias ids against the vocabulary.
+  std::optional<double> repetition_penalty;  // > 0
+  std::optional<double> presence_penalty;    // [-2, 2]
+  std::optional<double> frequency_penalty;   // [-2, 2]
+  std::optional<std::vector<std::pair<int32_t, float>>> logit_bias;  // (token id >= 0, bias in [-100, 100])
+  std::optional<int64_t> min_tokens;         // >= 0
 };
 
 constexpr int kRecordMaxLogprobs = 20;

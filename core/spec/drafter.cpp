@@ -47,6 +47,17 @@ void Draft::push(int32_t token, float c, std::span<const Sampler::Candidate> tok
   q_begin.push_back(static_cast<int32_t>(q.size()));
 }
 
+bool DraftRules::mask(std::span<const int32_t> drafted, float* logits, int n_vocab) {
+  for (DraftRule* rule : rules_)
+    if (!rule->mask(drafted, logits, n_vocab)) return false;
+  return true;
+}
+
+int DraftRules::valid_prefix(std::span<const int32_t> tokens) {
+  for (DraftRule* rule : rules_) tokens = tokens.first(static_cast<size_t>(rule->valid_prefix(tokens)));
+  return static_cast<int>(tokens.size());
+}
+
 float draw_draft_token(const DraftRequest& r, float* logits, int n_vocab, int j, Sampler& sampler,
                        std::vector<Sampler::Candidate>& q) {
   if (r.rule != nullptr && !r.rule->mask(r.out->tokens, logits, n_vocab)) return -1;
