@@ -1,7 +1,7 @@
 // What a generation request asks for and what comes back: the vocabulary the
 // Engine (core/engine.h) speaks. Stops on EOS ids (unless ignore_eos),
 // stop_token_ids, stop strings (matched on decoded text, even across token
-// boundaries, and not included in the text) and max_tokens.
+// boundaries, and not included in the text unless include_stop_str) and max_tokens.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +48,7 @@ struct GenerationRequest {
   SamplingParams sampling;
   int max_tokens = 256;
   std::vector<std::string> stop;
+  bool include_stop_str = false;  // the text keeps a matched stop string (vLLM's include_stop_str_in_output)
   std::vector<int32_t> stop_token_ids;  // end generation like EOS (even with ignore_eos)
   bool ignore_eos = false;
   // -1: none. K in [0, kMaxTopLogprobs]: each generated token's logprob and the K

@@ -47,14 +47,17 @@ void StopMatcher::end() {
 bool StopMatcher::cut_at_stop(size_t before) {
   // Before min_tokens no stop string ends the text; after, one must end in new text.
   if (request_.stop.empty() || text_.size() == before || n_generated_ < request_.penalties.min_tokens) return false;
-  size_t cut = std::string::npos;
+  size_t cut = std::string::npos, end = 0;  // the first match: where it starts and ends
   for (const std::string& s : request_.stop) {
     if (s.empty()) continue;
     const size_t at = text_.find(s, before >= s.size() ? before - s.size() + 1 : 0);  // ends in the new text
-    if (at != std::string::npos) cut = std::min(cut, at);
+    if (at != std::string::npos && at < cut) {
+      cut = at;
+      end = at + s.size();
+    }
   }
   if (cut == std::string::npos) return false;
-  text_.resize(cut);
+  text_.resize(request_.include_stop_str ? end : cut);
   return true;
 }
 

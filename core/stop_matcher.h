@@ -1,6 +1,7 @@
 // When one request stops generating (EOS ids unless ignore_eos, stop_token_ids,
 // stop strings, max_tokens) and the text it produced so far. Stop strings are
-// matched on the streamed text, across token boundaries, and cut off (none
+// matched on the streamed text, across token boundaries, and cut off after the
+// match, or before it unless include_stop_str (none
 // ends the text before min_tokens tokens: it must end in later text); stop and
 // EOS tokens are counted but never decoded. One instance per request.
 #pragma once

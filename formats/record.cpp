@@ -324,6 +324,14 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
     }
     p->stop = std::move(stops);
   }
+  if (find_field(obj, "include_stop_str_in_output", &e)) {
+    if (e.type() != element_type::BOOL) return wrong_type("include_stop_str_in_output", "true or false", e);
+    p->include_stop_str_in_output = bool(e);
+  }
+  if ((err = get_integer(obj, "truncate_prompt_tokens", &p->truncate_prompt_tokens))) return err;
+  if (p->truncate_prompt_tokens && (*p->truncate_prompt_tokens == 0 || *p->truncate_prompt_tokens < -1 ||
+                                    *p->truncate_prompt_tokens > std::numeric_limits<int>::max()))
+    return make_error(RecordErrorCode::kInvalidParam, "truncate_prompt_tokens must be >= 1, or -1 (the context length)");
   if (find_field(obj, "ignore_eos", &e)) {
     if (e.type() != element_type::BOOL) return wrong_type("ignore_eos", "true or false", e);
     p->ignore_eos = bool(e);

@@ -49,6 +49,7 @@ struct RecordParams {
   std::optional<double> min_p;             // [0, 1]
   std::optional<uint64_t> seed;
   std::optional<std::vector<std::string>> stop;  // a string becomes a list of one
+  std::optional<bool> include_stop_str_in_output;
   std::optional<bool> ignore_eos;
   std::optional<std::vector<int32_t>> stop_token_ids;  // non-negative token ids
   // "logprobs": K in [0, kRecordMaxLogprobs], or true (K = "top_logprobs", else 0);
@@ -67,6 +68,8 @@ struct RecordParams {
   std::optional<double> frequency_penalty;   // [-2, 2]
   std::optional<std::vector<std::pair<int32_t, float>>> logit_bias;  // (token id >= 0, bias in [-100, 100])
   std::optional<int64_t> min_tokens;         // >= 0
+  // Keep the last N prompt tokens: N >= 1, or -1 for the context length.
+  std::optional<int64_t> truncate_prompt_tokens;
 };
 
 constexpr int kRecordMaxLogprobs = 20;

@@ -1,8 +1,9 @@
 // The field policy end to end (formats/request_fields.h): refused fields are
 // unsupported_param records unless --ignore-unsupported, which runs them
 // without and counts them; max_completion_tokens and chat content parts;
-// per-record chat template settings; unsupported OpenAI endpoints; --ctx above
-// the trained context.
+// penalties, logit_bias, min_tokens, include_stop_str_in_output and
+// truncate_prompt_tokens; per-record chat template settings; unsupported
+// OpenAI endpoints; --ctx above the trained context.
 #include <algorithm>
 
 #include "cli/cli_test_util.h"
@@ -138,4 +139,41 @@ TEST_CASE("fields run: penalties change the output; a logit_bias id outside the 
   CHECK(r.out.find("logit_bias: token id 99999 is outside the vocabulary") != std::string::npos);
   CHECK(lines[4].error_code == "invalid_param");
   CHECK(r.out.find("min_tokens must be in [0, max_tokens]") != std::string::npos);
+}
+
+namespace {
+
+// The JSON array text after "key": in an output line.
+std::string array_of(const std::string& line, const std::string& key) {
+  const size_t at = line.find("\"" + key + "\":[");
+  REQUIRE(at != std::string::npos);
+  const size_t open = line.find('[', at);
+  return line.substr(open, line.find(']', open) - open + 1);
+}
+
+}  // namespace
+
+TEST_CASE("fields run: include_stop_str_in_output keeps the stop string; truncate_prompt_tokens keeps the last N") {
+  const std::string girl = "{\"prompt\":\"Once upon a time, there was a little girl\",\"max_tokens\":40";
+  const std::string input = girl + ",\"stop\":\",\"}\n" + girl + ",\"stop\":\",\",\"include_stop_str_in_output\":true}\n" +
+                            girl + "}\n" + girl + ",\"truncate_prompt_tokens\":4}\n" + girl +
+                            ",\"truncate_prompt_tokens\":-1}\n" + girl + ",\"truncate_prompt_tokens\":0}\n";
+  const auto r = run_cli(with(kGreedy, {"--return-token-ids"}), input);
+  CHECK(r.exit_code == 3);
+  const auto lines = parse_output(r.out);
+  const auto raw = sb::test::split_lines(r.out);
+  REQUIRE(lines.size() == 6);
+  CHECK(lines[0].finish_reason == "stop");
+  CHECK(lines[1].finish_reason == "stop");
+  CHECK(lines[1].text == lines[0].text + ",");
+  CHECK(lines[3].prompt_tokens == 4);
+  const std::string full = array_of(raw[2], "prompt_token_ids");
+  const std::string last4 = array_of(raw[3], "prompt_token_ids");
+  CHECK(full.size() > last4.size());
+  CHECK(full.substr(full.size() - last4.size() + 1) == last4.substr(1));  // the same tail
+  CHECK(full[full.size() - last4.size()] == ',');
+  CHECK(lines[3].text != lines[2].text);
+  CHECK(lines[4].prompt_tokens == lines[2].prompt_tokens);  // -1: the context holds it all
+  CHECK(lines[4].text == lines[2].text);
+  CHECK(lines[5].error_code == "invalid_param");
 }

@@ -334,16 +334,19 @@ TEST_CASE("field policy: refused fields are unsupported_param unless neutral; ig
   CHECK(*r.record.params.max_tokens == 4);
 }
 
-TEST_CASE("penalties: repetition/presence/frequency_penalty, logit_bias and min_tokens parse; bad values name the field") {
+TEST_CASE("penalties, min_tokens, include_stop_str_in_output, truncate_prompt_tokens parse; bad values name the field") {
   RecordParser p;
   ParsedRecord r = p.parse(R"({"prompt":"x","repetition_penalty":1.5,"presence_penalty":-2,"frequency_penalty":0.25,)"
-                           R"("logit_bias":{"7":-100,"12":3.5},"min_tokens":4})", 0);
+                           R"("logit_bias":{"7":-100,"12":3.5},"min_tokens":4,"include_stop_str_in_output":true,)"
+                           R"("truncate_prompt_tokens":-1})", 0);
   REQUIRE(r.ok());
   CHECK(*r.record.params.repetition_penalty == 1.5);
   CHECK(*r.record.params.presence_penalty == -2);
   CHECK(*r.record.params.frequency_penalty == 0.25);
   CHECK(*r.record.params.logit_bias == std::vector<std::pair<int32_t, float>>{{7, -100.0f}, {12, 3.5f}});
   CHECK(*r.record.params.min_tokens == 4);
+  CHECK(*r.record.params.include_stop_str_in_output);
+  CHECK(*r.record.params.truncate_prompt_tokens == -1);
   r = p.parse(R"({"prompt":"x","logit_bias":{}})", 0);
   REQUIRE(r.ok());
   CHECK(r.record.params.logit_bias->empty());
@@ -354,6 +357,9 @@ TEST_CASE("penalties: repetition/presence/frequency_penalty, logit_bias and min_
       {R"("logit_bias":{"-3":1})", "logit_bias"},           {R"("logit_bias":{"3":101})", "logit_bias"},
       {R"("logit_bias":{"3":"1"})", "logit_bias"},          {R"("logit_bias":[1])", "logit_bias"},
       {R"("logit_bias":{"3":1,"3":2})", "logit_bias"},
+      {R"("include_stop_str_in_output":1)", "include_stop_str_in_output"},
+      {R"("truncate_prompt_tokens":0)", "truncate_prompt_tokens"},
+      {R"("truncate_prompt_tokens":-2)", "truncate_prompt_tokens"},
   };
   for (const auto& [field, name] : bad) {
     INFO(field);
