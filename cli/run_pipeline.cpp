@@ -48,6 +48,7 @@ GenerationRequest RunPipeline::make_request(const Record& r) const {
   req.sampling.seed = p.seed.value_or(o_.seed);
   req.stop = p.stop.value_or(o_.stop);
   req.include_stop_str = p.include_stop_str_in_output.value_or(false);
+  req.skip_special_tokens = p.skip_special_tokens.value_or(true);
   req.ignore_eos = p.ignore_eos.value_or(o_.ignore_eos);
   req.stop_token_ids = p.stop_token_ids.value_or(std::vector<int32_t>());
   req.logprobs = p.logprobs.value_or(o_.logprobs);

@@ -49,6 +49,7 @@ struct GenerationRequest {
   int max_tokens = 256;
   std::vector<std::string> stop;
   bool include_stop_str = false;  // the text keeps a matched stop string (vLLM's include_stop_str_in_output)
+  bool skip_special_tokens = true;  // false: control tokens other than the ending one are written as their text
   std::vector<int32_t> stop_token_ids;  // end generation like EOS (even with ignore_eos)
   bool ignore_eos = false;
   // -1: none. K in [0, kMaxTopLogprobs]: each generated token's logprob and the K

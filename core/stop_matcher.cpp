@@ -8,7 +8,7 @@ namespace sb {
 
 StopMatcher::StopMatcher(const Tokenizer& tokenizer, const GenerationRequest& request,
                          std::span<const int> eos_ids)
-    : decoder_(tokenizer, request.prompt), request_(request), eos_ids_(eos_ids) {
+    : decoder_(tokenizer, request.prompt, !request.skip_special_tokens), request_(request), eos_ids_(eos_ids) {
   if (request.max_tokens <= 0) finish(FinishReason::kLength);
 }
 

@@ -324,9 +324,11 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
     }
     p->stop = std::move(stops);
   }
-  if (find_field(obj, "include_stop_str_in_output", &e)) {
-    if (e.type() != element_type::BOOL) return wrong_type("include_stop_str_in_output", "true or false", e);
-    p->include_stop_str_in_output = bool(e);
+  for (const auto& [key, out] : {std::pair{"include_stop_str_in_output", &p->include_stop_str_in_output},
+                                  std::pair{"skip_special_tokens", &p->skip_special_tokens}}) {
+    if (!find_field(obj, key, &e)) continue;
+    if (e.type() != element_type::BOOL) return wrong_type(key, "true or false", e);
+    *out = bool(e);
   }
   if ((err = get_integer(obj, "truncate_prompt_tokens", &p->truncate_prompt_tokens))) return err;
   if (p->truncate_prompt_tokens && (*p->truncate_prompt_tokens == 0 || *p->truncate_prompt_tokens < -1 ||

@@ -50,6 +50,7 @@ struct RecordParams {
   std::optional<uint64_t> seed;
   std::optional<std::vector<std::string>> stop;  // a string becomes a list of one
   std::optional<bool> include_stop_str_in_output;
+  std::optional<bool> skip_special_tokens;
   std::optional<bool> ignore_eos;
   std::optional<std::vector<int32_t>> stop_token_ids;  // non-negative token ids
   // "logprobs": K in [0, kRecordMaxLogprobs], or true (K = "top_logprobs", else 0);

@@ -177,3 +177,17 @@ TEST_CASE("fields run: include_stop_str_in_output keeps the stop string; truncat
   CHECK(lines[4].text == lines[2].text);
   CHECK(lines[5].error_code == "invalid_param");
 }
+
+TEST_CASE("fields run: skip_special_tokens false writes generated control tokens as their text") {
+  // logit_bias makes stories260K generate its BOS token, a control token.
+  const std::string bos = "{\"prompt\":\"Once\",\"max_tokens\":3,\"logit_bias\":{\"1\":100}";
+  const auto r = run_cli(kGreedy, bos + "}\n" + bos + ",\"skip_special_tokens\":false}\n" + bos +
+                                      ",\"skip_special_tokens\":true}\n");
+  CHECK(r.exit_code == 0);
+  const auto lines = parse_output(r.out);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].text.empty());
+  CHECK(lines[0].completion_tokens == 3);
+  CHECK(lines[1].text == "<s><s><s>");
+  CHECK(lines[2].text.empty());
+}

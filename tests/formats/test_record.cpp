@@ -358,6 +358,7 @@ TEST_CASE("penalties, min_tokens, include_stop_str_in_output, truncate_prompt_to
       {R"("logit_bias":{"3":"1"})", "logit_bias"},          {R"("logit_bias":[1])", "logit_bias"},
       {R"("logit_bias":{"3":1,"3":2})", "logit_bias"},
       {R"("include_stop_str_in_output":1)", "include_stop_str_in_output"},
+      {R"("skip_special_tokens":"no")", "skip_special_tokens"},
       {R"("truncate_prompt_tokens":0)", "truncate_prompt_tokens"},
       {R"("truncate_prompt_tokens":-2)", "truncate_prompt_tokens"},
   };
