@@ -46,6 +46,7 @@ GenerationRequest RunPipeline::make_request(const Record& r) const {
   req.sampling.top_k = static_cast<int>(p.top_k.value_or(o_.top_k));
   req.sampling.min_p = static_cast<float>(p.min_p.value_or(o_.min_p));
   req.sampling.seed = p.seed.value_or(o_.seed);
+  req.sampling.typical_p = static_cast<float>(p.typical_p.value_or(1));
   req.stop = p.stop.value_or(o_.stop);
   req.include_stop_str = p.include_stop_str_in_output.value_or(false);
   req.skip_special_tokens = p.skip_special_tokens.value_or(true);

@@ -171,10 +171,11 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     if (id < 0 || id >= n_vocab_)
       return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary");
   if (!(s.temperature >= 0) || !(s.top_p > 0 && s.top_p <= 1) || s.top_k < 0 || !(s.min_p >= 0 && s.min_p <= 1) ||
-      request.max_tokens < 0 || request.logprobs < -1 || request.logprobs > kMaxTopLogprobs)
+      !(s.typical_p > 0 && s.typical_p <= 1) || request.max_tokens < 0 || request.logprobs < -1 ||
+      request.logprobs > kMaxTopLogprobs)
     return invalid_argument("sampling parameters out of range: temperature >= 0, top_p in (0, 1], top_k >= 0, "
-                            "min_p in [0, 1], max_tokens >= 0, logprobs in [-1, " + std::to_string(kMaxTopLogprobs) +
-                            "]");
+                            "min_p in [0, 1], typical_p in (0, 1], max_tokens >= 0, logprobs in [-1, " +
+                            std::to_string(kMaxTopLogprobs) + "]");
   if (const std::string why = penalties_error(request, n_vocab_); !why.empty()) return invalid_argument(why);
   if (request.constraint) {
     if (request.ignore_eos)

@@ -293,6 +293,9 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
   if ((err = get_number(obj, "min_p", &p->min_p))) return err;
   if (p->min_p && !(*p->min_p >= 0 && *p->min_p <= 1))
     return make_error(RecordErrorCode::kInvalidParam, "min_p must be in [0, 1]");
+  if ((err = get_number(obj, "typical_p", &p->typical_p))) return err;
+  if (p->typical_p && !(*p->typical_p > 0 && *p->typical_p <= 1))
+    return make_error(RecordErrorCode::kInvalidParam, "typical_p must be in (0, 1]");
 
   element e;
   if (find_field(obj, "seed", &e)) {

@@ -47,6 +47,7 @@ struct RecordParams {
   std::optional<double> top_p;             // (0, 1]
   std::optional<int64_t> top_k;            // >= 0; 0 = off
   std::optional<double> min_p;             // [0, 1]
+  std::optional<double> typical_p;         // (0, 1]
   std::optional<uint64_t> seed;
   std::optional<std::vector<std::string>> stop;  // a string becomes a list of one
   std::optional<bool> include_stop_str_in_output;

@@ -87,7 +87,7 @@ constexpr RequestField kFields[] = {
     {"top_logprobs", H, "", "with \"logprobs\": true"},
     {"top_p", H, "", ""},
     {"truncate_prompt_tokens", H, "", "the last N prompt tokens; -1: the context length"},
-    {"typical_p", R, "1", ""},
+    {"typical_p", H, "", "after min_p, as Hugging Face's typical decoding"},
     {"use_beam_search", R, "false", ""},
     {"user", H, "", "accepted; provider bookkeeping, no effect on output"},
     {"verbosity", R, "", ""},

@@ -191,3 +191,14 @@ TEST_CASE("fields run: skip_special_tokens false writes generated control tokens
   CHECK(lines[1].text == "<s><s><s>");
   CHECK(lines[2].text.empty());
 }
+
+TEST_CASE("fields run: typical_p changes sampled output; out of range is invalid_param") {
+  const std::string rec = "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":1,\"seed\":3";
+  const auto r = run_cli(kGreedy, rec + "}\n" + rec + ",\"typical_p\":0.2}\n" + rec + ",\"typical_p\":1.5}\n");
+  CHECK(r.exit_code == 3);
+  const auto lines = parse_output(r.out);
+  REQUIRE(lines.size() == 3);
+  CHECK_FALSE(lines[1].is_error);
+  CHECK(lines[1].text != lines[0].text);
+  CHECK(lines[2].error_code == "invalid_param");
+}

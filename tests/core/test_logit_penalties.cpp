@@ -2,9 +2,9 @@
 // stories260K output exactly as a naive host loop over the plain forward's
 // logits predicts (every step rescans the whole history); greedy output with
 // ngram, self:q8_0 and the trained DSpark drafts equals plain, a constrained
-// record included; sampled output with self:q4_0 and DSpark drafts follows
-// the penalised target distribution (chi-square; it fails when the verified
-// rows do not count the draft tokens before them).
+// record included; sampled output (typical-p on) with self:q4_0 and DSpark
+// drafts follows the penalised target distribution (chi-square; it fails
+// when the verified rows do not count the draft tokens before them).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -227,7 +227,7 @@ TEST_CASE("penalties (slow): sampled first two tokens with self:q4_0 and DSpark 
   p.frequency_penalty = 1.5f;
   p.presence_penalty = 2.0f;
   p.logit_bias = {{likeliest, 6.0f}, {prompt[3], -1.5f}};
-  const sb::SamplingParams sp{1.0f, 1.0f, 0, 0.0f, 17};
+  const sb::SamplingParams sp{1.0f, 1.0f, 0, 0.0f, 17, 0.95f};  // typical-p too: the sampler's last filter
   const int n = 3000;
   const std::vector<int> eos;
   sb::Sampler sampler(n_vocab);

@@ -323,14 +323,14 @@ TEST_CASE("field policy: refused fields are unsupported_param unless neutral; ig
   CHECK(code_of(r) == RecordErrorCode::kUnsupportedParam);
   CHECK(r.error->message == "prompt_logprobs: not supported");
   // Neutral values (numbers by value), null, metadata and bookkeeping fields pass.
-  r = p.parse(R"({"prompt":"x","length_penalty":1.0,"best_of":1,"typical_p":1,"stream":false,)"
+  r = p.parse(R"({"prompt":"x","length_penalty":1.0,"best_of":1,"early_stopping":false,"stream":false,)"
               R"("echo":null,"user":"u","store":true,"meta":{"n":1},"modalities":["text"]})", 1);
   CHECK(r.ok());
   CHECK(r.record.ignored_fields.empty());
   RecordParser lax(sb::RecordParserOptions{true});
-  r = lax.parse(R"({"prompt":"x","typical_p":0.5,"use_beam_search":true,"max_tokens":4})", 1);
+  r = lax.parse(R"({"prompt":"x","best_of":2,"use_beam_search":true,"max_tokens":4})", 1);
   REQUIRE(r.ok());
-  CHECK(r.record.ignored_fields == std::vector<std::string>{"typical_p", "use_beam_search"});
+  CHECK(r.record.ignored_fields == std::vector<std::string>{"best_of", "use_beam_search"});
   CHECK(*r.record.params.max_tokens == 4);
 }
 
@@ -359,6 +359,7 @@ TEST_CASE("penalties, min_tokens, include_stop_str_in_output, truncate_prompt_to
       {R"("logit_bias":{"3":1,"3":2})", "logit_bias"},
       {R"("include_stop_str_in_output":1)", "include_stop_str_in_output"},
       {R"("skip_special_tokens":"no")", "skip_special_tokens"},
+      {R"("typical_p":0)", "typical_p"},
       {R"("truncate_prompt_tokens":0)", "truncate_prompt_tokens"},
       {R"("truncate_prompt_tokens":-2)", "truncate_prompt_tokens"},
   };
