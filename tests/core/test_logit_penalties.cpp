@@ -249,13 +249,8 @@ TEST_CASE("penalties (slow): sampled first two tokens with self:q4_0 and DSpark 
     }
     for (const auto& [t2, p2] : penalised({t1})) joint[int64_t{t1} * n_vocab + t2] += p1 * p2;
   }
-  std::vector<sb::GenerationRequest> reqs(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    sb::GenerationRequest& r = reqs[static_cast<size_t>(i)];
-    r.index = static_cast<uint64_t>(i);
-    r.prompt = prompt;
-    r.sampling = sp;
-    r.max_tokens = 3;  // up to two draft tokens when the prompt ends
+  std::vector<sb::GenerationRequest> reqs = sb::test::sampled_requests(prompt, sp, n);
+  for (sb::GenerationRequest& r : reqs) {
     r.ignore_eos = true;
     r.penalties = p;
   }
