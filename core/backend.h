@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "core/base/status.h"
 #include "core/base/tensor.h"
@@ -88,6 +89,11 @@ class Backend {
   // Memory. alloc() is for set-up (weights, workspaces, KV), never inside a step.
   virtual StatusOr<void*> alloc(size_t bytes) = 0;
   virtual void release(void* ptr) = 0;
+  // Bytes of backend memory free now, for sizing the KV pool; none for a backend
+  // whose memory is the host's (the CPU: sized from physical memory instead).
+  virtual std::optional<int64_t> free_memory_bytes() const { return std::nullopt; }
+  // Bytes upload_weight(w) takes (the type it stores w as may differ from w's).
+  virtual int64_t uploaded_bytes(const TensorView& w) const { return static_cast<int64_t>(w.n_bytes()); }
   // Uploads (and converts) a weight once; release_weight() frees what it made.
   virtual StatusOr<DeviceWeight> upload_weight(const TensorView& w) = 0;
   virtual void release_weight(const DeviceWeight& w) = 0;

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "core/forward.h"
@@ -47,6 +49,12 @@ int64_t default_kv_cache_tokens(const ModelConfig& config, int max_seqs, int max
   return std::max<int64_t>(max_ctx, std::min(want, cap));
 }
 
+int64_t device_kv_tokens_that_fit(const DeviceMemoryPlan& p) {
+  const int64_t left = p.free_bytes - p.weight_bytes - p.workspace_bytes - DeviceMemoryPlan::kReserve;
+  if (left <= 0 || p.kv_bytes_per_token <= 0) return 0;
+  return left / 10 * 9 / p.kv_bytes_per_token;
+}
+
 namespace {
 // Why request's LogitPenalties are out of range, naming the field; empty when they are not.
 std::string penalties_error(const GenerationRequest& request, int n_vocab) {
@@ -81,6 +89,56 @@ int max_logit_rows(const EngineOptions& o) {
   if (!speculates(o)) return o.max_seqs;
   return static_cast<int>(std::min<int64_t>(o.max_batch_tokens, int64_t{o.max_seqs} * (o.spec_max + 1)));
 }
+
+// Bytes the backend will hold for a model's weights once uploaded.
+int64_t uploaded_model_bytes(const Model& m, const Backend& backend) {
+  int64_t bytes = 0;
+  const auto add = [&](const TensorView& t) {
+    if (t.present()) bytes += backend.uploaded_bytes(t);
+  };
+  const ModelWeights& w = m.weights;
+  add(w.tok_embd);
+  add(w.out_norm);
+  if (w.lm_head.data != w.tok_embd.data) add(w.lm_head);
+  for (const LayerWeights& l : w.layers) {
+    for (const TensorView* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.bq, &l.bk, &l.bv, &l.q_norm, &l.k_norm,
+                                &l.attn_post_norm, &l.ffn_norm, &l.ffn_post_norm, &l.w_gate, &l.w_up, &l.w_down,
+                                &l.router})
+      add(*t);
+    for (const auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+      for (const TensorView& t : *experts) add(t);
+  }
+  return bytes;
+}
+
+// The default KV pool on a backend with memory of its own (a GPU): max_seqs
+// full contexts, capped by what its free memory leaves (device_kv_tokens_that_fit);
+// an error when that is not one context.
+StatusOr<int64_t> device_kv_cache_tokens(const Model& model, const Model* draft_model, Backend& backend,
+                                         const EngineOptions& o, int max_ctx, int64_t free_bytes) {
+  const ModelConfig& c = model.config;
+  DeviceMemoryPlan plan;
+  plan.free_bytes = free_bytes;
+  plan.weight_bytes = uploaded_model_bytes(model, backend);
+  plan.kv_bytes_per_token = kv_bytes_per_token(c);
+  if (draft_model != nullptr) {
+    plan.weight_bytes += uploaded_model_bytes(*draft_model, backend);
+    plan.kv_bytes_per_token += kv_bytes_per_token(draft_model->config);
+  }
+  // Activations of a full step (residual stream, q/k/v, attention output, the
+  // MLP's hidden rows) and the logit rows, in F32.
+  const int64_t row_floats = int64_t{6} * c.dim + int64_t{3} * std::max(c.ffn_dim, c.expert_ffn_dim) +
+                             int64_t{2} * c.n_head * c.head_dim;
+  plan.workspace_bytes = int64_t{o.max_batch_tokens} * row_floats * 4 + int64_t{max_logit_rows(o)} * c.n_vocab * 4;
+  const int64_t fit = device_kv_tokens_that_fit(plan);
+  if (fit < max_ctx)
+    return invalid_argument(std::string(backend.name()) + ": " + std::to_string(free_bytes >> 20) +
+                            " MiB free hold the weights (" + std::to_string(plan.weight_bytes >> 20) +
+                            " MiB) but K/V for only " + std::to_string(fit) + " tokens, less than one context of " +
+                            std::to_string(max_ctx) + " (a smaller --ctx, --max-batch-tokens or model)");
+  return std::min(int64_t{o.max_seqs} * max_ctx, fit);
+}
+
 }  // namespace
 
 Engine::Engine(const Model& model, const Tokenizer& tokenizer, const EngineOptions& options, int max_ctx,
@@ -128,9 +186,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Model& model, const Token
                             " tokens but the model's vocabulary " + std::to_string(model.config.n_vocab));
   const int max_ctx = options.max_ctx > 0 ? options.max_ctx : model.config.max_ctx;
   if (max_ctx <= 0) return invalid_argument(model.path + ": the model declares no context length; set max_ctx");
-  const int64_t kv_tokens = options.kv_cache_tokens > 0
-                                ? options.kv_cache_tokens
-                                : default_kv_cache_tokens(model.config, options.max_seqs, max_ctx);
+  int64_t kv_tokens = options.kv_cache_tokens;
+  if (kv_tokens == 0) {
+    if (const std::optional<int64_t> free = backend.free_memory_bytes()) {
+      SB_ASSIGN_OR_RETURN(kv_tokens, device_kv_cache_tokens(model, draft_model, backend, options, max_ctx, *free));
+    } else {
+      kv_tokens = default_kv_cache_tokens(model.config, options.max_seqs, max_ctx);
+    }
+  }
   if (blocks_for(kv_tokens, options.kv_block_size) >= (1 << 30) / options.kv_block_size)
     return invalid_argument("engine: a KV cache of " + std::to_string(kv_tokens) + " tokens is too large");
   std::unique_ptr<Drafter> drafter;
@@ -398,7 +461,9 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   // One forward over every chunk; known tokens' K/V are final from here (draft
   // positions may yet be rolled back).
   build_batch(chunks);
+  const auto start = std::chrono::steady_clock::now();
   SB_RETURN_IF_ERROR(forward_->run(ForwardBatch{tokens_, positions_, seqs_, rows_}, kv_, logits_.data()));
+  const double forward_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   scheduler_.computed();
   ++stats_.steps;
   stats_.computed_tokens += tokens_.size();
@@ -406,7 +471,7 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   // Verify and emit, then let the speculator learn how its drafts fared.
   for (const Sampled& s : sampled_) verify_and_emit(s, finished);
   if (!speculator_) return ok_status();
-  return speculator_->observe(outcomes_, forward_->captured());
+  return speculator_->observe(outcomes_, forward_->captured(), static_cast<int>(tokens_.size()), forward_seconds);
 }
 
 EngineStats Engine::stats() const {

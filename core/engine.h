@@ -59,8 +59,24 @@ struct EngineOptions {
 // K and V bytes one token occupies over all layers (F32 cache).
 int64_t kv_bytes_per_token(const ModelConfig& config);
 // Enough for max_seqs full contexts, capped at a quarter of physical memory
-// (never under one context).
+// (never under one context). The default on a backend whose memory is the host's.
 int64_t default_kv_cache_tokens(const ModelConfig& config, int max_seqs, int max_ctx);
+
+// A backend with memory of its own (a GPU), before the engine uploads anything:
+// free_bytes free; the weights to upload (target and draft model), the step's
+// workspaces and each KV token (all caches, draft model's included) take the rest.
+struct DeviceMemoryPlan {
+  int64_t free_bytes = 0;
+  int64_t weight_bytes = 0;
+  int64_t workspace_bytes = 0;
+  int64_t kv_bytes_per_token = 1;
+  // Kept back for what is not counted (the drafter's own buffers, cuBLAS and
+  // allocator slack), besides 10% of the rest.
+  static constexpr int64_t kReserve = int64_t{512} << 20;
+};
+// KV tokens that fit: 90% of what free_bytes leaves after the weights,
+// workspaces and kReserve, in tokens (0 when nothing is left).
+int64_t device_kv_tokens_that_fit(const DeviceMemoryPlan& plan);
 
 struct FinishedRequest {
   uint64_t id = 0;  // as returned by add()

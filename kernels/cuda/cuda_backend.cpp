@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -112,6 +113,17 @@ class CudaBackend final : public Backend {
     // Queued work may still read ptr: finish it first (set-up and tear-down only).
     if (cudaSetDevice(options_.device) == cudaSuccess) cudaStreamSynchronize(stream_);
     cudaFree(ptr);
+  }
+
+  std::optional<int64_t> free_memory_bytes() const override {
+    size_t free = 0, total = 0;
+    if (cudaSetDevice(options_.device) != cudaSuccess || cudaMemGetInfo(&free, &total) != cudaSuccess)
+      return std::nullopt;
+    return static_cast<int64_t>(free);
+  }
+
+  int64_t uploaded_bytes(const TensorView& w) const override {
+    return w.rows * static_cast<int64_t>(dtype_row_bytes(stored_dtype(w, options_.weights), w.cols));
   }
 
   StatusOr<DeviceWeight> upload_weight(const TensorView& w) override {

@@ -456,3 +456,19 @@ TEST_CASE("engine, prefix cache: n = 4 samples compute the prompt once; each equ
   CHECK(together.stats.cached_prompt_tokens == static_cast<uint64_t>(3 * shared));
   MESSAGE("n = 4 of a " << p << "-token prompt computes " << p + 3 * (p - shared) << " prompt tokens");
 }
+
+TEST_CASE("engine: a GPU's default KV pool is what its free memory leaves after weights and workspaces") {
+  // An H200 with 139 GiB free and a 8 GiB model: the pool is sized from that, not
+  // from host memory (a 512 GiB host once asked for 128 GiB of KV).
+  sb::DeviceMemoryPlan plan;
+  plan.free_bytes = int64_t{139} << 30;
+  plan.weight_bytes = int64_t{8} << 30;
+  plan.workspace_bytes = int64_t{1} << 30;
+  plan.kv_bytes_per_token = 147456;  // Qwen3-4B in F32: 2 x 36 layers x 8 KV heads x 128 x 4 bytes
+  const int64_t left = plan.free_bytes - plan.weight_bytes - plan.workspace_bytes - sb::DeviceMemoryPlan::kReserve;
+  CHECK(sb::device_kv_tokens_that_fit(plan) == left / 10 * 9 / plan.kv_bytes_per_token);
+  CHECK(sb::device_kv_tokens_that_fit(plan) * plan.kv_bytes_per_token <= left);
+  // Weights that take it all: nothing left, never negative.
+  plan.weight_bytes = plan.free_bytes;
+  CHECK(sb::device_kv_tokens_that_fit(plan) == 0);
+}
