@@ -46,10 +46,18 @@ GenerationRequest RunPipeline::make_request(const Record& r) const {
   req.sampling.top_k = static_cast<int>(p.top_k.value_or(o_.top_k));
   req.sampling.min_p = static_cast<float>(p.min_p.value_or(o_.min_p));
   req.sampling.seed = p.seed.value_or(o_.seed);
+  req.sampling.typical_p = static_cast<float>(p.typical_p.value_or(1));
   req.stop = p.stop.value_or(o_.stop);
+  req.include_stop_str = p.include_stop_str_in_output.value_or(false);
+  req.skip_special_tokens = p.skip_special_tokens.value_or(true);
   req.ignore_eos = p.ignore_eos.value_or(o_.ignore_eos);
   req.stop_token_ids = p.stop_token_ids.value_or(std::vector<int32_t>());
   req.logprobs = p.logprobs.value_or(o_.logprobs);
+  req.penalties.repetition_penalty = static_cast<float>(p.repetition_penalty.value_or(1));
+  req.penalties.presence_penalty = static_cast<float>(p.presence_penalty.value_or(0));
+  req.penalties.frequency_penalty = static_cast<float>(p.frequency_penalty.value_or(0));
+  req.penalties.logit_bias = p.logit_bias.value_or(std::vector<std::pair<int32_t, float>>());
+  req.penalties.min_tokens = static_cast<int>(p.min_tokens.value_or(0));
   return req;
 }
 
@@ -100,6 +108,10 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   rec.chat_template_kwargs_json = std::string();
   if (const RecordError* e = std::get_if<RecordError>(&prompt)) return record_error(slot, rec, e->code, e->message);
   req.prompt = std::move(std::get<ChatPrompter::Prompt>(prompt).ids);
+  if (const std::optional<int64_t> keep = rec.params.truncate_prompt_tokens) {  // the last N, vLLM's cut
+    const size_t n_keep = static_cast<size_t>(*keep < 0 ? engine_.max_ctx() : *keep);
+    if (req.prompt.size() > n_keep) req.prompt.erase(req.prompt.begin(), req.prompt.end() - static_cast<long>(n_keep));
+  }
   if (req.prompt.empty())
     return record_error(slot, rec, RecordErrorCode::kMissingPrompt,
                         "the prompt is empty and the model adds no BOS token to start from");

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/forward.h"
+#include "core/logit_penalties.h"
 #include "core/model/model.h"
 #include "core/request_constraint.h"
 #include "core/spec/drafter.h"
@@ -31,6 +32,9 @@ struct Engine::Request : SeqState {
   std::vector<TokenLogprob> top_logprobs;  // [generated, req.logprobs], reserved
   std::unique_ptr<RequestConstraint> constraint;  // with req.constraint
   Draft masked;                                   // with a constraint: this step's kept draft, q restricted
+  std::unique_ptr<PenaltyRule> penalties;         // with req.penalties active
+  DraftRules rules;                               // penalties, then constraint: what drafts follow
+  DraftRule* rule() { return rules.empty() ? nullptr : &rules; }
 };
 
 int64_t kv_bytes_per_token(const ModelConfig& c) {
@@ -52,6 +56,30 @@ int64_t device_kv_tokens_that_fit(const DeviceMemoryPlan& p) {
 }
 
 namespace {
+// Why request's LogitPenalties are out of range, naming the field; empty when they are not.
+std::string penalties_error(const GenerationRequest& request, int n_vocab) {
+  const LogitPenalties& p = request.penalties;
+  if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty))
+    return "repetition_penalty must be > 0";
+  if (!(p.presence_penalty >= -2 && p.presence_penalty <= 2)) return "presence_penalty must be in [-2, 2]";
+  if (!(p.frequency_penalty >= -2 && p.frequency_penalty <= 2)) return "frequency_penalty must be in [-2, 2]";
+  for (size_t i = 0; i < p.logit_bias.size(); ++i) {
+    const auto [id, bias] = p.logit_bias[i];
+    if (id < 0 || id >= n_vocab)
+      return "logit_bias: token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(n_vocab) +
+             " tokens)";
+    if (!(bias >= -100 && bias <= 100))
+      return "logit_bias: the bias of token " + std::to_string(id) + " must be in [-100, 100]";
+    for (size_t k = 0; k < i; ++k)
+      if (p.logit_bias[k].first == id) return "logit_bias: token id " + std::to_string(id) + " is given twice";
+  }
+  if (p.min_tokens < 0 || p.min_tokens > request.max_tokens)
+    return "min_tokens must be in [0, max_tokens] (max_tokens is " + std::to_string(request.max_tokens) + ")";
+  if (p.min_tokens > 0 && request.constraint)
+    return "min_tokens cannot be combined with an output constraint: the constraint decides where the text ends";
+  return {};
+}
+
 int blocks_for(int64_t tokens, int block_size) { return static_cast<int>((tokens + block_size - 1) / block_size); }
 
 bool speculates(const EngineOptions& o) { return !o.draft.none() && o.spec_policy != SpecPolicy::kOff; }
@@ -207,10 +235,12 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
     if (id < 0 || id >= n_vocab_)
       return invalid_argument("prompt token id " + std::to_string(id) + " is outside the vocabulary");
   if (!(s.temperature >= 0) || !(s.top_p > 0 && s.top_p <= 1) || s.top_k < 0 || !(s.min_p >= 0 && s.min_p <= 1) ||
-      request.max_tokens < 0 || request.logprobs < -1 || request.logprobs > kMaxTopLogprobs)
+      !(s.typical_p > 0 && s.typical_p <= 1) || request.max_tokens < 0 || request.logprobs < -1 ||
+      request.logprobs > kMaxTopLogprobs)
     return invalid_argument("sampling parameters out of range: temperature >= 0, top_p in (0, 1], top_k >= 0, "
-                            "min_p in [0, 1], max_tokens >= 0, logprobs in [-1, " + std::to_string(kMaxTopLogprobs) +
-                            "]");
+                            "min_p in [0, 1], typical_p in (0, 1], max_tokens >= 0, logprobs in [-1, " +
+                            std::to_string(kMaxTopLogprobs) + "]");
+  if (const std::string why = penalties_error(request, n_vocab_); !why.empty()) return invalid_argument(why);
   if (request.constraint) {
     if (request.ignore_eos)
       return invalid_argument("ignore_eos cannot be combined with an output constraint: the text ends where the "
@@ -246,6 +276,15 @@ StatusOr<uint64_t> Engine::add(GenerationRequest request) {
                                                         tokenizer_.drops_leading_space(r->req.prompt));
     r->masked.reserve_one_hot(options_.spec_max);
   }
+  if (r->req.penalties.active()) {
+    // min_tokens holds back the tokens that would end the request.
+    std::vector<int32_t> end_ids = r->req.stop_token_ids;
+    if (!r->req.ignore_eos) end_ids.insert(end_ids.end(), eos_ids_.begin(), eos_ids_.end());
+    std::erase_if(end_ids, [&](int32_t id) { return id >= n_vocab_; });
+    r->penalties = std::make_unique<PenaltyRule>(r->req.penalties, r->req.prompt, std::move(end_ids), n_vocab_);
+    r->rules.add(r->penalties.get());
+  }
+  if (r->constraint) r->rules.add(r->constraint.get());
   Request* raw = r.get();
   stats_.prompt_tokens += static_cast<uint64_t>(n_prompt);
   requests_.emplace(id, std::move(r));
@@ -296,7 +335,7 @@ std::span<const SpecCandidate> Engine::draft_candidates(std::span<const Schedule
     const int k = std::min(r.req.max_tokens - generated - 1, max_ctx_ - r.n_tokens);
     const std::span<const int32_t> tokens(r.tokens.data(), static_cast<size_t>(r.n_tokens));
     candidates_.push_back(
-        {i, DraftRequest{r.id, tokens, k, &r.req.sampling, r.req.index, nullptr, r.constraint.get()}});
+        {i, DraftRequest{r.id, tokens, k, &r.req.sampling, r.req.index, nullptr, r.rule()}});
   }
   return candidates_;
 }
@@ -342,6 +381,11 @@ void Engine::verify_and_emit(const Sampled& s, std::vector<FinishedRequest>* fin
   Request* r = s.r;
   const int known = r->n_tokens;
   const auto row = [&](int j) { return logits_.data() + static_cast<size_t>(s.row + j) * static_cast<size_t>(n_vocab_); };
+  // Penalties transform every row as they did the draft's (the draft tokens
+  // before a row count as generated).
+  if (r->penalties)
+    r->penalties->transform_rows(row(0), std::span<const int32_t>(s.draft ? s.draft->tokens.data() : nullptr,
+                                                                  static_cast<size_t>(s.n_draft)));
   // With a constraint, the rows are masked and the draft may be cut further
   // (its tokens past the cut were computed all the same: rolled back below).
   const Draft* draft = s.draft;
@@ -393,6 +437,7 @@ bool Engine::emit(Request* r, int32_t id, const float* logits) {
   ++r->n_tokens;
   ++stats_.generated_tokens;
   if (r->constraint) r->constraint->advance(id);
+  if (r->penalties) r->penalties->advance(id);
   if (r->stop.push(id)) return true;
   if (r->n_tokens - 1 >= max_ctx_) {  // the context is full
     r->stop.end();

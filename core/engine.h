@@ -129,7 +129,8 @@ class Engine {
 
   // Queues a request and returns its id. Errors, for this request only:
   // kInvalidArgument (empty prompt, token outside the vocabulary, sampling
-  // parameter out of range, a constraint with ignore_eos or stop strings),
+  // parameter or penalty out of range, a logit_bias id outside the vocabulary,
+  // a constraint with ignore_eos, stop strings or min_tokens),
   // kOutOfRange (the prompt exceeds the context, or prompt + max_tokens needs
   // more KV than the whole pool holds).
   StatusOr<uint64_t> add(GenerationRequest request);

@@ -21,7 +21,10 @@ int32_t argmax(const float* logits, int n) {
   return best;
 }
 
-Sampler::Sampler(int n_vocab) : n_vocab_(n_vocab) { cand_.resize(static_cast<size_t>(n_vocab)); }
+Sampler::Sampler(int n_vocab) : n_vocab_(n_vocab) {
+  cand_.resize(static_cast<size_t>(n_vocab));
+  typical_.reserve(static_cast<size_t>(n_vocab));
+}
 
 std::span<const Sampler::Candidate> Sampler::distribution(const float* logits, const SamplingParams& params) {
   SB_CHECK(params.temperature > 0);
@@ -62,10 +65,37 @@ std::span<const Sampler::Candidate> Sampler::distribution(const float* logits, c
       if (cand_[i].p >= floor) cand_[out++] = cand_[i];
     n = out;  // the maximum always survives (1 >= min_p)
   }
+  if (params.typical_p < 1.0f) n = keep_typical(n, params.typical_p);
   double total = 0;
   for (size_t i = 0; i < n; ++i) total += cand_[i].p;
   for (size_t i = 0; i < n; ++i) cand_[i].p = static_cast<float>(cand_[i].p / total);
   return std::span<const Candidate>(cand_.data(), n);
+}
+
+size_t Sampler::keep_typical(size_t n, float typical_p) {
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) total += cand_[i].p;
+  double entropy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double p = cand_[i].p / total;
+    if (p > 0) entropy -= p * std::log(p);
+  }
+  typical_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const double p = cand_[i].p / total;
+    typical_.push_back({p > 0 ? std::fabs(-std::log(p) - entropy) : HUGE_VAL, cand_[i]});
+  }
+  std::sort(typical_.begin(), typical_.end(), [](const auto& a, const auto& b) {
+    return a.first < b.first || (a.first == b.first && a.second.id < b.second.id);
+  });
+  const double target = static_cast<double>(typical_p) * total;
+  double cum = 0;
+  size_t keep = 0;
+  while (keep < n && cum < target) {
+    cand_[keep] = typical_[keep].second;
+    cum += cand_[keep++].p;
+  }
+  return std::max<size_t>(keep, 1);
 }
 
 int32_t Sampler::sample(const float* logits, const SamplingParams& params, double u) {

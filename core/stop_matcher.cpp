@@ -8,8 +8,7 @@ namespace sb {
 
 StopMatcher::StopMatcher(const Tokenizer& tokenizer, const GenerationRequest& request,
                          std::span<const int> eos_ids)
-    : decoder_(tokenizer, request.prompt), request_(request), eos_ids_(eos_ids) {
-  for (const std::string& s : request.stop) longest_stop_ = std::max(longest_stop_, s.size());
+    : decoder_(tokenizer, request.prompt, !request.skip_special_tokens), request_(request), eos_ids_(eos_ids) {
   if (request.max_tokens <= 0) finish(FinishReason::kLength);
 }
 
@@ -46,16 +45,19 @@ void StopMatcher::end() {
 }
 
 bool StopMatcher::cut_at_stop(size_t before) {
-  if (request_.stop.empty() || text_.size() == before) return false;
-  const size_t from = before >= longest_stop_ ? before - longest_stop_ + 1 : 0;
-  size_t cut = std::string::npos;
+  // Before min_tokens no stop string ends the text; after, one must end in new text.
+  if (request_.stop.empty() || text_.size() == before || n_generated_ < request_.penalties.min_tokens) return false;
+  size_t cut = std::string::npos, end = 0;  // the first match: where it starts and ends
   for (const std::string& s : request_.stop) {
     if (s.empty()) continue;
-    const size_t at = text_.find(s, from);
-    if (at != std::string::npos) cut = std::min(cut, at);
+    const size_t at = text_.find(s, before >= s.size() ? before - s.size() + 1 : 0);  // ends in the new text
+    if (at != std::string::npos && at < cut) {
+      cut = at;
+      end = at + s.size();
+    }
   }
   if (cut == std::string::npos) return false;
-  text_.resize(cut);
+  text_.resize(request_.include_stop_str ? end : cut);
   return true;
 }
 

@@ -1,6 +1,8 @@
 // When one request stops generating (EOS ids unless ignore_eos, stop_token_ids,
 // stop strings, max_tokens) and the text it produced so far. Stop strings are
-// matched on the streamed text, across token boundaries, and cut off; stop and
+// matched on the streamed text, across token boundaries, and cut off after the
+// match, or before it unless include_stop_str (none
+// ends the text before min_tokens tokens: it must end in later text); stop and
 // EOS tokens are counted but never decoded. One instance per request.
 #pragma once
 
@@ -41,7 +43,6 @@ class StopMatcher {
   StreamDecoder decoder_;
   const GenerationRequest& request_;
   std::span<const int> eos_ids_;
-  size_t longest_stop_ = 0;
   std::string text_;
   int n_generated_ = 0;
   bool done_ = false;

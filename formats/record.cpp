@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -222,6 +223,52 @@ std::optional<RecordError> parse_max_tokens(const object& obj, RecordParams* p) 
   return std::nullopt;
 }
 
+// "logit_bias": {"TOKEN_ID": BIAS, ...} (OpenAI's shape: ids as keys).
+std::optional<RecordError> parse_logit_bias(const object& obj, RecordParams* p) {
+  element e;
+  if (!find_field(obj, "logit_bias", &e)) return std::nullopt;
+  object bias;
+  if (e.get_object().get(bias) != simdjson::SUCCESS) return wrong_type("logit_bias", "an object", e);
+  std::vector<std::pair<int32_t, float>> out;
+  for (const auto field : bias) {
+    const std::string_view key = field.key;
+    int64_t id = 0;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    if (ec != std::errc() || end != key.data() + key.size() || key.empty() || id < 0 ||
+        id > std::numeric_limits<int32_t>::max())
+      return make_error(RecordErrorCode::kInvalidParam,
+                        "logit_bias keys must be token ids (non-negative integers), got \"" + std::string(key) + "\"");
+    double v = 0;
+    if (field.value.get_double().get(v) != simdjson::SUCCESS || !(v >= -100 && v <= 100))
+      return make_error(RecordErrorCode::kInvalidParam,
+                        "logit_bias values must be numbers in [-100, 100], got " + simdjson::minify(field.value) +
+                            " for token " + std::string(key));
+    for (const auto& given : out)
+      if (given.first == id)
+        return make_error(RecordErrorCode::kInvalidParam, "logit_bias gives token " + std::string(key) + " twice");
+    out.emplace_back(static_cast<int32_t>(id), static_cast<float>(v));
+  }
+  p->logit_bias = std::move(out);
+  return std::nullopt;
+}
+
+std::optional<RecordError> parse_penalties(const object& obj, RecordParams* p) {
+  std::optional<RecordError> err;
+  if ((err = get_number(obj, "repetition_penalty", &p->repetition_penalty))) return err;
+  if (p->repetition_penalty && !(*p->repetition_penalty > 0 && *p->repetition_penalty < 1e30))
+    return make_error(RecordErrorCode::kInvalidParam, "repetition_penalty must be > 0 (1 = off)");
+  for (const auto& [key, value] : {std::pair{"presence_penalty", &p->presence_penalty},
+                                   std::pair{"frequency_penalty", &p->frequency_penalty}}) {
+    if ((err = get_number(obj, key, value))) return err;
+    if (*value && !(**value >= -2 && **value <= 2))
+      return make_error(RecordErrorCode::kInvalidParam, std::string(key) + " must be in [-2, 2]");
+  }
+  if ((err = get_integer(obj, "min_tokens", &p->min_tokens))) return err;
+  if (p->min_tokens && (*p->min_tokens < 0 || *p->min_tokens > std::numeric_limits<int>::max()))
+    return make_error(RecordErrorCode::kInvalidParam, "min_tokens must be >= 0");
+  return parse_logit_bias(obj, p);
+}
+
 std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
   std::optional<RecordError> err;
   if ((err = parse_max_tokens(obj, p))) return err;
@@ -246,6 +293,9 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
   if ((err = get_number(obj, "min_p", &p->min_p))) return err;
   if (p->min_p && !(*p->min_p >= 0 && *p->min_p <= 1))
     return make_error(RecordErrorCode::kInvalidParam, "min_p must be in [0, 1]");
+  if ((err = get_number(obj, "typical_p", &p->typical_p))) return err;
+  if (p->typical_p && !(*p->typical_p > 0 && *p->typical_p <= 1))
+    return make_error(RecordErrorCode::kInvalidParam, "typical_p must be in (0, 1]");
 
   element e;
   if (find_field(obj, "seed", &e)) {
@@ -277,6 +327,16 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
     }
     p->stop = std::move(stops);
   }
+  for (const auto& [key, out] : {std::pair{"include_stop_str_in_output", &p->include_stop_str_in_output},
+                                  std::pair{"skip_special_tokens", &p->skip_special_tokens}}) {
+    if (!find_field(obj, key, &e)) continue;
+    if (e.type() != element_type::BOOL) return wrong_type(key, "true or false", e);
+    *out = bool(e);
+  }
+  if ((err = get_integer(obj, "truncate_prompt_tokens", &p->truncate_prompt_tokens))) return err;
+  if (p->truncate_prompt_tokens && (*p->truncate_prompt_tokens == 0 || *p->truncate_prompt_tokens < -1 ||
+                                    *p->truncate_prompt_tokens > std::numeric_limits<int>::max()))
+    return make_error(RecordErrorCode::kInvalidParam, "truncate_prompt_tokens must be >= 1, or -1 (the context length)");
   if (find_field(obj, "ignore_eos", &e)) {
     if (e.type() != element_type::BOOL) return wrong_type("ignore_eos", "true or false", e);
     p->ignore_eos = bool(e);
@@ -293,6 +353,7 @@ std::optional<RecordError> parse_params(const object& obj, RecordParams* p) {
     }
     p->stop_token_ids = std::move(ids);
   }
+  if ((err = parse_penalties(obj, p))) return err;
   if ((err = parse_logprobs(obj, p))) return err;
   if ((err = parse_constraint(obj, &p->constraint))) return err;
   if (find_field(obj, "return_token_ids", &e)) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "formats/constraint_spec.h"
@@ -46,8 +47,11 @@ struct RecordParams {
   std::optional<double> top_p;             // (0, 1]
   std::optional<int64_t> top_k;            // >= 0; 0 = off
   std::optional<double> min_p;             // [0, 1]
+  std::optional<double> typical_p;         // (0, 1]
   std::optional<uint64_t> seed;
   std::optional<std::vector<std::string>> stop;  // a string becomes a list of one
+  std::optional<bool> include_stop_str_in_output;
+  std::optional<bool> skip_special_tokens;
   std::optional<bool> ignore_eos;
   std::optional<std::vector<int32_t>> stop_token_ids;  // non-negative token ids
   // "logprobs": K in [0, kRecordMaxLogprobs], or true (K = "top_logprobs", else 0);
@@ -60,6 +64,14 @@ struct RecordParams {
   // or its JSON text), "guided_regex", "guided_choice" (a non-empty list of
   // strings), "guided_grammar" (GBNF).
   std::optional<ConstraintSpec> constraint;
+  // Logit penalties (core/request.h LogitPenalties); the engine checks logit_bias ids against the vocabulary.
+  std::optional<double> repetition_penalty;  // > 0
+  std::optional<double> presence_penalty;    // [-2, 2]
+  std::optional<double> frequency_penalty;   // [-2, 2]
+  std::optional<std::vector<std::pair<int32_t, float>>> logit_bias;  // (token id >= 0, bias in [-100, 100])
+  std::optional<int64_t> min_tokens;         // >= 0
+  // Keep the last N prompt tokens: N >= 1, or -1 for the context length.
+  std::optional<int64_t> truncate_prompt_tokens;
 };
 
 constexpr int kRecordMaxLogprobs = 20;

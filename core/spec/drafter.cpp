@@ -57,6 +57,17 @@ bool DraftStop::survives(const DraftRequest& r, int j, float raw, double* surviv
   return *survival >= min_survival;
 }
 
+bool DraftRules::mask(std::span<const int32_t> drafted, float* logits, int n_vocab) {
+  for (DraftRule* rule : rules_)
+    if (!rule->mask(drafted, logits, n_vocab)) return false;
+  return true;
+}
+
+int DraftRules::valid_prefix(std::span<const int32_t> tokens) {
+  for (DraftRule* rule : rules_) tokens = tokens.first(static_cast<size_t>(rule->valid_prefix(tokens)));
+  return static_cast<int>(tokens.size());
+}
+
 float draw_draft_token(const DraftRequest& r, float* logits, int n_vocab, int j, Sampler& sampler,
                        std::vector<Sampler::Candidate>& q) {
   if (r.rule != nullptr && !r.rule->mask(r.out->tokens, logits, n_vocab)) return -1;

@@ -53,9 +53,10 @@ struct Draft {
   void push(int32_t token, float confidence, std::span<const Sampler::Candidate> q);
 };
 
-// A rule one request's draft tokens must follow (its output constraint): a
-// drafter masks the logits of each draft token with it before drawing, so the
-// draft stays within the rule and q is the distribution under it.
+// A rule one request's draft tokens must follow (its output constraint, its
+// logit penalties): a drafter masks (transforms) the logits of each draft
+// token with it before drawing, so the draft stays within the rule and q is
+// the distribution under it.
 class DraftRule {
  public:
   virtual ~DraftRule() = default;
@@ -65,6 +66,20 @@ class DraftRule {
   // How many leading draft tokens the rule accepts in turn (the Speculator cuts
   // the rest: drafters that do not draw from logits, n-gram lookup, ignore the mask).
   virtual int valid_prefix(std::span<const int32_t> tokens) = 0;
+};
+
+// A request's rules in turn (its logit penalties, then its output constraint):
+// each masks the logits the one before left; a draft token stands while every
+// rule accepts it. Holds the rules by pointer; they outlive it.
+class DraftRules final : public DraftRule {
+ public:
+  void add(DraftRule* rule) { rules_.push_back(rule); }
+  bool empty() const { return rules_.empty(); }
+  bool mask(std::span<const int32_t> drafted, float* logits, int n_vocab) override;
+  int valid_prefix(std::span<const int32_t> tokens) override;
+
+ private:
+  std::vector<DraftRule*> rules_;
 };
 
 // One request's part of a step's proposal.

@@ -429,6 +429,11 @@ const std::string& Tokenizer::token_piece(int32_t id) const {
   return impl_->d.tokens[static_cast<size_t>(id)];
 }
 
+std::string Tokenizer::control_text(int32_t id) const {
+  if (id < 0 || id >= n_vocab() || impl_->type(id) != TokenType::kControl) return std::string();
+  return impl_->d.tokens[static_cast<size_t>(id)];
+}
+
 std::string Tokenizer::decode(std::span<const int32_t> ids) const {
   StreamDecoder dec(*this);
   std::string out;
@@ -467,11 +472,12 @@ bool Tokenizer::drops_leading_space(std::span<const int32_t> context) const {
          std::all_of(context.begin(), context.end(), [&](int32_t id) { return token_bytes(id).empty(); });
 }
 
-StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t> context)
-    : tok_(tokenizer), strip_space_(tokenizer.drops_leading_space(context)) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t> context, bool keep_control)
+    : tok_(tokenizer), strip_space_(tokenizer.drops_leading_space(context)), keep_control_(keep_control) {}
 
 std::string StreamDecoder::push(int32_t id) {
   std::string bytes = tok_.token_bytes(id);
+  if (bytes.empty() && keep_control_) bytes = tok_.control_text(id);
   if (bytes.empty()) return std::string();
   if (strip_space_) {
     strip_space_ = false;

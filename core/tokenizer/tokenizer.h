@@ -60,6 +60,8 @@ class Tokenizer {
   std::string token_bytes(int32_t id) const;
   // The vocabulary entry as stored (for inspect / logprobs display).
   const std::string& token_piece(int32_t id) const;
+  // A control token's text as stored ("<s>", "<|im_end|>"); "" for any other token.
+  std::string control_text(int32_t id) const;
   // Whether StreamDecoder drops a leading space from the first token that
   // follows `context` (SentencePiece, a context with no text).
   bool drops_leading_space(std::span<const int32_t> context) const;
@@ -79,9 +81,10 @@ class Tokenizer {
 // dropped when that piece starts the text, as SentencePiece's decoder does:
 // `context` holds the tokens before the first pushed one (the prompt), and a
 // continuation of a prompt that has text keeps its space (" She" after "Lily.").
+// Control tokens decode to nothing, or with keep_control to their text.
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t> context = {});
+  explicit StreamDecoder(const Tokenizer& tokenizer, std::span<const int32_t> context = {}, bool keep_control = false);
   std::string push(int32_t id);
   // Whatever is held back at the end (invalid bytes become U+FFFD).
   std::string finish();
@@ -90,6 +93,7 @@ class StreamDecoder {
   const Tokenizer& tok_;
   std::string pending_;
   bool strip_space_;  // until the first non-empty piece
+  bool keep_control_;
 };
 
 }  // namespace sb

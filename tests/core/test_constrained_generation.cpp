@@ -318,15 +318,8 @@ TEST_CASE("constrained generation (slow): sampled first two tokens follow the co
       for (const auto& [t2, p2] : constrained(l, m, next, sp)) joint[int64_t{t1} * n_vocab + t2] += p1 * p2;
       m.rollback(1);
     }
-    std::vector<sb::GenerationRequest> reqs(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      sb::GenerationRequest& r = reqs[static_cast<size_t>(i)];
-      r.index = static_cast<uint64_t>(i);
-      r.prompt = prompt;
-      r.sampling = sp;
-      r.max_tokens = 3;
-      r.constraint = *c;
-    }
+    std::vector<sb::GenerationRequest> reqs = sb::test::sampled_requests(prompt, sp, n);
+    for (sb::GenerationRequest& r : reqs) r.constraint = *c;
     auto e = sb::Engine::create(l.model, *l.tok, *l.backend, drafting(o, draft, sb::SpecPolicy::kFixed),
                                 model ? &*q4 : nullptr);
     REQUIRE(e.ok());

@@ -83,6 +83,32 @@ TEST_CASE("top-k, top-p, min-p and temperature on a hand-made distribution") {
   CHECK(d[1] == doctest::Approx(0.16 / 0.2225).epsilon(1e-5));
 }
 
+TEST_CASE("typical-p keeps the most typical tokens, after min-p, on a hand-made distribution") {
+  const std::vector<double> probs = {0.05, 0.4, 0.1, 0.25, 0.2};
+  const auto l = logits_of(probs);
+  sb::Sampler s(5);
+  sb::SamplingParams p;
+  // H = 1.4151; |-log p - H| by id: 1.581, 0.499, 0.888, 0.029, 0.194, so the
+  // order is 3, 4, 1, 2, 0 (mass .25, .45, .85, ...).
+  p.typical_p = 0.5f;
+  auto d = as_map(s.distribution(l.data(), p));
+  CHECK(d.size() == 3);
+  CHECK(d[1] == doctest::Approx(0.4 / 0.85).epsilon(1e-6));
+  p.typical_p = 0.4f;
+  d = as_map(s.distribution(l.data(), p));
+  CHECK(d.size() == 2);
+  CHECK(d[3] == doctest::Approx(0.25 / 0.45).epsilon(1e-6));
+  p.typical_p = 0.01f;  // never empty
+  CHECK(s.distribution(l.data(), p).size() == 1);
+  p.min_p = 0.6f;  // min-p first: {1: .4, 3: .25} (H over those two), then typical-p
+  p.typical_p = 0.5f;
+  const double a = 0.4 / 0.65, b = 0.25 / 0.65, h = -a * std::log(a) - b * std::log(b);
+  const int32_t first = std::fabs(-std::log(a) - h) < std::fabs(-std::log(b) - h) ? 1 : 3;
+  d = as_map(s.distribution(l.data(), p));
+  REQUIRE(d.size() == 1);
+  CHECK(d.count(first) == 1);
+}
+
 TEST_CASE("counter-based randomness is reproducible and keyed by every field") {
   const double u = sb::random_uniform(7, 3, 10, sb::RandomPurpose::kSample);
   CHECK(u == sb::random_uniform(7, 3, 10, sb::RandomPurpose::kSample));

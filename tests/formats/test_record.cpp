@@ -313,9 +313,9 @@ TEST_CASE("output constraints: response_format (also in an OpenAI body), guided_
 
 TEST_CASE("field policy: refused fields are unsupported_param unless neutral; ignore_unsupported lists them") {
   RecordParser p;
-  ParsedRecord r = p.parse(R"({"id":"a","prompt":"x","frequency_penalty":0.5,"meta":{"k":1}})", 1);
+  ParsedRecord r = p.parse(R"({"id":"a","prompt":"x","length_penalty":0.5,"meta":{"k":1}})", 1);
   CHECK(code_of(r) == RecordErrorCode::kUnsupportedParam);
-  CHECK(r.error->message == "frequency_penalty: not supported (only 0)");
+  CHECK(r.error->message == "length_penalty: not supported (only 1); beam search");
   CHECK(r.record.id == "a");
   CHECK(std::string(sb::record_error_code_name(RecordErrorCode::kUnsupportedParam)) == "unsupported_param");
   // In an OpenAI body too, and for fields with no neutral value.
@@ -323,15 +323,52 @@ TEST_CASE("field policy: refused fields are unsupported_param unless neutral; ig
   CHECK(code_of(r) == RecordErrorCode::kUnsupportedParam);
   CHECK(r.error->message == "prompt_logprobs: not supported");
   // Neutral values (numbers by value), null, metadata and bookkeeping fields pass.
-  r = p.parse(R"({"prompt":"x","frequency_penalty":0.0,"repetition_penalty":1,"logit_bias":{},"stream":false,)"
+  r = p.parse(R"({"prompt":"x","length_penalty":1.0,"best_of":1,"early_stopping":false,"stream":false,)"
               R"("echo":null,"user":"u","store":true,"meta":{"n":1},"modalities":["text"]})", 1);
   CHECK(r.ok());
   CHECK(r.record.ignored_fields.empty());
   RecordParser lax(sb::RecordParserOptions{true});
-  r = lax.parse(R"({"prompt":"x","presence_penalty":1,"min_tokens":3,"max_tokens":4})", 1);
+  r = lax.parse(R"({"prompt":"x","best_of":2,"use_beam_search":true,"max_tokens":4})", 1);
   REQUIRE(r.ok());
-  CHECK(r.record.ignored_fields == std::vector<std::string>{"presence_penalty", "min_tokens"});
+  CHECK(r.record.ignored_fields == std::vector<std::string>{"best_of", "use_beam_search"});
   CHECK(*r.record.params.max_tokens == 4);
+}
+
+TEST_CASE("penalties, min_tokens, include_stop_str_in_output, truncate_prompt_tokens parse; bad values name the field") {
+  RecordParser p;
+  ParsedRecord r = p.parse(R"({"prompt":"x","repetition_penalty":1.5,"presence_penalty":-2,"frequency_penalty":0.25,)"
+                           R"("logit_bias":{"7":-100,"12":3.5},"min_tokens":4,"include_stop_str_in_output":true,)"
+                           R"("truncate_prompt_tokens":-1})", 0);
+  REQUIRE(r.ok());
+  CHECK(*r.record.params.repetition_penalty == 1.5);
+  CHECK(*r.record.params.presence_penalty == -2);
+  CHECK(*r.record.params.frequency_penalty == 0.25);
+  CHECK(*r.record.params.logit_bias == std::vector<std::pair<int32_t, float>>{{7, -100.0f}, {12, 3.5f}});
+  CHECK(*r.record.params.min_tokens == 4);
+  CHECK(*r.record.params.include_stop_str_in_output);
+  CHECK(*r.record.params.truncate_prompt_tokens == -1);
+  r = p.parse(R"({"prompt":"x","logit_bias":{}})", 0);
+  REQUIRE(r.ok());
+  CHECK(r.record.params.logit_bias->empty());
+  const std::pair<const char*, const char*> bad[] = {
+      {R"("repetition_penalty":0)", "repetition_penalty"}, {R"("presence_penalty":2.5)", "presence_penalty"},
+      {R"("frequency_penalty":"1")", "frequency_penalty"},  {R"("min_tokens":-1)", "min_tokens"},
+      {R"("min_tokens":1.5)", "min_tokens"},                {R"("logit_bias":{"x":1})", "logit_bias"},
+      {R"("logit_bias":{"-3":1})", "logit_bias"},           {R"("logit_bias":{"3":101})", "logit_bias"},
+      {R"("logit_bias":{"3":"1"})", "logit_bias"},          {R"("logit_bias":[1])", "logit_bias"},
+      {R"("logit_bias":{"3":1,"3":2})", "logit_bias"},
+      {R"("include_stop_str_in_output":1)", "include_stop_str_in_output"},
+      {R"("skip_special_tokens":"no")", "skip_special_tokens"},
+      {R"("typical_p":0)", "typical_p"},
+      {R"("truncate_prompt_tokens":0)", "truncate_prompt_tokens"},
+      {R"("truncate_prompt_tokens":-2)", "truncate_prompt_tokens"},
+  };
+  for (const auto& [field, name] : bad) {
+    INFO(field);
+    r = p.parse(std::string(R"({"prompt":"x",)") + field + "}", 0);
+    CHECK(code_of(r) == RecordErrorCode::kInvalidParam);
+    CHECK(r.error->message.find(name) != std::string::npos);
+  }
 }
 
 TEST_CASE("max_completion_tokens is max_tokens; both given must agree") {

@@ -74,6 +74,21 @@ inline std::vector<float> target_logits(Loaded& l, const std::vector<int32_t>& t
   return logits;
 }
 
+// n records of one prompt (indices 0..n-1) for the first-tokens chi-square
+// tests: max_tokens 3 leaves room for two draft tokens when the prompt ends.
+inline std::vector<GenerationRequest> sampled_requests(const std::vector<int32_t>& prompt, const SamplingParams& sp,
+                                                       int n) {
+  std::vector<GenerationRequest> reqs(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    GenerationRequest& r = reqs[static_cast<size_t>(i)];
+    r.index = static_cast<uint64_t>(i);
+    r.prompt = prompt;
+    r.sampling = sp;
+    r.max_tokens = 3;
+  }
+  return reqs;
+}
+
 // The draft model of a --draft value (self:q8_0, self:q4_0, PATH) for target.
 inline Model draft_model(const std::string& spec, const Loaded& target) {
   auto d = load_draft_model(draft_spec(spec), target.model, *target.tok);

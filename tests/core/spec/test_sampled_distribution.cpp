@@ -66,14 +66,8 @@ TEST_CASE("engine, sampling: with ngram, self:q4_0, dspark drafts the first two 
       for (const auto& c : sampler.distribution(target_logits(l, next).data(), sp))
         joint[pair_key(t1, c.id, n_vocab, p1, n)] += pr1 * c.p;
     }
-    std::vector<sb::GenerationRequest> reqs(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      reqs[static_cast<size_t>(i)].index = static_cast<uint64_t>(i);
-      reqs[static_cast<size_t>(i)].prompt = prompt;
-      reqs[static_cast<size_t>(i)].sampling = sp;
-      reqs[static_cast<size_t>(i)].max_tokens = 3;  // up to two draft tokens when the prompt ends
-      reqs[static_cast<size_t>(i)].ignore_eos = true;
-    }
+    std::vector<sb::GenerationRequest> reqs = sb::test::sampled_requests(prompt, sp, n);
+    for (sb::GenerationRequest& r : reqs) r.ignore_eos = true;
     sb::EngineOptions o;
     o.max_seqs = 64;
     o.max_batch_tokens = 16;  // prompts end in a running request's chunk, which takes drafts
