@@ -23,6 +23,7 @@
 #include "cli/chat.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/engine_replicas.h"
 #include "cli/engine_setup.h"
 #include "cli/flag_checks.h"
 #include "cli/output_line.h"
@@ -90,9 +91,14 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                   "Extra chat template variables as a JSON object, e.g. '{\"enable_thinking\": false}'")
       ->type_name("JSON")->group("Chat records");
   auto* e = "Engine";
-  cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
+  cmd->add_option("--threads", o.threads, "CPU threads, split between --replicas; 0 = all cores")
       ->check(non_negative())->capture_default_str()->group(e);
-  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str()->group(e);
+  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N[,M...] (one engine replica per GPU) or cuda:all")
+      ->capture_default_str()->group(e);
+  cmd->add_option("--replicas", o.replicas,
+                  "Engine replicas on the CPU, fed from the one input and written to the one output; each has "
+                  "--threads / N threads, its own KV cache (--kv-cache-mb, --max-seqs are per replica) and drafter")
+      ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(e);
   cmd->add_option("--ctx", o.ctx, "Context length per record (prompt + generated); 0 = the model's")
@@ -131,7 +137,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--order", o.order, "Output order: input (restored through a bounded window) or completion")
       ->check(CLI::IsMember({"input", "completion"}))->capture_default_str()->group(out);
   cmd->add_option("--reorder-window", o.reorder_window,
-                  "Records held to restore input order; admission waits when full; 0 = max(1024, 4 x --max-seqs)")
+                  "Records held to restore input order; admission waits when full; "
+                  "0 = max(1024, 4 x --max-seqs x replicas)")
       ->check(non_negative())->capture_default_str()->group(out);
   cmd->add_option("--errors", o.errors, "Write error records to this file instead of the output")
       ->type_name("FILE")->group(out);
@@ -168,7 +175,6 @@ struct RunSettings {
   Shard shard;
   SyncPolicy sync = SyncPolicy::kFrame;
   ProgressMode progress = ProgressMode::kLog;
-  size_t reorder_window = 0;  // records held to restore input order; 0 = completion order
   jinja::Dict chat_kwargs;
 };
 
@@ -179,7 +185,8 @@ struct RunSetup {
   std::unique_ptr<RunOutput> output;
   std::optional<LoadedModel> loaded;
   std::optional<ChatPrompter> prompter;
-  std::unique_ptr<Engine> engine;
+  std::vector<std::unique_ptr<Engine>> engines;  // one per loaded backend (engine replica)
+  const RunPipeline* pipeline = nullptr;          // once the records flow
   std::optional<uint64_t> input_records;  // counted up front (plain inputs), else unknown
   double load_s = 0;  // seconds from the start to the first record
   bool usage_error = false;  // set_up_run failed on the command line, known only once the model was read
@@ -215,7 +222,7 @@ RunOutputConfig output_config(const RunOptions& o, const RunSettings& s) {
 // are not a JSON object).
 StatusOr<RunSettings> check_run_options(const RunOptions& o) {
   RunSettings s;
-  SB_ASSIGN_OR_RETURN(s.device, parse_device(o.device, o.dtype, o.threads));
+  SB_ASSIGN_OR_RETURN(s.device, parse_device(o.device, o.dtype, o.threads, o.replicas));
   SB_ASSIGN_OR_RETURN(s.shard, shard_of(o));
   SB_ASSIGN_OR_RETURN(s.sync, parse_sync_policy(o.sync));
   SB_RETURN_IF_ERROR(RunOutput::check_config(output_config(o, s)));
@@ -227,9 +234,14 @@ StatusOr<RunSettings> check_run_options(const RunOptions& o) {
   } else {
     s.progress = ProgressMode::kTerminal;
   }
-  if (o.order == "input")
-    s.reorder_window = static_cast<size_t>(o.reorder_window > 0 ? o.reorder_window : std::max(1024, 4 * o.max_seqs));
   return s;
+}
+
+// Records held to restore input order; 0 = completion order.
+size_t reorder_window(const RunOptions& o, size_t n_replicas) {
+  if (o.order != "input") return 0;
+  if (o.reorder_window > 0) return static_cast<size_t>(o.reorder_window);
+  return std::max<size_t>(1024, 4 * static_cast<size_t>(o.max_seqs) * n_replicas);
 }
 
 EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
@@ -246,6 +258,28 @@ EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
   return eo;
 }
 
+// One engine per loaded backend; the step cost profile of each is keyed by its
+// backend and threads (CPU replicas of one thread count share a profile).
+Status create_engines(const RunOptions& o, const DeviceChoice& device, const DraftSpec& draft,
+                      const LoadedModel& loaded, std::vector<std::unique_ptr<Engine>>* engines) {
+  const ProfileStore store{o.spec_profile, !o.no_profile_cache};
+  const size_t n = loaded.backends.size();
+  for (size_t i = 0; i < n; ++i) {
+    Backend& backend = *loaded.backends[i];
+    SpecProfileKey profile_key;
+    if (store.used() && !draft.none()) {
+      const int threads = device.cuda ? o.threads : device.replica_threads(static_cast<int>(i));
+      SB_ASSIGN_OR_RETURN(profile_key, spec_profile_key(loaded, backend, threads));
+    }
+    auto engine = create_engine(loaded, backend, engine_options(o, loaded.model.config), store, profile_key);
+    if (!engine.ok() && n > 1)
+      return engine.status().with_context("engine replica " + std::to_string(i) + " on " + backend.name());
+    SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> created, std::move(engine));
+    engines->push_back(std::move(created));
+  }
+  return ok_status();
+}
+
 // Fails fast, before the model loads: inputs that cannot be opened, an output
 // that another run holds, exists or does not match (or holds indices a counted
 // input does not reach), an output directory that cannot be written. Nothing is
@@ -256,7 +290,7 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   reader_options.shard = s.shard;
   // A pipe with nothing to read does not hold up records already in the engine, nor a stop.
   reader_options.stop_waiting = [setup] {
-    return stop_signal_received() != 0 || (setup->engine != nullptr && setup->engine->has_work());
+    return stop_signal_received() != 0 || (setup->pipeline != nullptr && setup->pipeline->has_work());
   };
   SB_ASSIGN_OR_RETURN(setup->reader, JsonlReader::open(o.inputs, reader_options));
   SB_ASSIGN_OR_RETURN(Manifest manifest, run_manifest(o, s.shard));
@@ -276,13 +310,7 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
                                   std::to_string(loaded.model.config.max_ctx) + " tokens (--ctx-override allows it)");
   }
   SB_ASSIGN_OR_RETURN(setup->prompter, ChatPrompter::create(*loaded.tokenizer, o.chat_template, s.chat_kwargs));
-  const ProfileStore store{o.spec_profile, !o.no_profile_cache};
-  SpecProfileKey profile_key;
-  if (store.used() && !draft.none()) {
-    SB_ASSIGN_OR_RETURN(profile_key, spec_profile_key(loaded, o.threads));
-  }
-  SB_ASSIGN_OR_RETURN(setup->engine,
-                      create_engine(loaded, engine_options(o, loaded.model.config), store, profile_key));
+  SB_RETURN_IF_ERROR(create_engines(o, s.device, draft, loaded, &setup->engines));
   SB_RETURN_IF_ERROR(setup->output->open());
   setup->load_s = std::chrono::duration<double>(Clock::now() - t_start).count();
   return ok_status();
@@ -298,6 +326,16 @@ OutputLineOptions output_line_options(const RunOptions& o) {
   l.model = model.substr(model.rfind('/') == std::string::npos ? 0 : model.rfind('/') + 1);
   l.created = static_cast<int64_t>(std::time(nullptr));
   return l;
+}
+
+// The replicas' backend names, each once ("cpu-avx512"; "cuda:0, cuda:1").
+std::string backend_names(const LoadedModel& loaded) {
+  std::vector<std::string> seen;
+  for (const auto& b : loaded.backends)
+    if (std::find(seen.begin(), seen.end(), b->name()) == seen.end()) seen.emplace_back(b->name());
+  std::string names;
+  for (const std::string& name : seen) names += (names.empty() ? "" : ", ") + name;
+  return names;
 }
 
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
@@ -371,9 +409,14 @@ int run_command(const RunOptions& o) {
 
   RunOutput& output = *setup.output;
   const OutputLineFormat lines(output_line_options(o), *setup.loaded->tokenizer);
-  RunPipeline pipeline(o, PipelineParts{*setup.reader, output, *setup.engine, *setup.prompter, lines,
-                                        setup.loaded->tokenizer->add_bos_default(), settings->reorder_window,
-                                        setup.loaded->backend->name(), settings->shard, setup.input_records});
+  std::vector<Engine*> engines;
+  for (const auto& e : setup.engines) engines.push_back(e.get());
+  EngineReplicas replicas(std::move(engines));
+  RunPipeline pipeline(o, PipelineParts{*setup.reader, output, replicas, *setup.prompter, lines,
+                                        setup.loaded->tokenizer->add_bos_default(),
+                                        reorder_window(o, replicas.size()), backend_names(*setup.loaded),
+                                        settings->shard, setup.input_records});
+  setup.pipeline = &pipeline;
   if (output.done().size() > 0 && !o.quiet)
     print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
   Progress progress(settings->progress, o.progress_interval);
