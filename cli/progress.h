@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/engine.h"
 
@@ -16,6 +17,7 @@ namespace sb::cli {
 struct RunCounters {
   std::string backend;  // Backend::name(): "cpu-avx512", "cuda:0" ...; the replicas' distinct names, ", " between
   uint64_t replicas = 1;  // engine replicas that ran (--device cuda:0,1, --replicas)
+  std::vector<uint64_t> replica_records;  // [replicas] records each one ran to the end (ok or failed there)
   uint64_t ok = 0;
   uint64_t failed = 0;
   uint64_t prompt_tokens = 0;     // of records written ok

@@ -35,6 +35,7 @@ RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
   if (parts.reorder_window > 0) window_.emplace(parts.reorder_window);
   counters_.backend = parts.backend;
   counters_.replicas = replicas_.size();
+  counters_.replica_records.assign(replicas_.size(), 0);
   // Counted up front: progress has its total from the start.
   if (counted_) counters_.total = shard_.records_of(*parts.input_records) - output_.done().size();
 }
@@ -239,6 +240,7 @@ Status RunPipeline::write_finished(size_t r) {
     InFlight& rec = it->second;
     rec.samples[k] = std::move(f.result);
     if (++rec.n_done < rec.samples.size()) continue;
+    ++counters_.replica_records[r];
     if (const GenerationResult* failed = first_failed(rec.samples)) {  // its constraint failed it
       SB_RETURN_IF_ERROR(record_error(rec.slot, rec.record,
                                       failed->status.code() == StatusCode::kOutOfRange
