@@ -1,8 +1,9 @@
 // `specbatch run`: records from JSONL inputs -> one JSON output line each,
 // through the continuous-batching Engine, in three parts:
 //   set-up    the command line checked and parsed once (a refusal is exit 2),
-//             then inputs opened, the output prepared, the model loaded and the
-//             engine created (a failure is exit 1) -- before any record is read;
+//             then inputs opened, the output prepared, the model loaded and
+//             one engine created per replica (--replicas, --device cuda:0,1;
+//             cli/engine_replicas.h) (a failure is exit 1) -- before any record is read;
 //   admission and drain (cli/run_pipeline.h), alternated by the run loop until
 //             the input is done, or a stop signal's grace period ends;
 //   the account: the output closed, --stats-json and the summary written, and
@@ -109,7 +110,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--max-seqs", o.max_seqs, "Records generating at once")
       ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
-                  "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory")
+                  "KV cache size in MiB per replica; 0 = room for --max-seqs full contexts, at most a quarter of "
+                  "memory (CPU replicas: all together)")
       ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
@@ -244,7 +246,10 @@ size_t reorder_window(const RunOptions& o, size_t n_replicas) {
   return std::max<size_t>(1024, 4 * static_cast<size_t>(o.max_seqs) * n_replicas);
 }
 
-EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
+// n_cpu_replicas CPU engines share the host's memory: by default their K/V caches
+// together take what one engine's may (at most a quarter of memory), each at
+// least one context.
+EngineOptions engine_options(const RunOptions& o, const ModelConfig& model, int n_cpu_replicas) {
   EngineOptions eo;
   eo.max_batch_tokens = o.max_batch_tokens;
   eo.max_seqs = o.max_seqs;
@@ -255,6 +260,11 @@ EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
   eo.prefix_cache = !o.no_prefix_cache;
   if (o.kv_cache_mb > 0)
     eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model));
+  if (o.kv_cache_mb == 0 && n_cpu_replicas > 1) {
+    const int ctx = o.ctx > 0 ? o.ctx : model.max_ctx;
+    eo.kv_cache_tokens =
+        std::max<int64_t>(ctx, default_kv_cache_tokens(model, o.max_seqs * n_cpu_replicas, ctx) / n_cpu_replicas);
+  }
   return eo;
 }
 
@@ -271,7 +281,8 @@ Status create_engines(const RunOptions& o, const DeviceChoice& device, const Dra
       const int threads = device.cuda ? o.threads : device.replica_threads(static_cast<int>(i));
       SB_ASSIGN_OR_RETURN(profile_key, spec_profile_key(loaded, backend, threads));
     }
-    auto engine = create_engine(loaded, backend, engine_options(o, loaded.model.config), store, profile_key);
+    const EngineOptions eo = engine_options(o, loaded.model.config, device.cuda ? 1 : device.cpu_replicas);
+    auto engine = create_engine(loaded, backend, eo, store, profile_key);
     if (!engine.ok() && n > 1)
       return engine.status().with_context("engine replica " + std::to_string(i) + " on " + backend.name());
     SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> created, std::move(engine));
