@@ -26,7 +26,7 @@ RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
       prompter_(parts.prompter),
       lines_(parts.lines),
       add_bos_(parts.add_bos),
-      queue_cap_(2 * o.max_seqs),
+      queue_cap_(parts.replicas.size() > 1 ? o.max_seqs : 2 * o.max_seqs),
       shard_(parts.shard),
       counted_(parts.input_records.has_value()),
       parser_(RecordParserOptions{o.ignore_unsupported}),

@@ -1,9 +1,10 @@
 // The record path of `specbatch run` once it is set up (cli/run.cpp), in two
 // halves the run loop alternates. Admission reads records lazily, only while an
-// engine replica between steps has room in its queue (2 x --max-seqs requests)
-// and the reorder window has room, so memory does not grow with the input; each
-// record goes to the replica with the shortest queue (per-replica admission: a
-// slow replica is given no more than it can hold). It skips records a resumed
+// engine replica between steps has room in its queue (2 x --max-seqs requests;
+// --max-seqs each with several replicas) and the reorder window has room, so
+// memory does not grow with the input; each record goes to the replica with the
+// shortest queue (per-replica admission: a replica is topped up between its own
+// steps, so a slow one holds no waiting records that another could run). It skips records a resumed
 // output already holds, and turns each record into n requests (sample k with
 // seed + k) on one replica, its output constraint compiled by that engine (once
 // per distinct constraint), or an error record in its place; a record whose
@@ -127,7 +128,7 @@ class RunPipeline {
   const ChatPrompter& prompter_;
   const OutputLineFormat& lines_;
   const bool add_bos_;
-  const int queue_cap_;  // requests waiting or running per replica: 2 x --max-seqs
+  const int queue_cap_;  // requests waiting or running per replica: 2 x --max-seqs, or --max-seqs with several
   const Shard shard_;
   const bool counted_;   // the input's records were counted up front
   std::optional<ReorderWindow> window_;
