@@ -80,7 +80,8 @@ StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const 
     eo.step_cost = profile->measured;
     eo.draft_pass_cost = profile->measured_draft_pass;
   }
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(loaded, *loaded.backends[0], eo, profile->store, profile->key));
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                      create_engine(loaded, *loaded.backends[0], eo, profile->store, profile->key));
   if (engine->step_cost() != nullptr && profile->measured.empty()) {
     const auto points = engine->step_cost()->points();
     profile->measured.assign(points.begin(), points.end());
@@ -346,7 +347,8 @@ void print_table(const BenchOptions& o, const LoadedModel& loaded, const std::ve
   if (!o.widen_model.empty()) what += " widened to " + o.widen_model + " (" + o.widen_dtype + ")";
   if (!o.draft.none()) what += ", draft " + o.draft.text;
   std::printf("%s: %llu parameters, prompt %d, generate %d tokens per request, backend %s\n", what.c_str(),
-              static_cast<unsigned long long>(loaded.model.n_params), o.prompt_len, o.gen_len, loaded.backends[0]->name());
+              static_cast<unsigned long long>(loaded.model.n_params), o.prompt_len, o.gen_len,
+              loaded.backends[0]->name());
   std::printf("%11s %14s %7s %10s %15s %7s %7s %8s %9s %8s\n", "concurrency", "prompt tok/s", "vs c1", "policy",
               "generated tok/s", "vs c1", "vs off", "accepted", "mean len", "no draft");
   for (const BenchRow& r : rows) {

@@ -114,7 +114,8 @@ TEST_CASE("replicas: with an n-gram drafter, and with error records among the re
   std::string input = sb::test::kRepetitiveInput;
   const std::string prompts = numbered_prompts(30);
   // Refused by the parser, by the engine a replica was given (too long for --ctx), or run.
-  const std::string bad[] = {"{\"id\":\"broken\",\"prompt\":\n", "{\"id\":\"hot\",\"prompt\":\"x\",\"temperature\":-1}\n",
+  const std::string bad[] = {"{\"id\":\"broken\",\"prompt\":\n",
+                             "{\"id\":\"hot\",\"prompt\":\"x\",\"temperature\":-1}\n",
                              "{\"id\":\"long\",\"prompt\":\"" + std::string(200, 'a') + "\"}\n"};
   size_t at = 0;
   for (int i = 0; at < prompts.size(); ++i) {
@@ -176,8 +177,8 @@ TEST_CASE("replicas: a write that fails mid-run stops every replica with exit 1,
   REQUIRE(run_cli(with(greedy_run_of(dir + "/in.jsonl"), {"-o", dir + "/ref.jsonl"})).exit_code == 0);
   // A file size limit (EFBIG) of about half the output.
   std::string cmd = shell_quote(SPECBATCH_BINARY);
-  for (const std::string& a : with(replica_run_of(dir + "/in.jsonl"), {"-o", dir + "/out.jsonl", "--flush-records", "5"}))
-    cmd += ' ' + shell_quote(a);
+  const std::vector<std::string> args = {"-o", dir + "/out.jsonl", "--flush-records", "5"};
+  for (const std::string& a : with(replica_run_of(dir + "/in.jsonl"), args)) cmd += ' ' + shell_quote(a);
   const std::string script = "trap '' XFSZ; ulimit -f 16; " + cmd + " 2>" + shell_quote(dir + "/err") + "; echo $? >" +
                              shell_quote(dir + "/rc");
   REQUIRE(std::system(("sh -c " + shell_quote(script)).c_str()) == 0);
