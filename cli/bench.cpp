@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,7 @@
 #include "cli/progress.h"
 #include "core/backend.h"
 #include "core/engine.h"
+#include "core/model/dspark_model.h"
 #include "core/model/model.h"
 #include "core/modelgen/random_model.h"
 #include "core/modelgen/widen_model.h"
@@ -299,6 +301,32 @@ StatusOr<LoadedModel> load_measured(const BenchOptions& o, const BenchPlan& plan
   return loaded;
 }
 
+// A temporary directory, removed with everything in it when this goes.
+struct TempDir {
+  std::string path;
+  TempDir() = default;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+// --widen-model with --draft dspark:DIR: the drafter widened with its target,
+// function-equivalent (write_widened_dspark), into *dir for the whole bench:
+// every engine loads it.
+Status widen_dspark_draft(const BenchOptions& o, const WidenShape& shape, TempDir* dir) {
+  SB_ASSIGN_OR_RETURN(const Model target, load_model(o.model));
+  auto dspark = load_dspark(o.draft.path, target.config);
+  if (!dspark.ok()) return dspark.status().with_context("--draft");
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string tmp = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/specbatch-dspark-XXXXXX";
+  if (::mkdtemp(tmp.data()) == nullptr) return errno_error("--widen-model: cannot create a temporary directory " + tmp);
+  dir->path = tmp;
+  return write_widened_dspark(*dspark, tmp, shape).with_context("--widen-model with --draft " + o.draft.text);
+}
+
 void print_json(const BenchOptions& o, const LoadedModel& loaded, const std::vector<BenchRow>& rows,
                 const std::optional<Bandwidth>& bw) {
   const BenchRow& base = rows.front();
@@ -417,7 +445,8 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
       ->check(CLI::IsMember({"110m", "260k", "qwen3-4b"}));
   CLI::Option* widen = cmd->add_option("--widen-model", o.widen_model,
                   "Measure a wider, deeper F32 copy of the (Llama GGUF) model computing the same function, "
-                  "e.g. 768,16,2048 (head dim 64) or 768,16,2048,64; written to $TMPDIR and removed once loaded")
+                  "e.g. 768,16,2048 (head dim 64) or 768,16,2048,64; written to $TMPDIR and removed once loaded. "
+                  "A --draft dspark:DIR drafter is widened with it")
       ->type_name("DIM,LAYERS,FFN[,HEAD_DIM]");
   cmd->add_option("--widen-dtype", o.widen_dtype,
                   "The widened model's matrices: f32, f16, bf16, q8_0 or q4_0 (vectors stay f32)")
@@ -475,8 +504,14 @@ struct BenchResult {
   std::optional<Bandwidth> bandwidth;
 };
 
-StatusOr<BenchResult> run_bench(const BenchOptions& o, const BenchPlan& plan, std::optional<LoadedModel>* loaded) {
-  if (!o.random_model.empty()) SB_RETURN_IF_ERROR(write_shape(o));
+StatusOr<BenchResult> run_bench(const BenchOptions& given, const BenchPlan& plan, std::optional<LoadedModel>* loaded) {
+  if (!given.random_model.empty()) SB_RETURN_IF_ERROR(write_shape(given));
+  BenchOptions o = given;
+  TempDir widened_draft;
+  if (plan.widen && o.draft.kind == DraftSpec::Kind::kDSpark) {
+    SB_RETURN_IF_ERROR(widen_dspark_draft(given, *plan.widen, &widened_draft));
+    o.draft.path = widened_draft.path;  // its text, in messages and the profile key, stays as given
+  }
   ProfileSource profile;
   profile.store = {o.spec_profile, !o.no_profile_cache};
   SB_ASSIGN_OR_RETURN(*loaded, load_measured(o, plan, &profile));

@@ -33,6 +33,12 @@ struct RunOptions {
   int top_k = 0;
   double min_p = 0.0;
   uint64_t seed = 0;
+  // The model's sampling defaults (formats/generation_defaults.h): auto applies
+  // them to the defaults above that no flag set; ignore leaves them out.
+  std::string generation_config = "auto";
+  struct {
+    bool max_tokens = false, temperature = false, top_p = false, top_k = false, min_p = false;
+  } given;  // which of those defaults the command line set
   std::vector<std::string> stop;
   bool ignore_eos = false;
   int logprobs = -1;              // -1 = none; K: each token's logprob and K alternatives

@@ -13,6 +13,7 @@
 #include "core/model/families.h"
 #include "core/model/model.h"
 #include "core/tokenizer/tokenizer.h"
+#include "formats/generation_defaults.h"
 #include "kernels/cpu/cpu_isa.h"
 
 namespace sb::cli {
@@ -183,6 +184,12 @@ int inspect_command(const InspectOptions& o) {
   line("parameters", human_count(model->n_params) + " (" + std::to_string(model->n_params) + ")");
 
   line("tensors", tensor_dtypes(model->weights));
+  const auto defaults = read_generation_defaults(o.model);
+  if (!defaults.ok()) line("generation defaults", "not readable: " + defaults.status().message());
+  else if (defaults->empty()) line("generation defaults", "none");
+  else
+    line("generation defaults", defaults->describe() + " (" + defaults->source +
+                                    "; run applies them unless --generation-config ignore)");
 
   // The CPU kernel path a run would use here.
   cpu::CpuIsa isa;

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
+#include <type_traits>
 
 #include "cli/chat.h"
 #include "cli/commands.h"
@@ -35,6 +36,7 @@
 #include "core/backend.h"
 #include "core/engine.h"
 #include "core/model/model.h"
+#include "formats/generation_defaults.h"
 #include "formats/jsonl_reader.h"
 #include "formats/output_sink.h"
 #include "formats/record.h"
@@ -73,6 +75,14 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->check(in_range(0, 1))->capture_default_str()->group(g);
   cmd->add_option("--seed", o.seed, "Sampling seed; randomness is keyed by (seed, record index, position)")
       ->check(non_negative())->capture_default_str()->group(g);
+  cmd->add_option("--generation-config", o.generation_config,
+                  "auto: the model's sampling defaults (generation_config.json, GGUF general.sampling.*) for the "
+                  "settings no flag gives; ignore: the flags' defaults")
+      ->check(CLI::IsMember({"auto", "ignore"}))->capture_default_str()->group(g);
+  cmd->parse_complete_callback([cmd, &o] {
+    o.given = {cmd->count("--max-tokens") > 0, cmd->count("--temperature") > 0, cmd->count("--top-p") > 0,
+               cmd->count("--top-k") > 0, cmd->count("--min-p") > 0};
+  });
   cmd->add_option("--stop", o.stop, "Stop string (repeatable); not included in the output")
       ->type_name("STR")->allow_extra_args(false)->group(g);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-sequence tokens")->group(g);
@@ -327,6 +337,32 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   return ok_status();
 }
 
+// --generation-config auto: the model's sampling defaults stand in for the
+// flags' own where no flag was given, with a note saying which (the resume
+// manifest records the values in effect).
+StatusOr<RunOptions> with_generation_defaults(const RunOptions& given) {
+  RunOptions o = given;
+  if (o.generation_config != "auto") return o;
+  SB_ASSIGN_OR_RETURN(const GenerationDefaults d, read_generation_defaults(o.model));
+  if (d.empty()) return o;
+  GenerationDefaults used;
+  const auto take = [](bool flag_given, const auto& value, auto* target, auto* used_value) {
+    if (flag_given || !value) return;
+    *target = static_cast<std::remove_reference_t<decltype(*target)>>(*value);
+    *used_value = value;
+  };
+  take(o.given.temperature, d.temperature, &o.temperature, &used.temperature);
+  take(o.given.top_p, d.top_p, &o.top_p, &used.top_p);
+  take(o.given.top_k, d.top_k, &o.top_k, &used.top_k);
+  take(o.given.min_p, d.min_p, &o.min_p, &used.min_p);
+  take(o.given.max_tokens, d.max_tokens, &o.max_tokens, &used.max_tokens);
+  std::string note = "sampling defaults from " + d.source + ": " + used.describe();
+  if (d.repetition_penalty && *d.repetition_penalty != 1.0)
+    note += "; its repetition_penalty " + number_text(*d.repetition_penalty) + " is not applied (not supported)";
+  if (!o.quiet) print_note(note + " (--generation-config ignore leaves them out)");
+  return o;
+}
+
 OutputLineOptions output_line_options(const RunOptions& o) {
   OutputLineOptions l;
   l.format = o.output_format == "openai" ? OutputFormat::kOpenAi : OutputFormat::kSpecbatch;
@@ -410,9 +446,12 @@ int exit_status(const Status& st, RunStage stage, int stop_signal, uint64_t n_fa
 
 }  // namespace
 
-int run_command(const RunOptions& o) {
-  const StatusOr<RunSettings> settings = check_run_options(o);
+int run_command(const RunOptions& given) {
+  const StatusOr<RunSettings> settings = check_run_options(given);
   if (!settings.ok()) return exit_status(settings.status(), RunStage::kCommandLine, 0, 0);
+  const StatusOr<RunOptions> resolved = with_generation_defaults(given);
+  if (!resolved.ok()) return exit_status(resolved.status(), RunStage::kSetUp, 0, 0);
+  const RunOptions& o = *resolved;
   install_stop_signal_handlers();
   RunSetup setup;
   Status st = set_up_run(o, *settings, &setup);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -353,7 +354,9 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   // One forward over every chunk; known tokens' K/V are final from here (draft
   // positions may yet be rolled back).
   build_batch(chunks);
+  const auto start = std::chrono::steady_clock::now();
   SB_RETURN_IF_ERROR(forward_->run(ForwardBatch{tokens_, positions_, seqs_, rows_}, kv_, logits_.data()));
+  const double forward_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   scheduler_.computed();
   ++stats_.steps;
   stats_.computed_tokens += tokens_.size();
@@ -361,7 +364,7 @@ Status Engine::step(std::vector<FinishedRequest>* finished) {
   // Verify and emit, then let the speculator learn how its drafts fared.
   for (const Sampled& s : sampled_) verify_and_emit(s, finished);
   if (!speculator_) return ok_status();
-  return speculator_->observe(outcomes_, forward_->captured());
+  return speculator_->observe(outcomes_, forward_->captured(), static_cast<int>(tokens_.size()), forward_seconds);
 }
 
 EngineStats Engine::stats() const {

@@ -27,9 +27,10 @@ class Fields {
     if (present != nullptr) *present = true;
     return to_int(e, key, out);
   }
-  Status get_double(const char* key, double* out) const {
+  Status get_double(const char* key, double* out, bool* present = nullptr) const {
     element e;
     if (!find(key, &e)) return ok_status();
+    if (present != nullptr) *present = true;
     if (e.type() == element_type::DOUBLE) *out = e.get_double().value_unsafe();
     else if (e.type() == element_type::INT64) *out = static_cast<double>(e.get_int64().value_unsafe());
     else if (e.type() == element_type::UINT64) *out = static_cast<double>(e.get_uint64().value_unsafe());
@@ -265,6 +266,35 @@ Status merge_generation_config(std::string_view json, const std::string& name, M
   SB_RETURN_IF_ERROR(f.get_int_list("eos_token_id", &eos, &has_eos));
   for (int64_t id : eos) add_unique(&config->eos_token_ids, id);
   return ok_status();
+}
+
+StatusOr<GenerationSampling> parse_generation_sampling(std::string_view json, const std::string& name) {
+  simdjson::dom::parser parser;
+  object obj;
+  SB_RETURN_IF_ERROR(parse_object(&parser, json, name, &obj));
+  Fields f(obj, name);
+  GenerationSampling g;
+  const auto number = [&f](const char* key, std::optional<double>* out) -> Status {
+    double v = 0;
+    bool present = false;
+    SB_RETURN_IF_ERROR(f.get_double(key, &v, &present));
+    if (present) *out = v;
+    return ok_status();
+  };
+  const auto integer = [&f](const char* key, std::optional<int64_t>* out) -> Status {
+    int64_t v = 0;
+    bool present = false;
+    SB_RETURN_IF_ERROR(f.get_int(key, &v, &present));
+    if (present) *out = v;
+    return ok_status();
+  };
+  SB_RETURN_IF_ERROR(number("temperature", &g.temperature));
+  SB_RETURN_IF_ERROR(number("top_p", &g.top_p));
+  SB_RETURN_IF_ERROR(number("min_p", &g.min_p));
+  SB_RETURN_IF_ERROR(number("repetition_penalty", &g.repetition_penalty));
+  SB_RETURN_IF_ERROR(integer("top_k", &g.top_k));
+  SB_RETURN_IF_ERROR(integer("max_new_tokens", &g.max_new_tokens));
+  return g;
 }
 
 StatusOr<std::string> read_text_file(const std::string& path) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,6 +91,13 @@ StatusOr<ModelJsonConfig> parse_model_config(std::string_view json, const std::s
                                              const ModelJsonConfig* defaults = nullptr);
 // Merges generation_config.json text: its bos_token_id replaces, its eos ids are added.
 Status merge_generation_config(std::string_view json, const std::string& name, ModelJsonConfig* config);
+// The sampling fields of generation_config.json (those vLLM's --generation-config
+// auto applies), each absent when the file leaves it out or null.
+struct GenerationSampling {
+  std::optional<double> temperature, top_p, min_p, repetition_penalty;
+  std::optional<int64_t> top_k, max_new_tokens;
+};
+StatusOr<GenerationSampling> parse_generation_sampling(std::string_view json, const std::string& name);
 // Reads dir/config.json and, when present, dir/generation_config.json.
 StatusOr<ModelJsonConfig> read_model_config(const std::string& dir, const ModelJsonConfig* defaults = nullptr);
 

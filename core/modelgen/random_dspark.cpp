@@ -127,6 +127,11 @@ Status write_random_dspark(const std::string& dir, const RandomDSparkShape& s, u
       return invalid_argument("random DSpark checkpoint: target tensor '" + v->name + "' is not [n_vocab, dim]");
     }
   }
+  return write_dspark_checkpoint(dir, s, random_dspark_tensors(s, seed));
+}
+
+Status write_dspark_checkpoint(const std::string& dir, const RandomDSparkShape& s,
+                               const std::vector<safetensors::WriteTensor>& tensors) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return io_error(dir + ": " + ec.message());
@@ -134,8 +139,7 @@ Status write_random_dspark(const std::string& dir, const RandomDSparkShape& s, u
   std::ofstream out(cfg, std::ios::binary | std::ios::trunc);
   const std::string text = random_dspark_config_json(s);
   if (!out.write(text.data(), static_cast<std::streamsize>(text.size())) || !out.flush()) return errno_error(cfg);
-  return safetensors::write_file((std::filesystem::path(dir) / "model.safetensors").string(),
-                                 random_dspark_tensors(s, seed));
+  return safetensors::write_file((std::filesystem::path(dir) / "model.safetensors").string(), tensors);
 }
 
 }  // namespace sb

@@ -51,5 +51,8 @@ std::string random_dspark_config_json(const RandomDSparkShape& shape);
 std::vector<safetensors::WriteTensor> random_dspark_tensors(const RandomDSparkShape& shape, uint64_t seed);
 // Creates `dir` if needed and writes config.json and model.safetensors there.
 Status write_random_dspark(const std::string& dir, const RandomDSparkShape& shape, uint64_t seed);
+// The same with the tensors given: config.json from `shape`, then the tensors.
+Status write_dspark_checkpoint(const std::string& dir, const RandomDSparkShape& shape,
+                               const std::vector<safetensors::WriteTensor>& tensors);
 
 }  // namespace sb

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/modelgen/gguf_writer.h"
+#include "core/modelgen/random_dspark.h"
 #include "core/modelgen/random_model.h"
 #include "formats/gguf.h"
 
@@ -47,6 +48,13 @@ StatusOr<Matrix> read_matrix(const gguf::File& f, const std::string& name, int64
   Matrix m{rows, cols, std::vector<float>(static_cast<size_t>(rows * cols))};
   for (int64_t r = 0; r < rows; ++r)
     dequantize_row(dt, t->data + static_cast<size_t>(r) * dtype_row_bytes(dt, cols), m.v.data() + r * cols, cols);
+  return m;
+}
+
+// A tensor view (any dtype) as floats.
+Matrix view_matrix(const TensorView& t) {
+  Matrix m{t.rows, t.cols, std::vector<float>(static_cast<size_t>(t.n_elems()))};
+  for (int64_t r = 0; r < t.rows; ++r) dequantize_row(t.dtype, t.row(r), m.v.data() + r * t.cols, t.cols);
   return m;
 }
 
@@ -228,6 +236,132 @@ Status write_widened_model(const std::string& src, const std::string& dst, const
     put(w, "output.weight", n_vocab, g.dim2, place_rows(out, n_vocab, g.dim2, same, 1.0f), matrices);
   }
   return w.write(dst);
+}
+
+namespace {
+
+// A DSpark layer's tensors, widened: hidden dims and FFN zero-padded, every
+// head's dims moved to the slots of the same rotary frequency (rotate-half
+// RoPE: the source's pair index i lands at f * i, f = head_dim2 / head_dim).
+// With epsilon scaled by 1/f, the hidden norms keep their outputs when their
+// weights carry 1/sqrt(f); the key norm likewise; the query norm's sqrt(f)
+// more makes q.k / sqrt(head_dim2) what q.k / sqrt(head_dim) was.
+void put_widened_layer(const LayerWeights& L, const ModelConfig& c, const WidenShape& s, const std::string& p,
+                       std::vector<safetensors::WriteTensor>* out) {
+  const int f = s.dim / c.dim, hd = c.head_dim, hd2 = hd * f;
+  const auto put = [&](const std::string& name, std::vector<int64_t> shape, const std::vector<float>& v) {
+    out->push_back(safetensors::make_tensor(p + name, "F32", std::move(shape), v));
+  };
+  const auto same = [](int64_t r) { return r; };
+  const auto head_row = [&](int64_t r) {
+    const int64_t head = r / hd, d = r % hd, half = hd / 2;
+    return head * hd2 + (d < half ? f * d : hd2 / 2 + f * (d - half));
+  };
+  const float shrink = 1.0f / std::sqrt(static_cast<float>(f));
+  const auto norm = [&](const TensorView& w, int64_t n2, auto slot, float scale) {
+    const Matrix m = view_matrix(w);
+    std::vector<float> v(static_cast<size_t>(n2), 0.0f);
+    for (int64_t i = 0; i < m.cols; ++i) v[static_cast<size_t>(slot(i))] = m.at(0, i) * scale;
+    return v;
+  };
+  const int64_t q2 = int64_t{c.n_head} * hd2, kv2 = int64_t{c.n_kv_head} * hd2;
+  put("input_layernorm.weight", {s.dim}, norm(L.attn_norm, s.dim, same, shrink));
+  put("self_attn.q_proj.weight", {q2, s.dim}, place_rows(view_matrix(L.wq), q2, s.dim, head_row, 1.0f));
+  put("self_attn.k_proj.weight", {kv2, s.dim}, place_rows(view_matrix(L.wk), kv2, s.dim, head_row, 1.0f));
+  put("self_attn.v_proj.weight", {kv2, s.dim}, place_rows(view_matrix(L.wv), kv2, s.dim, head_row, 1.0f));
+  const Matrix mo = view_matrix(L.wo);
+  std::vector<float> wo(static_cast<size_t>(int64_t{s.dim} * q2), 0.0f);  // columns follow the value rows
+  for (int64_t r = 0; r < mo.rows; ++r)
+    for (int64_t col = 0; col < mo.cols; ++col) wo[static_cast<size_t>(r * q2 + head_row(col))] = mo.at(r, col);
+  put("self_attn.o_proj.weight", {s.dim, q2}, wo);
+  const auto head_slot = [&](int64_t d) { return head_row(d); };  // head 0's slots
+  put("self_attn.q_norm.weight", {hd2}, norm(L.q_norm, hd2, head_slot, 1.0f));
+  put("self_attn.k_norm.weight", {hd2}, norm(L.k_norm, hd2, head_slot, shrink));
+  put("post_attention_layernorm.weight", {s.dim}, norm(L.ffn_norm, s.dim, same, shrink));
+  put("mlp.gate_proj.weight", {s.ffn_dim, s.dim}, place_rows(view_matrix(L.w_gate), s.ffn_dim, s.dim, same, 1.0f));
+  put("mlp.up_proj.weight", {s.ffn_dim, s.dim}, place_rows(view_matrix(L.w_up), s.ffn_dim, s.dim, same, 1.0f));
+  const Matrix md = view_matrix(L.w_down);
+  std::vector<float> down(static_cast<size_t>(int64_t{s.dim} * s.ffn_dim), 0.0f);
+  for (int64_t r = 0; r < md.rows; ++r)
+    for (int64_t col = 0; col < md.cols; ++col) down[static_cast<size_t>(r * s.ffn_dim + col)] = md.at(r, col);
+  put("mlp.down_proj.weight", {s.dim, s.ffn_dim}, down);
+}
+
+}  // namespace
+
+Status write_widened_dspark(const DSparkModel& src, const std::string& dst, const WidenShape& s) {
+  const ModelConfig& c = src.model.config;
+  const DSparkConfig& d = src.dspark;
+  if (s.dim < c.dim || s.dim % c.dim != 0 || s.ffn_dim < c.ffn_dim || c.head_dim % 2 != 0)
+    return invalid_argument(src.model.path + ": cannot widen the DSpark drafter to dim " + std::to_string(s.dim) +
+                            " and FFN " + std::to_string(s.ffn_dim) + ": the dim must be a multiple of its " +
+                            std::to_string(c.dim) + " and the FFN at least its " + std::to_string(c.ffn_dim));
+  if (c.n_expert > 0 || c.attn_bias)
+    return unsupported(src.model.path + ": only dense Qwen3 DSpark drafters without biases can be widened");
+  const int f = s.dim / c.dim;
+  RandomDSparkShape shape;
+  shape.n_vocab = c.n_vocab;
+  shape.dim = s.dim;
+  shape.target_n_layer = s.n_layer;
+  shape.n_layer = c.n_layer;
+  shape.n_head = c.n_head;
+  shape.n_kv_head = c.n_kv_head;
+  shape.head_dim = c.head_dim * f;
+  shape.ffn_dim = s.ffn_dim;
+  shape.max_ctx = c.max_ctx;
+  shape.rope_theta = c.rope_theta;
+  shape.rms_eps = static_cast<double>(c.rms_eps) / f;
+  shape.block_size = d.block_size;
+  shape.target_layer_ids = d.target_layer_ids;
+  shape.mask_token_id = d.mask_token_id;
+  shape.markov_rank = d.markov_rank;
+  shape.confidence_head = d.confidence_head;
+  shape.confidence_head_with_markov = d.confidence_head_with_markov;
+
+  std::vector<safetensors::WriteTensor> out;
+  const auto put = [&](const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v) {
+    out.push_back(safetensors::make_tensor(name, "F32", std::move(dims), v));
+  };
+  const auto same = [](int64_t r) { return r; };
+  const auto wide_rows = [&](const TensorView& t) {  // [rows, dim] -> [rows, dim2]
+    return place_rows(view_matrix(t), t.rows, s.dim, same, 1.0f);
+  };
+  const float shrink = 1.0f / std::sqrt(static_cast<float>(f));
+  const auto wide_norm = [&](const TensorView& t) {
+    std::vector<float> v(static_cast<size_t>(s.dim), 0.0f);
+    const Matrix m = view_matrix(t);
+    for (int64_t i = 0; i < m.cols; ++i) v[static_cast<size_t>(i)] = m.at(0, i) * shrink;
+    return v;
+  };
+  const ModelWeights& w = src.model.weights;
+  put("embed_tokens.weight", {c.n_vocab, s.dim}, wide_rows(w.tok_embd));
+  for (size_t l = 0; l < w.layers.size(); ++l)
+    put_widened_layer(w.layers[l], c, s, "layers." + std::to_string(l) + ".", &out);
+  put("norm.weight", {s.dim}, wide_norm(w.out_norm));
+  put("lm_head.weight", {c.n_vocab, s.dim}, wide_rows(w.lm_head));
+  // fc: captured layer k's column j moves to k * dim2 + j.
+  const Matrix fc = view_matrix(src.fc);
+  const int64_t n_cap = static_cast<int64_t>(d.target_layer_ids.size());
+  std::vector<float> fc2(static_cast<size_t>(int64_t{s.dim} * n_cap * s.dim), 0.0f);
+  for (int64_t r = 0; r < fc.rows; ++r)
+    for (int64_t col = 0; col < fc.cols; ++col)
+      fc2[static_cast<size_t>(r * n_cap * s.dim + (col / c.dim) * s.dim + col % c.dim)] = fc.at(r, col);
+  put("fc.weight", {s.dim, n_cap * s.dim}, fc2);
+  put("hidden_norm.weight", {s.dim}, wide_norm(src.hidden_norm));
+  if (d.markov_rank > 0) {
+    put("markov_head.markov_w1.weight", {c.n_vocab, d.markov_rank}, view_matrix(src.markov_w1).v);
+    put("markov_head.markov_w2.weight", {c.n_vocab, d.markov_rank}, view_matrix(src.markov_w2).v);
+  }
+  if (d.confidence_head) {
+    // [h, markov_w1 row]: h's weights first, padded to dim2, then the Markov part.
+    const Matrix cw = view_matrix(src.confidence_w);
+    const int64_t extra = cw.cols - c.dim;
+    std::vector<float> cw2(static_cast<size_t>(s.dim + extra), 0.0f);
+    for (int64_t i = 0; i < cw.cols; ++i) cw2[static_cast<size_t>(i < c.dim ? i : s.dim + (i - c.dim))] = cw.at(0, i);
+    put("confidence_head.proj.weight", {1, s.dim + extra}, cw2);
+    put("confidence_head.proj.bias", {1}, view_matrix(src.confidence_b).v);
+  }
+  return write_dspark_checkpoint(dst, shape, out);
 }
 
 }  // namespace sb

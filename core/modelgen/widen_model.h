@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/base/status.h"
+#include "core/model/dspark_model.h"
 #include "formats/gguf.h"
 
 namespace sb {
@@ -31,5 +32,14 @@ StatusOr<WidenShape> parse_widen_shape(std::string_view spec);
 // its query/key-value head ratio (errors say which rule fails).
 Status write_widened_model(const std::string& src, const std::string& dst, const WidenShape& shape, uint64_t seed,
                            gguf::TensorType matrices = gguf::TensorType::kF32);
+
+// Writes to directory `dst` (created if needed) an F32 DSpark checkpoint that
+// drafts for the target widened to `shape` what `src` drafts for the source
+// target: fed the widened target's hidden states (the source's, zero-padded),
+// it computes the same block logits and confidences. Its layers, heads and
+// Markov head stay; hidden size becomes shape.dim, the FFN shape.ffn_dim, and
+// the head dim grows by shape.dim / dim, which must be a whole number so that
+// one epsilon rescales every norm (hidden and per-head) alike.
+Status write_widened_dspark(const DSparkModel& src, const std::string& dst, const WidenShape& shape);
 
 }  // namespace sb

@@ -1,6 +1,8 @@
 #include "core/spec/confidence_policy.h"
 
 #include <algorithm>
+#include <bit>
+#include <iterator>
 
 #include "core/base/status.h"
 
@@ -8,26 +10,28 @@ namespace sb {
 
 ConfidenceCalibrator::ConfidenceCalibrator(int max_k) : max_k_(max_k) {
   SB_CHECK(max_k >= 1);
-  seen_.assign(static_cast<size_t>(max_k) * kBins, 0);
-  accepted_.assign(static_cast<size_t>(max_k) * kBins, 0);
+  seen_.assign(static_cast<size_t>(kRegimes) * static_cast<size_t>(max_k) * kBins, 0);
+  accepted_.assign(seen_.size(), 0);
 }
 
-int ConfidenceCalibrator::bin(float raw) const {
-  return std::clamp(static_cast<int>(raw * kBins), 0, kBins - 1);
-}
-
-float ConfidenceCalibrator::calibrated(int j, float raw) const {
+size_t ConfidenceCalibrator::cell(DraftRegime regime, int j, float raw) const {
   SB_CHECK(j >= 0 && j < max_k_);
-  const size_t i = static_cast<size_t>(j) * kBins + static_cast<size_t>(bin(raw));
+  const int bin = std::clamp(static_cast<int>(raw * kBins), 0, kBins - 1);
+  return (static_cast<size_t>(regime) * static_cast<size_t>(max_k_) + static_cast<size_t>(j)) * kBins +
+         static_cast<size_t>(bin);
+}
+
+float ConfidenceCalibrator::calibrated(DraftRegime regime, int j, float raw) const {
+  const size_t i = cell(regime, j, raw);
   return (static_cast<float>(accepted_[i]) + kPriorWeight * std::clamp(raw, 0.0f, 1.0f)) /
          (static_cast<float>(seen_[i]) + kPriorWeight);
 }
 
-void ConfidenceCalibrator::observe(std::span<const float> raw, int n_verified, int n_accepted) {
+void ConfidenceCalibrator::observe(DraftRegime regime, std::span<const float> raw, int n_verified, int n_accepted) {
   SB_CHECK(n_accepted <= n_verified && n_verified <= static_cast<int>(raw.size()) && n_verified <= max_k_);
   const int last = std::min(n_accepted, n_verified - 1);  // the rejected one, if any, is observed too
   for (int j = 0; j <= last; ++j) {
-    const size_t i = static_cast<size_t>(j) * kBins + static_cast<size_t>(bin(raw[static_cast<size_t>(j)]));
+    const size_t i = cell(regime, j, raw[static_cast<size_t>(j)]);
     ++seen_[i];
     accepted_[i] += j < n_accepted;
   }
@@ -39,9 +43,14 @@ StepCost::StepCost(std::vector<std::pair<int, double>> points) : points_(std::mo
     SB_CHECK(points_[i].second > 0);
     SB_CHECK(i == 0 || points_[i].first > points_[i - 1].first);
   }
+  std::fill(std::begin(factor_), std::end(factor_), 1.0);
 }
 
-double StepCost::seconds(int n) const {
+int StepCost::bucket(int n) { return std::bit_width(static_cast<unsigned>(std::max(n, 1))) - 1; }
+
+double StepCost::seconds(int n) const { return profiled(n) * factor_[bucket(n)]; }
+
+double StepCost::profiled(int n) const {
   if (n <= points_.front().first || points_.size() == 1) return points_.front().second;
   const auto hi = std::lower_bound(points_.begin(), points_.end(), n,
                                    [](const std::pair<int, double>& p, int v) { return p.first < v; });
@@ -51,6 +60,13 @@ double StepCost::seconds(int n) const {
   const double slope = (b->second - a->second) / (b->first - a->first);
   if (hi == points_.end()) return b->second + std::max(0.0, slope) * (n - b->first);
   return a->second + slope * (n - a->first);
+}
+
+void StepCost::observe(int n, double seconds) {
+  SB_CHECK(n >= 1 && seconds > 0);
+  const int b = bucket(n);
+  seen_[b] = std::min(seen_[b] + 1, kWindow);
+  factor_[b] += (seconds / profiled(n) - factor_[b]) / (seen_[b] + 1);
 }
 
 DraftAdmission::DraftAdmission(int max_requests) { heap_.reserve(static_cast<size_t>(max_requests)); }

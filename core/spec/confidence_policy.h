@@ -16,38 +16,67 @@
 
 namespace sb {
 
+// The two ways a request's draft tokens are verified, calibrated apart: a
+// greedy request accepts a draft token when it is the target's argmax, a
+// sampled one with probability min(1, p/q). A drafter's raw confidence (DSpark's
+// head is trained for temperature-1 acceptance) means a different thing in each.
+enum class DraftRegime { kGreedy, kSampled };
+
 class ConfidenceCalibrator {
  public:
   explicit ConfidenceCalibrator(int max_k);
-  // Estimated probability that draft token j is accepted given that the ones
-  // before it were, for raw confidence `raw` in [0, 1]: the observed rate in
-  // raw's bin, shrunk towards raw while the bin has few observations.
-  float calibrated(int j, float raw) const;
+  // Estimated probability that draft token j of a request in `regime` is
+  // accepted given that the ones before it were, for raw confidence `raw` in
+  // [0, 1]: the regime's observed rate in raw's bin, shrunk towards raw while
+  // the bin has few observations.
+  float calibrated(DraftRegime regime, int j, float raw) const;
   // One verification of n_verified draft tokens with these raw confidences:
   // [0, n_accepted) accepted, token n_accepted rejected when n_accepted < n_verified.
-  void observe(std::span<const float> raw, int n_verified, int n_accepted);
+  void observe(DraftRegime regime, std::span<const float> raw, int n_verified, int n_accepted);
 
  private:
   static constexpr int kBins = 10;
+  static constexpr int kRegimes = 2;
   static constexpr float kPriorWeight = 4.0f;  // observations the raw value counts as
-  int bin(float raw) const;
+  // The counters' index of (regime, j, raw's bin).
+  size_t cell(DraftRegime regime, int j, float raw) const;
   int max_k_;
-  std::vector<uint32_t> seen_;      // [max_k, kBins]
-  std::vector<uint32_t> accepted_;  // [max_k, kBins]
+  std::vector<uint32_t> seen_;      // [kRegimes, max_k, kBins]
+  std::vector<uint32_t> accepted_;  // [kRegimes, max_k, kBins]
 };
 
-// Seconds of one target step by its token count, from measured points.
+// Seconds of one target step (or draft pass) by its token count: a profile of
+// measured points, corrected by the steps the run itself times. Each
+// power-of-two bucket of token counts keeps a factor, observed seconds over the
+// profile's: an average of its observations in which the profile counts as one
+// (factor 1), then, past kWindow observations, an exponential average with
+// weight 1 / (kWindow + 1). So a profile taken on a busier or another machine,
+// a short profile that underprices big steps, or a cost curve with a cliff
+// misleads only briefly. A bucket the run has not stepped in keeps the
+// profile: a step size that looks cheaper than the ones observed gets tried
+// (drafting less), and is then priced by what it took.
 class StepCost {
  public:
   // points: (tokens, seconds), tokens strictly increasing from >= 1, seconds > 0.
   explicit StepCost(std::vector<std::pair<int, double>> points);
-  // Linear between points; the first point's value below it; the last two
-  // points' slope (never below 0) beyond the last; one point: constant.
+  // The profile times the correction of n_tokens' bucket.
   double seconds(int n_tokens) const;
+  // The profile alone: linear between points; the first point's value below
+  // it; the last two points' slope (never below 0) beyond the last; one point: constant.
+  double profiled(int n_tokens) const;
+  // A step of n_tokens (>= 1) that took `seconds` (> 0) in the run.
+  void observe(int n_tokens, double seconds);
   std::span<const std::pair<int, double>> points() const { return points_; }
 
+  // A cold first step (page faults, caches) is forgotten within a few dozen.
+  static constexpr uint32_t kWindow = 8;
+
  private:
+  static constexpr int kBuckets = 32;  // floor(log2(n_tokens)) of an int
+  static int bucket(int n_tokens);
   std::vector<std::pair<int, double>> points_;
+  double factor_[kBuckets];       // by bucket
+  uint32_t seen_[kBuckets] = {};  // observations, saturating at kWindow
 };
 
 class DraftAdmission {

@@ -47,6 +47,16 @@ void Draft::push(int32_t token, float c, std::span<const Sampler::Candidate> tok
   q_begin.push_back(static_cast<int32_t>(q.size()));
 }
 
+void Drafter::record_pass(int n_tokens, std::chrono::steady_clock::time_point start) {
+  pass_times_.emplace_back(n_tokens, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+bool DraftStop::survives(const DraftRequest& r, int j, float raw, double* survival) const {
+  if (calibrator == nullptr) return true;
+  *survival *= calibrator->calibrated(draft_regime(*r.sampling), j, raw);
+  return *survival >= min_survival;
+}
+
 float draw_draft_token(const DraftRequest& r, float* logits, int n_vocab, int j, Sampler& sampler,
                        std::vector<Sampler::Candidate>& q) {
   if (r.rule != nullptr && !r.rule->mask(r.out->tokens, logits, n_vocab)) return -1;

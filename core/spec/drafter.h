@@ -9,6 +9,7 @@
 // that step verified.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -17,12 +18,12 @@
 
 #include "core/base/status.h"
 #include "core/sampler.h"
+#include "core/spec/confidence_policy.h"
 #include "core/spec/draft_spec.h"
 
 namespace sb {
 
 class Backend;
-class ConfidenceCalibrator;
 struct Model;
 struct ModelConfig;
 
@@ -77,12 +78,22 @@ struct DraftRequest {
   DraftRule* rule = nullptr;                // null: none
 };
 
+// The calibration regime of a request with these sampling settings.
+inline DraftRegime draft_regime(const SamplingParams& sampling) {
+  return sampling.temperature <= 0.0f ? DraftRegime::kGreedy : DraftRegime::kSampled;
+}
+
 // Early stop of autoregressive drafting (the confidence policy): a request is
 // not extended past the token where its survival estimate
-// a_j = calibrated(0, raw_0) * ... * calibrated(j, raw_j) falls under min_survival.
+// a_j = calibrated(0, raw_0) * ... * calibrated(j, raw_j), calibrated in the
+// request's regime, falls under min_survival.
 struct DraftStop {
   const ConfidenceCalibrator* calibrator = nullptr;  // null: draft k tokens
   double min_survival = 0;
+
+  // Multiplies *survival by r's draft token j's calibrated confidence (raw
+  // `raw`); false once it falls under min_survival (never without a calibrator).
+  bool survives(const DraftRequest& r, int j, float raw, double* survival) const;
 };
 
 // The drafter's work for a step that drafts `depth` tokens to each request:
@@ -130,6 +141,15 @@ class Drafter {
     (void)rows;
     return ok_status();
   }
+  // (tokens, seconds) of each model pass the last propose() ran, timed like
+  // profile_pass_cost()'s (none for model-free drafters): the run's own costs,
+  // which correct the profile.
+  std::span<const std::pair<int, double>> pass_times() const { return pass_times_; }
+
+ protected:
+  // Records a pass over n_tokens that began at `start` and has just ended.
+  void record_pass(int n_tokens, std::chrono::steady_clock::time_point start);
+  std::vector<std::pair<int, double>> pass_times_;  // a drafter clears it as propose() begins
 };
 
 // Appends draft token j of request r (position r.tokens.size() + j) drawn from

@@ -42,7 +42,8 @@ DSparkDrafter::DSparkDrafter(DSparkModel model, Backend& backend, const DrafterL
   const size_t rows = static_cast<size_t>(max_rows_), ms = static_cast<size_t>(limits.max_seqs);
   states_.resize(ms);
   active_.reserve(ms);
-  host_.resize(rows * static_cast<size_t>(dim_ + n_vocab_));
+  host_.resize(rows * static_cast<size_t>(n_vocab_));
+  conf_z_host_.resize(rows + ms);
   logits_.resize(static_cast<size_t>(n_vocab_));
   cand_.reserve(static_cast<size_t>(n_vocab_));
 }
@@ -75,12 +76,16 @@ Status DSparkDrafter::init() {
   for (size_t l = 0; l < w.layers.size(); ++l)
     SB_RETURN_IF_ERROR(upload_layer(arena_, w.layers[l], n_slots, static_cast<int64_t>(kv_dim), &layers_[l]));
   if (rank_ > 0) {
-    markov_w1_ = host_f32(m_.markov_w1);
-    markov_w2_ = host_f32(m_.markov_w2);
+    SB_RETURN_IF_ERROR(arena_.upload(m_.markov_w1, &markov_w1_dev_));
+    SB_RETURN_IF_ERROR(arena_.upload(m_.markov_w2, &markov_w2_dev_));
   }
   if (m_.dspark.confidence_head) {
     conf_w_ = host_f32(m_.confidence_w);
     conf_b_ = host_f32(m_.confidence_b)[0];
+    SB_RETURN_IF_ERROR(arena_.upload(TensorView{"confidence h", DType::kF32, 1, dim_, conf_w_.data()}, &conf_h_));
+    if (with_markov_confidence())
+      SB_RETURN_IF_ERROR(
+          arena_.upload(TensorView{"confidence markov", DType::kF32, 1, rank_, conf_w_.data() + dim_}, &conf_e_));
   }
 
   const size_t rows = static_cast<size_t>(max_rows_), dim = static_cast<size_t>(dim_);
@@ -91,6 +96,19 @@ Status DSparkDrafter::init() {
   SB_ASSIGN_OR_RETURN(x_, arena_.alloc_floats(rows * dim));
   SB_ASSIGN_OR_RETURN(scratch_, alloc_layer_scratch(arena_, c, rows));
   SB_ASSIGN_OR_RETURN(out_, arena_.alloc_floats(rows * (dim + static_cast<size_t>(n_vocab_))));
+  const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
+  SB_ASSIGN_OR_RETURN(head_ids_, arena_.alloc_ints(2 * ms));
+  SB_ASSIGN_OR_RETURN(head_u_, arena_.alloc_floats(ms * nv));
+  if (m_.dspark.confidence_head) {
+    SB_ASSIGN_OR_RETURN(conf_z_, arena_.alloc_floats(rows + ms));
+  }
+  if (rank_ > 0) {
+    SB_ASSIGN_OR_RETURN(head_e_, arena_.alloc_floats(ms * static_cast<size_t>(rank_)));
+    SB_ASSIGN_OR_RETURN(head_corr_, arena_.alloc_floats(ms * nv));
+  }
+  head_host_.resize(2 * ms);
+  head_active_.reserve(ms);
+  head_out_.resize(ms * nv);
   SB_RETURN_IF_ERROR(plan_.init(arena_, max_rows_, limits_.max_seqs, max_rows_, kv_.max_blocks_per_seq()));
   SB_ASSIGN_OR_RETURN(rope_, upload_rope(arena_, c, kv_.max_blocks_per_seq() * kv_.block_size()));
   return ok_status();
@@ -224,7 +242,8 @@ Status DSparkDrafter::run_block() {
   SB_RETURN_IF_ERROR(b.embed(tok_embd_, plan_.ids(), x_, n));
   for (const DeviceLayer& L : layers_)
     SB_RETURN_IF_ERROR(run_decoder_layer(b, c, L, x_, scratch_, plan_.positions(), plan_.slots(), rope_, att, n));
-  // h = norm(x) of the rows drafts are drawn from, then U = lm_head(h): one copy back.
+  // h = norm(x) of the rows drafts are drawn from, then U = lm_head(h), which
+  // stays for the Markov head, and the confidence head's h part, copied back.
   const int64_t n_out = plan_.n_out_rows();
   float* h = out_;
   float* logits = out_ + n_out * dim;
@@ -232,16 +251,37 @@ Status DSparkDrafter::run_block() {
   SB_RETURN_IF_ERROR(b.rms_norm(h, out_norm_, h, n_out, c.rms_eps));
   SB_RETURN_IF_ERROR(b.matmul(h, lm_head_, DeviceWeight{}, logits, n_out));
   n_out_ = static_cast<size_t>(n_out);
-  return b.copy_to_host(host_.data(), out_, n_out_ * static_cast<size_t>(dim_ + n_vocab_) * sizeof(float));
+  if (!m_.dspark.confidence_head) return ok_status();
+  SB_RETURN_IF_ERROR(b.matmul(h, conf_h_, DeviceWeight{}, conf_z_, n_out));
+  return b.copy_to_host(conf_z_host_.data(), conf_z_, n_out_ * sizeof(float));
 }
 
-float DSparkDrafter::confidence(const float* h, int32_t prev) const {
-  double z = conf_b_;
-  for (int i = 0; i < dim_; ++i) z += static_cast<double>(conf_w_[static_cast<size_t>(i)]) * h[i];
-  if (m_.dspark.confidence_head_with_markov) {
-    const float* e = markov_w1_.data() + static_cast<size_t>(prev) * static_cast<size_t>(rank_);
-    for (int i = 0; i < rank_; ++i) z += static_cast<double>(conf_w_[static_cast<size_t>(dim_ + i)]) * e[i];
+Status DSparkDrafter::head_logits(int n) {
+  Backend& b = backend_;
+  const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
+  SB_RETURN_IF_ERROR(b.copy_to_device(head_ids_, head_host_.data(), 2 * ms * sizeof(int32_t)));
+  const float* u = out_ + n_out_ * static_cast<size_t>(dim_);
+  SB_RETURN_IF_ERROR(b.gather_rows(u, head_ids_ + ms, head_u_, n, static_cast<int64_t>(n_out_), n_vocab_));
+  if (rank_ > 0) {
+    SB_RETURN_IF_ERROR(b.embed(markov_w1_dev_, head_ids_, head_e_, n));
+    SB_RETURN_IF_ERROR(b.matmul(head_e_, markov_w2_dev_, DeviceWeight{}, head_corr_, n));
+    SB_RETURN_IF_ERROR(b.add(head_u_, head_corr_, int64_t{n} * n_vocab_));
   }
+  if (with_markov_confidence()) {
+    float* z = conf_z_ + max_rows_;
+    SB_RETURN_IF_ERROR(b.matmul(head_e_, conf_e_, DeviceWeight{}, z, n));
+    SB_RETURN_IF_ERROR(b.copy_to_host(conf_z_host_.data() + max_rows_, z, static_cast<size_t>(n) * sizeof(float)));
+  }
+  SB_RETURN_IF_ERROR(b.copy_to_host(head_out_.data(), head_u_, static_cast<size_t>(n) * nv * sizeof(float)));
+  float* logits = host_.data();
+  for (size_t i = 0; i < static_cast<size_t>(n); ++i)
+    std::copy_n(head_out_.data() + i * nv, nv, logits + static_cast<size_t>(head_host_[ms + i]) * nv);
+  return ok_status();
+}
+
+float DSparkDrafter::confidence(size_t row, size_t k) const {
+  double z = conf_b_ + static_cast<double>(conf_z_host_[row]);
+  if (with_markov_confidence()) z += conf_z_host_[static_cast<size_t>(max_rows_) + k];
   return static_cast<float>(1 / (1 + std::exp(-z)));
 }
 
@@ -268,6 +308,7 @@ Status DSparkDrafter::propose(std::span<const DraftRequest> requests, const Draf
   active_.clear();
   plan_.clear();
   n_out_ = 0;
+  pass_times_.clear();
   for (size_t m = 0; m < requests.size(); ++m) {
     const DraftRequest& r = requests[m];
     SB_CHECK(r.k >= 1 && r.k <= limits_.max_k && !r.tokens.empty() && r.out != nullptr && r.sampling != nullptr);
@@ -276,52 +317,57 @@ Status DSparkDrafter::propose(std::span<const DraftRequest> requests, const Draf
     // Only with the context verified up to the last known token.
     if (s == nullptr || s->ctx != static_cast<int>(r.tokens.size()) - 1) continue;
     const int n_draft = std::min(r.k, gamma_);
-    if (plan_block(r, s, n_draft)) active_.push_back({m, s, n_draft});
+    if (!plan_block(r, s, n_draft)) continue;
+    const int row = active_.empty() ? 0 : active_.back().row + active_.back().n_draft;
+    active_.push_back({m, s, n_draft, row});
   }
   if (active_.empty()) return ok_status();
+  // The pass, as profile_pass_cost() times it: the block forward and the heads.
+  const int n_tokens = static_cast<int>(plan_.n_tokens());
+  const auto start = std::chrono::steady_clock::now();
   SB_RETURN_IF_ERROR(run_block());
-  size_t row = 0;
-  for (const Active& a : active_) {
-    draw_block(requests[a.m], row, a.n_draft, stop);
-    row += static_cast<size_t>(a.n_draft);
-  }
+  SB_RETURN_IF_ERROR(draw_blocks(requests, stop));
+  record_pass(n_tokens, start);
   return ok_status();
 }
 
-void DSparkDrafter::draw_block(const DraftRequest& r, size_t row, int n_draft, const DraftStop& stop) {
-  // Left to right: logits_k = U_k + markov_w2 . markov_w1[x_{k-1}], x_0 the
-  // last known token. The confidence c_k reads h_k and x_{k-1}, never x_k, so
-  // admission and early stop on it decide whether x_k is verified without
-  // looking at x_k: verification stays lossless.
-  const float* h_rows = host_.data();
-  const float* u_rows = host_.data() + n_out_ * static_cast<size_t>(dim_);
-  const size_t nv = static_cast<size_t>(n_vocab_), r_ = static_cast<size_t>(rank_);
-  double survival = 1;
-  for (int j = 0; j < n_draft; ++j) {
-    const int32_t prev = j == 0 ? r.tokens.back() : r.out->tokens.back();
-    const float* u = u_rows + (row + static_cast<size_t>(j)) * nv;
-    if (rank_ > 0) {
-      const float* e = markov_w1_.data() + static_cast<size_t>(prev) * r_;
-      for (size_t v = 0; v < nv; ++v) {
-        const float* w2 = markov_w2_.data() + v * r_;
-        float corr = 0;
-        for (size_t i = 0; i < r_; ++i) corr += w2[i] * e[i];
-        logits_[v] = u[v] + corr;
+Status DSparkDrafter::draw_blocks(std::span<const DraftRequest> requests, const DraftStop& stop) {
+  // Left to right, every request still drafting at once: logits_k = U_k +
+  // markov_w2 . markov_w1[x_{k-1}], x_0 the last known token. The confidence c_k
+  // reads h_k and x_{k-1}, never x_k, so admission and early stop on it decide
+  // whether x_k is verified without looking at x_k: verification stays lossless.
+  const size_t ms = static_cast<size_t>(limits_.max_seqs), nv = static_cast<size_t>(n_vocab_);
+  const float* logits = host_.data();
+  for (int j = 0; j < gamma_; ++j) {
+    head_active_.clear();
+    for (size_t i = 0; i < active_.size(); ++i) {
+      const Active& a = active_[i];
+      if (!a.drafting || j >= a.n_draft) continue;
+      const DraftRequest& r = requests[a.m];
+      head_host_[head_active_.size()] = j == 0 ? r.tokens.back() : r.out->tokens.back();
+      head_host_[ms + head_active_.size()] = a.row + j;
+      head_active_.push_back(i);
+    }
+    if (head_active_.empty()) break;
+    SB_RETURN_IF_ERROR(head_logits(static_cast<int>(head_active_.size())));
+    for (size_t k = 0; k < head_active_.size(); ++k) {
+      Active& a = active_[head_active_[k]];
+      const DraftRequest& r = requests[a.m];
+      const size_t row = static_cast<size_t>(a.row + j);
+      std::copy_n(logits + row * nv, nv, logits_.begin());  // the rule masks the copy
+      float c = draw_draft_token(r, logits_.data(), n_vocab_, j, sampler_, cand_);
+      if (c < 0) {  // the request's rule allows nothing here
+        a.drafting = false;
+        continue;
       }
-    } else {
-      std::copy(u, u + nv, logits_.begin());
-    }
-    float c = draw_draft_token(r, logits_.data(), n_vocab_, j, sampler_, cand_);
-    if (c < 0) break;  // the request's rule allows nothing here
-    if (m_.dspark.confidence_head) {
-      c = confidence(h_rows + (row + static_cast<size_t>(j)) * static_cast<size_t>(dim_), prev);
-      r.out->confidence.back() = c;
-    }
-    if (stop.calibrator != nullptr) {
-      survival *= stop.calibrator->calibrated(j, c);
-      if (survival < stop.min_survival) break;  // this token is kept, as in ModelDrafter
+      if (m_.dspark.confidence_head) {
+        c = confidence(row, k);
+        r.out->confidence.back() = c;
+      }
+      a.drafting = stop.survives(r, j, c, &a.survival);  // a token under the marginal is kept, as in ModelDrafter
     }
   }
+  return ok_status();
 }
 
 StatusOr<std::vector<std::pair<int, double>>> DSparkDrafter::profile_pass_cost(int max_requests) {
@@ -349,6 +395,14 @@ StatusOr<std::vector<std::pair<int, double>>> DSparkDrafter::profile_pass_cost(i
     for (int rep = 0; room && st.ok() && profiler.again(rep, best); ++rep) {
       const auto t0 = std::chrono::steady_clock::now();
       st = run_block();
+      // The heads for every block position, as draw_blocks() runs them.
+      for (int j = 0; j < gamma_ && st.ok(); ++j) {
+        for (int r = 0; r < b; ++r) {
+          head_host_[static_cast<size_t>(r)] = m_.dspark.mask_token_id;
+          head_host_[static_cast<size_t>(limits_.max_seqs + r)] = r * gamma_ + j;
+        }
+        st = head_logits(b);
+      }
       const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       best = rep == 0 ? sec : std::min(best, sec);
     }

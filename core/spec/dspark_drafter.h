@@ -52,13 +52,11 @@ class DSparkDrafter : public Drafter {
   // timed as core/step_profiler.h says.
   StatusOr<std::vector<std::pair<int, double>>> profile_pass_cost(int max_requests) override;
 
-  // The block forward's outputs of the last propose(), for tests: each drafting
-  // request's rows in request order, min(k, gamma) of them; h after the final
-  // norm [n_rows, dim] and the base logits U = lm_head(h) [n_rows, n_vocab].
-  std::span<const float> last_hidden() const { return {host_.data(), n_out_ * static_cast<size_t>(dim_)}; }
-  std::span<const float> last_base_logits() const {
-    return {host_.data() + n_out_ * static_cast<size_t>(dim_), n_out_ * static_cast<size_t>(n_vocab_)};
-  }
+  // The logits the last propose() drew drafts from, for tests: each drafting
+  // request's block rows in request order, min(k, gamma) of them, U = lm_head(h)
+  // plus the Markov correction [n_rows, n_vocab] (rows past a request's early
+  // stop are not computed).
+  std::span<const float> last_logits() const { return {host_.data(), n_out_ * static_cast<size_t>(n_vocab_)}; }
 
  private:
   // A request's context: its verified positions 0 .. ctx-1 are in seq, the
@@ -74,6 +72,9 @@ class DSparkDrafter : public Drafter {
     size_t m;         // index into the call's requests
     State* s;
     int n_draft;      // min(k, gamma)
+    int row = 0;      // its first block row among the kept ones
+    bool drafting = true;
+    double survival = 1;
   };
 
   DSparkDrafter(DSparkModel model, Backend& backend, const DrafterLimits& limits);
@@ -89,13 +90,18 @@ class DSparkDrafter : public Drafter {
   Status flush(State* s);
   // Plans the block of request r (state s, drafting n_draft tokens); false when the cache is full.
   bool plan_block(const DraftRequest& r, State* s, int n_draft);
-  // Runs the decoder layers over the block planned in plan_ and copies back
-  // h and the base logits of its kept rows.
+  // Runs the decoder layers over the block planned in plan_: h of its kept
+  // rows, their base logits U and the confidence head's h part (copied back).
   Status run_block();
-  // Draws the drafts of request r left to right from its block rows starting at host row `row`.
-  void draw_block(const DraftRequest& r, size_t row, int n_draft, const DraftStop& stop);
-  // Confidence head on h and, with the Markov part, markov_w1[prev].
-  float confidence(const float* h, int32_t prev) const;
+  // Draws every active request's drafts, block position by position.
+  Status draw_blocks(std::span<const DraftRequest> requests, const DraftStop& stop);
+  // The heads for n rows at once, on the backend: logits = U[row_i] +
+  // markov_w2 . markov_w1[prev_i] (one gather, one embedding lookup, one
+  // matmul) into those rows of host_, and the confidence head's Markov part.
+  Status head_logits(int n);
+  // The confidence of block row `row`, head row k of the last head_logits().
+  float confidence(size_t row, size_t k) const;
+  bool with_markov_confidence() const { return m_.dspark.confidence_head_with_markov && rank_ > 0; }
 
   DSparkModel m_;
   Backend& backend_;
@@ -110,10 +116,9 @@ class DSparkDrafter : public Drafter {
   DeviceArena arena_;  // everything below that lives in backend memory
   DeviceWeight tok_embd_, out_norm_, lm_head_, fc_, hidden_norm_;
   std::vector<DeviceLayer> layers_;
-  // Host copies of the heads, F32.
-  std::vector<float> markov_w1_;  // [n_vocab, r]
-  std::vector<float> markov_w2_;  // [n_vocab, r]
-  std::vector<float> conf_w_;     // [dim (+ r)]
+  DeviceWeight markov_w1_dev_, markov_w2_dev_;  // [n_vocab, r] each, rank > 0
+  DeviceWeight conf_h_, conf_e_;                // [1, dim], [1, r]: the confidence head's parts
+  std::vector<float> conf_w_;                   // [dim (+ r)] F32, what conf_h_ and conf_e_ were uploaded from
   float conf_b_ = 0;
 
   // Device workspace.
@@ -122,15 +127,24 @@ class DSparkDrafter : public Drafter {
   float* x_ = nullptr;        // [max_rows, dim] u (context) or the block's residual stream
   LayerScratch scratch_{};    // [max_rows] rows
   float* out_ = nullptr;      // [max_rows, dim + n_vocab]: h rows, then their logits
+  int32_t* head_ids_ = nullptr;   // [2, max_seqs]: prev_ then rows_, uploaded
+  float* head_e_ = nullptr;       // [max_seqs, r] markov_w1 rows
+  float* head_corr_ = nullptr;    // [max_seqs, n_vocab] the correction
+  float* head_u_ = nullptr;       // [max_seqs, n_vocab] gathered U rows, then the logits
+  float* conf_z_ = nullptr;       // [max_rows + max_seqs]: h part by block row, then Markov part by head row
   DeviceRope rope_;
 
   // The call's plan: context rows (ids: rows of the source to gather) or the
   // block (ids: tokens; limits: the block's end), its kept rows the drafted ones.
   StepPlan plan_;
   std::vector<Active> active_;    // [max_seqs]
-  std::vector<float> host_;       // [max_rows, dim + n_vocab] copy of out_
+  std::vector<float> host_;       // [max_rows, n_vocab] the drafts' logits
+  std::vector<float> conf_z_host_;  // [max_rows + max_seqs] copy of conf_z_
   size_t n_out_ = 0;              // rows in host_
-  std::vector<float> logits_;     // [n_vocab] a row with the Markov correction
+  std::vector<int32_t> head_host_;  // [2, max_seqs]: a head call's prev tokens, then its U rows
+  std::vector<size_t> head_active_;  // [max_seqs] the active_ entry of each head row
+  std::vector<float> head_out_;     // [max_seqs, n_vocab] a head call's logits
+  std::vector<float> logits_;     // [n_vocab] a row the request's rule may mask
   std::vector<Sampler::Candidate> cand_;  // [n_vocab] a sampled token's q
 };
 

@@ -1,6 +1,7 @@
 #include "core/spec/model_drafter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "core/model/model_quantize.h"
@@ -131,18 +132,21 @@ bool ModelDrafter::grow(State* s, int len) {
 
 Status ModelDrafter::run_batch(size_t first_row) {
   const ForwardBatch batch{tokens_, positions_, seqs_, rows_};
-  return forward_->run(batch, kv_, next_.data() + first_row * static_cast<size_t>(n_vocab_));
+  const auto start = std::chrono::steady_clock::now();
+  SB_RETURN_IF_ERROR(forward_->run(batch, kv_, next_.data() + first_row * static_cast<size_t>(n_vocab_)));
+  record_pass(static_cast<int>(tokens_.size()), start);
+  return ok_status();
 }
 
 bool ModelDrafter::draw(const DraftRequest& r, float* logits, int j, const DraftStop& stop, Active* a) {
   const float confidence = draw_draft_token(r, logits, n_vocab_, j, sampler_, q_);
   if (confidence < 0) return false;  // the request's rule allows nothing here
-  if (stop.calibrator != nullptr) a->survival *= stop.calibrator->calibrated(j, confidence);
-  return j + 1 < r.k && (stop.calibrator == nullptr || a->survival >= stop.min_survival);
+  return stop.survives(r, j, confidence, &a->survival) && j + 1 < r.k;
 }
 
 Status ModelDrafter::propose(std::span<const DraftRequest> requests, const DraftStop& stop) {
   ++call_;
+  pass_times_.clear();
   keep_in_step(requests);
   SB_RETURN_IF_ERROR(catch_up(requests));
   return draft_positions(requests, stop);

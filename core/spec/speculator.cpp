@@ -91,6 +91,8 @@ Status Speculator::propose(std::span<const ScheduledChunk> running, std::span<co
   }
   SB_RETURN_IF_ERROR(drafter_->propose(requests_, stop));
   ++drafter_steps_;
+  if (draft_pass_cost_)
+    for (const auto& [tokens, seconds] : drafter_->pass_times()) draft_pass_cost_->observe(tokens, seconds);
   // A request with a rule keeps its draft up to the first token the rule refuses.
   for (const DraftRequest& r : requests_)
     if (r.rule != nullptr && r.out->size() > 0) r.out->truncate(r.rule->valid_prefix(r.out->tokens));
@@ -121,8 +123,10 @@ void Speculator::admit(int base_tokens, int base_emitted, int depth, Scheduler& 
   for (size_t m = 0; m < requests_.size(); ++m) {
     const Draft& draft = *requests_[m].out;
     if (draft.size() == 0) continue;
+    const DraftRegime regime = draft_regime(*requests_[m].sampling);
     float* c = confidence_.data() + confidence_rows_.size() * static_cast<size_t>(spec_max_);
-    for (int j = 0; j < draft.size(); ++j) c[j] = calibrator_.calibrated(j, draft.confidence[static_cast<size_t>(j)]);
+    for (int j = 0; j < draft.size(); ++j)
+      c[j] = calibrator_.calibrated(regime, j, draft.confidence[static_cast<size_t>(j)]);
     confidence_rows_.emplace_back(c, static_cast<size_t>(draft.size()));
     admitted_chunk_.push_back(request_chunk_[m]);
   }
@@ -134,15 +138,18 @@ void Speculator::admit(int base_tokens, int base_emitted, int depth, Scheduler& 
     if (n_admitted[m] > 0) scheduler.extend(admitted_chunk_[m], n_admitted[m]);
 }
 
-Status Speculator::observe(std::span<const SpecOutcome> outcomes, const float* captured) {
+Status Speculator::observe(std::span<const SpecOutcome> outcomes, const float* captured, int forward_tokens,
+                           double forward_seconds) {
+  if (step_cost_ && forward_tokens > 0 && forward_seconds > 0) step_cost_->observe(forward_tokens, forward_seconds);
   // Proposals in plan order: the planner learns each outcome, then the
   // calibrator (the next proposal's survival reads the calibration so far).
   for (size_t m = 0; m < requests_.size(); ++m) {
     SB_CHECK(request_chunk_[m] < outcomes.size());
     const SpecOutcome& o = outcomes[request_chunk_[m]];
-    const Draft& d = *requests_[m].out;
-    if (learns_) learn(d, requests_[m].k, o.n_verified, o.n_accepted);
-    if (o.n_verified > 0) calibrator_.observe(d.confidence, o.n_verified, o.n_accepted);
+    const DraftRequest& r = requests_[m];
+    const DraftRegime regime = draft_regime(*r.sampling);
+    if (learns_) learn(*r.out, regime, r.k, o.n_verified, o.n_accepted);
+    if (o.n_verified > 0) calibrator_.observe(regime, r.out->confidence, o.n_verified, o.n_accepted);
   }
   requests_.clear();
   if (drafter_->hidden_layers().empty()) return ok_status();
@@ -153,13 +160,13 @@ Status Speculator::observe(std::span<const SpecOutcome> outcomes, const float* c
   return drafter_->observe(captured, verified_);
 }
 
-void Speculator::learn(const Draft& d, int asked, int n_verified, int n_accepted) {
+void Speculator::learn(const Draft& d, DraftRegime regime, int asked, int n_verified, int n_accepted) {
   double a = 1;  // past the verified tokens: their calibrated survival, given those survived
   for (int j = 0; j < d.size(); ++j) {
     if (j < n_verified) {
       a = j < n_accepted ? 1 : 0;
     } else {
-      a *= calibrator_.calibrated(j, d.confidence[static_cast<size_t>(j)]);
+      a *= calibrator_.calibrated(regime, j, d.confidence[static_cast<size_t>(j)]);
     }
     survival_[static_cast<size_t>(j)] = static_cast<float>(a);
   }

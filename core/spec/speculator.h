@@ -11,14 +11,14 @@
 // tokens back. Allocates nothing per step (a sampled draft's q grows its buffer
 // on first use).
 //
-// Extending it: costs learned from the run belong in observe() (it sees every
-// step's outcome once); calibration per regime (greedy / sampled, per drafter)
-// in the calibrator lookups of admit(), learn(), observe() and the DraftStop
-// handed to the drafter, each of which has the request's DraftRequest; a
-// per-request rule on draft tokens (DraftRule: an output constraint) is applied
-// inside the drafters through DraftRequest::rule and again between the
-// drafter's proposal and admission in propose(), which cuts each draft at the
-// first token the rule refuses.
+// Calibration is kept per regime (greedy / sampled: DraftRegime), and per
+// drafter since each speculator owns one. The cost tables start from the
+// profile and learn the run's own timings: the target forward's (handed to
+// observe()) and the drafter's passes (Drafter::pass_times()). A per-request
+// rule on draft tokens (DraftRule: an output constraint) is applied inside the
+// drafters through DraftRequest::rule and again between the drafter's proposal
+// and admission in propose(), which cuts each draft at the first token the
+// rule refuses.
 #pragma once
 
 #include <cstdint>
@@ -84,7 +84,8 @@ class Speculator {
 
   // Target layers whose hidden states the drafter reads (Forward's capture_layers).
   std::span<const int> hidden_layers() const { return drafter_->hidden_layers(); }
-  // The confidence policy's step cost (given or profiled); null under kFixed.
+  // The confidence policy's step cost (given or profiled, corrected by the
+  // run's timings); null under kFixed.
   const StepCost* step_cost() const { return step_cost_.get(); }
   // Its draft pass cost; null under kFixed or for a drafter that costs nothing.
   const StepCost* draft_pass_cost() const { return draft_pass_cost_.get(); }
@@ -100,9 +101,11 @@ class Speculator {
   // when propose() gave it none. Valid until the next propose().
   const Draft* draft(size_t chunk) const { return chunk < chunk_draft_.size() ? chunk_draft_[chunk] : nullptr; }
   // After verification: outcomes[i] is chunk i's of the step's plan; captured
-  // is the target forward's Forward::captured(). Errors are the drafter's
-  // backend failures.
-  [[nodiscard]] Status observe(std::span<const SpecOutcome> outcomes, const float* captured);
+  // is the target forward's Forward::captured(); the forward took
+  // forward_seconds over forward_tokens tokens (the step cost learns it).
+  // Errors are the drafter's backend failures.
+  [[nodiscard]] Status observe(std::span<const SpecOutcome> outcomes, const float* captured, int forward_tokens,
+                               double forward_seconds);
   // Forgets a request's drafter state (finished or preempted).
   void release(uint64_t id) { drafter_->release(id); }
 
@@ -114,8 +117,8 @@ class Speculator {
   int plan_depth(int base_tokens, int base_emitted);
   // The confidence policy after drafting: adds the admitted draft tokens to the plan.
   void admit(int base_tokens, int base_emitted, int depth, Scheduler& scheduler);
-  // Tells the planner how a proposal fared.
-  void learn(const Draft& d, int asked, int n_verified, int n_accepted);
+  // Tells the planner how a proposal of a request in `regime` fared.
+  void learn(const Draft& d, DraftRegime regime, int asked, int n_verified, int n_accepted);
   // Seconds the drafter spends on `depth` tokens for each of n_requests.
   double draft_seconds(int n_requests, int depth) const;
 

@@ -69,15 +69,11 @@ TEST_CASE("spec profile: run writes, loads, re-profiles on a key change, rejects
   CHECK(json_number(read_file(stats), "draft_tokens") == 0);
   CHECK(json_number(read_file(stats), "no_draft_step_share") == 1);
 
-  // Flat: every draft token pays, so confidence verifies what fixed does.
+  // Flat: every draft token looks free, so drafting starts (what the run then
+  // times corrects the profile, so how much it drafts is the run's business).
   write_file(profile, with_points(written, "[[1,0.001],[128,0.001]]"));
   REQUIRE(run_cli(confidence, kRepetitiveInput).exit_code == 0);
-  const double flat_drafted = json_number(read_file(stats), "draft_tokens");
-  std::vector<std::string> fixed = base;
-  for (const char* a : {"--spec-policy", "fixed"}) fixed.push_back(a);
-  REQUIRE(run_cli(fixed, kRepetitiveInput).exit_code == 0);
-  CHECK(flat_drafted > 0);
-  CHECK(flat_drafted == json_number(read_file(stats), "draft_tokens"));
+  CHECK(json_number(read_file(stats), "draft_tokens") > 0);
 
   // Another thread count: profiled again, overwritten, with a note naming the field.
   std::vector<std::string> other = confidence;

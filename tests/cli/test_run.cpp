@@ -9,8 +9,11 @@
 #include <filesystem>
 
 #include "cli/cli_test_util.h"
+#include "core/model/dspark_model.h"
+#include "core/model/model.h"
 #include "core/modelgen/random_dspark.h"
 #include "core/modelgen/random_model.h"
+#include "core/modelgen/widen_model.h"
 #include "kernels/cpu/cpu_isa.h"
 
 using sb::test::kGreedy;
@@ -326,6 +329,49 @@ TEST_CASE("spec run: the trained stories260K DSpark drafter keeps greedy text at
   const double accepted = sb::test::json_number(sb::test::read_file(stats), "mean_accepted_length");
   CHECK(accepted > 2.2);
   CHECK(accepted < 3.0);
+}
+
+TEST_CASE("spec run: the trained DSpark drafter widened with its target drafts the same, accepts the same") {
+  // The memory-bound benchmark pair (bench --widen-model with --draft dspark:DIR):
+  // both widened function-equivalently, so text and acceptance match the small pair's.
+  const std::string drafter = sb::test::shared_path("models/stories260k-dspark");
+  if (!std::filesystem::exists(drafter + "/config.json")) {
+    MESSAGE("skipped: no " << drafter);
+    return;
+  }
+  const std::string dir = sb::test::scratch_dir("cli_widened_dspark");
+  const sb::WidenShape shape{128, 7, 256, 16};  // dim x2: the drafter's head dim 16 -> 32
+  REQUIRE(sb::write_widened_model(stories_model(), dir + "/wide.gguf", shape, 3).ok());
+  auto target = sb::load_model(stories_model());
+  REQUIRE(target.ok());
+  auto dspark = sb::load_dspark(drafter, target->config);
+  REQUIRE(dspark.ok());
+  const sb::Status widened = sb::write_widened_dspark(*dspark, dir + "/wide-dspark", shape);
+  REQUIRE_MESSAGE(widened.ok(), widened.to_string());
+  const std::string input = "{\"prompt\":\"Once upon a time\",\"max_tokens\":120}\n"
+                            "{\"prompt\":\"The little cat\",\"max_tokens\":120}\n";
+  struct Pair {
+    std::string model, draft;
+  };
+  std::vector<std::string> texts;
+  std::vector<double> accepted;
+  for (const Pair& p : {Pair{stories_model(), drafter}, Pair{dir + "/wide.gguf", dir + "/wide-dspark"}}) {
+    const std::string stats = dir + "/stats.json";
+    auto r = run_cli({"run", "-m", p.model, "--temperature", "0", "--draft", "dspark:" + p.draft, "--spec-policy",
+                      "fixed", "--spec-max", "7", "--stats-json", stats},
+                     input);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::string text;
+    for (const auto& o : parse_output(r.out)) text += o.text + "\n";
+    texts.push_back(text);
+    accepted.push_back(sb::test::json_number(sb::test::read_file(stats), "accepted_draft_tokens"));
+  }
+  CHECK(texts[1] == texts[0]);
+  CHECK(accepted[1] == accepted[0]);
+  CHECK(accepted[0] > 0);
+  // A widening the drafter's norms cannot follow is refused by name.
+  const sb::Status odd = sb::write_widened_dspark(*dspark, dir + "/odd", sb::WidenShape{96, 7, 256, 16});
+  CHECK(odd.message().find("multiple of its 64") != std::string::npos);
 }
 
 TEST_CASE("spec flags: --help and the man page document them") {

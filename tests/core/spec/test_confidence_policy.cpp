@@ -1,8 +1,8 @@
 // Confidence scheduling with synthetic confidences and cost tables: the
 // admitted set is what the early-stop rule of DESIGN.md section 7 says, a flat
 // cost table admits everything the budget allows, near-zero confidence gets
-// nothing, the marginal survival probability; the step-cost interpolation;
-// the online calibration.
+// nothing, the marginal survival probability; the step-cost interpolation and
+// what it learns from the run; the online calibration, per regime.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -67,17 +67,42 @@ TEST_CASE("admission: a flat cost table admits every draft token; near-zero conf
   CHECK(admit({{0.9f, 0.9f}, {0.1f}}, 500, 60, 12, sb::StepCost(prop)) == std::vector<int>{2, 0});
 }
 
-TEST_CASE("calibration: starts at the raw value and moves to the observed acceptance rate") {
+TEST_CASE("calibration: starts at the raw value and moves to the observed acceptance rate, per regime") {
+  using sb::DraftRegime;
   sb::ConfidenceCalibrator cal(4);
-  CHECK(cal.calibrated(0, 0.75f) == doctest::Approx(0.75));
-  // Raw 0.75 at position 0 is accepted 1 time in 4; position 1 is seen only after position 0 is accepted.
+  CHECK(cal.calibrated(DraftRegime::kSampled, 0, 0.75f) == doctest::Approx(0.75));
+  // Sampled: raw 0.75 at position 0 is accepted 1 time in 4; position 1 is seen
+  // only after position 0 is accepted.
   const std::vector<float> raw = {0.75f, 0.75f, 0.75f};
-  for (int i = 0; i < 400; ++i) cal.observe(raw, 3, i % 4 == 0 ? 3 : 0);
-  CHECK(cal.calibrated(0, 0.75f) == doctest::Approx(0.25).epsilon(0.02));
-  CHECK(cal.calibrated(1, 0.75f) == doctest::Approx(1.0).epsilon(0.05));
-  CHECK(cal.calibrated(0, 0.15f) == doctest::Approx(0.15));  // another bin: untouched
-  cal.observe(raw, 1, 0);  // one verified, rejected: only position 0 observed
-  CHECK(cal.calibrated(2, 0.75f) == doctest::Approx(1.0).epsilon(0.05));
+  for (int i = 0; i < 400; ++i) cal.observe(DraftRegime::kSampled, raw, 3, i % 4 == 0 ? 3 : 0);
+  CHECK(cal.calibrated(DraftRegime::kSampled, 0, 0.75f) == doctest::Approx(0.25).epsilon(0.02));
+  CHECK(cal.calibrated(DraftRegime::kSampled, 1, 0.75f) == doctest::Approx(1.0).epsilon(0.05));
+  CHECK(cal.calibrated(DraftRegime::kSampled, 0, 0.15f) == doctest::Approx(0.15));  // another bin: untouched
+  cal.observe(DraftRegime::kSampled, raw, 1, 0);  // one verified, rejected: only position 0 observed
+  CHECK(cal.calibrated(DraftRegime::kSampled, 2, 0.75f) == doctest::Approx(1.0).epsilon(0.05));
+  // Greedy requests' outcomes are their own: the sampled ones left them at raw,
+  // and theirs leave the sampled calibration where it was.
+  CHECK(cal.calibrated(DraftRegime::kGreedy, 0, 0.75f) == doctest::Approx(0.75));
+  for (int i = 0; i < 400; ++i) cal.observe(DraftRegime::kGreedy, raw, 1, 1);
+  CHECK(cal.calibrated(DraftRegime::kGreedy, 0, 0.75f) == doctest::Approx(1.0).epsilon(0.02));
+  CHECK(cal.calibrated(DraftRegime::kSampled, 0, 0.75f) == doctest::Approx(0.25).epsilon(0.02));
+}
+
+TEST_CASE("step cost: learns the run's timings per power-of-two bucket, the profile stays") {
+  sb::StepCost cost({{1, 0.010}, {8, 0.012}, {64, 0.030}});
+  CHECK(cost.seconds(16) == doctest::Approx(cost.profiled(16)));  // nothing observed: the profile
+  // The run is twice as slow as profiled at 16..31 tokens: the factor averages
+  // the observations with the profile's 1, then follows them.
+  cost.observe(20, 2 * cost.profiled(20));
+  CHECK(cost.seconds(24) == doctest::Approx(1.5 * cost.profiled(24)));
+  for (int i = 0; i < 60; ++i) cost.observe(17 + i % 15, 2 * cost.profiled(17 + i % 15));
+  CHECK(cost.seconds(24) == doctest::Approx(2 * cost.profiled(24)).epsilon(0.01));
+  CHECK(cost.seconds(15) == doctest::Approx(cost.profiled(15)));  // other buckets keep the profile
+  CHECK(cost.seconds(32) == doctest::Approx(cost.profiled(32)));
+  // A cold first step is forgotten: the bucket follows what the run does since.
+  cost.observe(300, 10 * cost.profiled(300));
+  for (int i = 0; i < 60; ++i) cost.observe(300, 3 * cost.profiled(300));
+  CHECK(cost.seconds(400) == doctest::Approx(3 * cost.profiled(400)).epsilon(0.01));
 }
 
 TEST_CASE("admission: the marginal is the survival probability of the first refused candidate") {

@@ -2,7 +2,8 @@
 // (tests/tools/make_dspark_reference.py): greedy draft tokens, Markov-corrected
 // logits and confidences after its context was built the engine's way, in
 // target steps with rejected draft rows rolled back and block slots written by
-// proposals in between.
+// proposals in between; several requests drafted in one call (the heads
+// batched) against each drafted alone.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/forward.h"
@@ -74,6 +76,15 @@ Reference read_reference(const std::string& path) {
   return r;
 }
 
+// The reference's target model and DSpark checkpoint.
+std::pair<sb::StatusOr<sb::Model>, sb::StatusOr<sb::DSparkModel>> load_reference_pair() {
+  auto target = sb::load_model(reference_dir() + "/target");
+  REQUIRE_MESSAGE(target.ok(), target.status().to_string());
+  auto dspark = sb::load_dspark(reference_dir() + "/dspark", target->config);
+  REQUIRE_MESSAGE(dspark.ok(), dspark.status().to_string());
+  return {std::move(target), std::move(dspark)};
+}
+
 double max_rel_error(const std::vector<float>& got, const std::vector<double>& want) {
   REQUIRE(got.size() == want.size());
   double scale = 1e-3, err = 0;
@@ -85,21 +96,13 @@ double max_rel_error(const std::vector<float>& got, const std::vector<double>& w
 }  // namespace
 
 TEST_CASE("dspark drafter: block logits and confidences match the numpy reference after steps with rejections") {
-  const std::string dir = reference_dir();
-  const Reference ref = read_reference(dir + "/reference.txt");
+  const Reference ref = read_reference(reference_dir() + "/reference.txt");
   REQUIRE(ref.cases.size() >= 3);
   auto backend = sb::make_cpu_backend(2);
-  auto target = sb::load_model(dir + "/target");
-  REQUIRE_MESSAGE(target.ok(), target.status().to_string());
-  auto dspark = sb::load_dspark(dir + "/dspark", target->config);
-  REQUIRE_MESSAGE(dspark.ok(), dspark.status().to_string());
+  auto [target, dspark] = load_reference_pair();
   REQUIRE(dspark->dspark.block_size == ref.gamma);
-  const int n_vocab = target->config.n_vocab, gamma = ref.gamma, r = dspark->dspark.markov_rank;
-  std::vector<float> w1(static_cast<size_t>(n_vocab * r)), w2(w1.size());
-  for (int v = 0; v < n_vocab; ++v) {
-    sb::dequantize_row(dspark->markov_w1.dtype, dspark->markov_w1.row(v), w1.data() + v * r, r);
-    sb::dequantize_row(dspark->markov_w2.dtype, dspark->markov_w2.row(v), w2.data() + v * r, r);
-  }
+  REQUIRE(dspark->dspark.markov_rank > 0);
+  const int n_vocab = target->config.n_vocab, gamma = ref.gamma;
   const std::vector<int> layers = dspark->dspark.target_layer_ids;
 
   // Target: block size 4, so steps end mid-block; one sequence per case.
@@ -164,20 +167,12 @@ TEST_CASE("dspark drafter: block logits and confidences match the numpy referenc
     propose(id, c.p + 1, gamma);
     REQUIRE(out.size() == gamma);
     CHECK(out.tokens == c.draft);
-    const auto h = d.last_hidden();
-    const auto u = d.last_base_logits();
+    const auto u = d.last_logits();
     REQUIRE(u.size() == static_cast<size_t>(gamma * n_vocab));
-    REQUIRE(h.size() == static_cast<size_t>(gamma) * static_cast<size_t>(target->config.dim));
     for (int j = 0; j < gamma; ++j) {
       INFO("block row " << j);
-      // The Markov correction applied to the drafter's base logits, with its own tokens.
-      const int32_t prev = j == 0 ? ref.tokens[static_cast<size_t>(c.p)] : out.tokens[static_cast<size_t>(j - 1)];
-      std::vector<float> row(static_cast<size_t>(n_vocab));
-      for (int v = 0; v < n_vocab; ++v) {
-        double corr = 0;
-        for (int i = 0; i < r; ++i) corr += static_cast<double>(w2[static_cast<size_t>(v * r + i)]) * w1[static_cast<size_t>(prev * r + i)];
-        row[static_cast<size_t>(v)] = static_cast<float>(u[static_cast<size_t>(j * n_vocab + v)] + corr);
-      }
+      // The drafter's logits: U plus the Markov head's correction, computed on the backend.
+      const std::vector<float> row(u.begin() + j * n_vocab, u.begin() + (j + 1) * n_vocab);
       const double err = max_rel_error(row, c.logits[static_cast<size_t>(j)]);
       INFO("logits max relative error " << err);
       CHECK(err <= 1e-4);
@@ -194,5 +189,72 @@ TEST_CASE("dspark drafter: block logits and confidences match the numpy referenc
     propose(id, c.p + 1, gamma);
     CHECK(out.size() == 0);
     kv.seq_free(seq);
+  }
+}
+
+TEST_CASE("dspark drafter: requests drafted together draw what each draws alone, greedy and sampled") {
+  const Reference ref = read_reference(reference_dir() + "/reference.txt");
+  REQUIRE(ref.cases.size() >= 3);
+  auto backend = sb::make_cpu_backend(2);
+  auto [target, dspark] = load_reference_pair();
+  const int n_vocab = target->config.n_vocab, gamma = ref.gamma;
+  const std::vector<int> layers = dspark->dspark.target_layer_ids;
+  sb::KvCache kv(64, 4, 4, 64);
+  const int max_tokens = 32;
+  auto fwd = sb::Forward::create(*target, *backend, kv, sb::ForwardLimits{max_tokens, 4, max_tokens}, layers);
+  REQUIRE_MESSAGE(fwd.ok(), fwd.status().to_string());
+  const sb::DrafterLimits limits{gamma, 4, 64, max_tokens, 256, 4};
+  auto drafter = sb::DSparkDrafter::create(std::move(dspark).value(), *backend, limits);
+  REQUIRE_MESSAGE(drafter.ok(), drafter.status().to_string());
+  sb::DSparkDrafter& d = **drafter;
+
+  // Three contexts (the reference cases' prefixes) in one target forward.
+  std::vector<int32_t> tokens, pos, seqs, rows;
+  std::vector<sb::VerifiedRows> verified;
+  for (uint64_t i = 0; i < 3; ++i) {
+    const int p = ref.cases[i].p, seq = kv.seq_create();
+    REQUIRE((seq >= 0 && kv.seq_grow(seq, p)));
+    verified.push_back({i + 1, 0, static_cast<int>(tokens.size()), p});
+    for (int t = 0; t < p; ++t) {
+      tokens.push_back(ref.tokens[static_cast<size_t>(t)]);
+      pos.push_back(t);
+      seqs.push_back(seq);
+      rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
+    }
+  }
+  std::vector<float> logits(static_cast<size_t>(max_tokens * n_vocab));
+  REQUIRE((*fwd)->run(sb::ForwardBatch{tokens, pos, seqs, rows}, kv, logits.data()).ok());
+  REQUIRE(d.observe((*fwd)->captured(), verified).ok());
+
+  for (const sb::SamplingParams& sampling : {sb::SamplingParams{0.0f, 1.0f, 0, 0.0f, 0},
+                                             sb::SamplingParams{1.0f, 1.0f, 0, 0.0f, 7}}) {
+    INFO("temperature " << sampling.temperature);
+    std::vector<sb::Draft> together(3), alone(3);
+    std::vector<sb::DraftRequest> reqs;
+    for (uint64_t i = 0; i < 3; ++i) {
+      const int k = i == 1 ? 3 : gamma;  // one asks for fewer tokens
+      reqs.push_back({i + 1, std::span<const int32_t>(ref.tokens.data(), static_cast<size_t>(ref.cases[i].p) + 1), k,
+                      &sampling, i, &together[i]});
+    }
+    REQUIRE(d.propose(reqs, sb::DraftStop{}).ok());
+    const std::vector<float> batched(d.last_logits().begin(), d.last_logits().end());
+    size_t row = 0;
+    for (size_t i = 0; i < 3; ++i) {
+      sb::DraftRequest one = reqs[i];
+      one.out = &alone[i];
+      REQUIRE(d.propose(std::span<const sb::DraftRequest>(&one, 1), sb::DraftStop{}).ok());
+      CHECK(together[i].tokens == alone[i].tokens);
+      CHECK(together[i].confidence == alone[i].confidence);
+      CHECK(together[i].q_begin == alone[i].q_begin);
+      REQUIRE(together[i].q.size() == alone[i].q.size());
+      for (size_t c = 0; c < alone[i].q.size(); ++c) {
+        CHECK(together[i].q[c].id == alone[i].q[c].id);
+        CHECK(together[i].q[c].p == alone[i].q[c].p);
+      }
+      const auto mine = d.last_logits();
+      REQUIRE(mine.size() == static_cast<size_t>(alone[i].size() * n_vocab));
+      CHECK(std::equal(mine.begin(), mine.end(), batched.begin() + static_cast<std::ptrdiff_t>(row * n_vocab)));
+      row += static_cast<size_t>(alone[i].size());
+    }
   }
 }

@@ -106,7 +106,8 @@ TEST_CASE("model drafter: drafting stops once the calibrated survival falls unde
       double a = 1;
       int want = 0;
       while (want < 8) {
-        a *= calibrator.calibrated(want, out[m].confidence[static_cast<size_t>(std::min(want, out[m].size() - 1))]);
+        const float raw = out[m].confidence[static_cast<size_t>(std::min(want, out[m].size() - 1))];
+        a *= calibrator.calibrated(sb::DraftRegime::kGreedy, want, raw);
         ++want;
         if (a < threshold) break;
       }

@@ -2,11 +2,13 @@
 // are scripted: propose() drafts the candidates that may draft, up to spec_max,
 // and adds what the policy admits to the plan (fixed: all; confidence: by
 // calibrated survival and cost); observe() teaches the planner, which stops
-// running a drafter whose proposals are rejected when its passes cost, and
-// hands a hidden-state drafter the verified rows.
+// running a drafter whose proposals are rejected when its passes cost, corrects
+// the cost tables by the run's timings, and hands a hidden-state drafter the
+// verified rows.
 #include <doctest/doctest.h>
 
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -25,8 +27,10 @@ class FakeDrafter : public sb::Drafter {
   std::vector<std::vector<int>> asked;       // per propose() call: each request's k
   std::vector<uint64_t> released;
   std::vector<sb::VerifiedRows> observed;
+  std::vector<std::pair<int, double>> passes;  // pass_times() of every propose()
 
   sb::Status propose(std::span<const sb::DraftRequest> requests, const sb::DraftStop&) override {
+    pass_times_ = passes;
     asked.emplace_back();
     for (const sb::DraftRequest& r : requests) {
       asked.back().push_back(r.k);
@@ -116,7 +120,7 @@ TEST_CASE("speculator, fixed: drafts each candidate up to min(k, spec_max) and a
   CHECK(spec->draft(7) == nullptr);
   // Outcomes by chunk; a drafter reading no hidden states is shown nothing.
   const std::vector<sb::SpecOutcome> outcomes = {{1, 5, 0, 3, 4, 2}, {2, 3, 5, 1, 1, 0}, {3, 4, 7, 1, 0, 0}};
-  REQUIRE(spec->observe(outcomes, nullptr).ok());
+  REQUIRE(spec->observe(outcomes, nullptr, 0, 0).ok());
   CHECK(d->observed.empty());
   spec->release(2);
   CHECK(d->released == std::vector<uint64_t>{2});
@@ -184,12 +188,60 @@ TEST_CASE("speculator, confidence: the planner stops running a costly drafter wh
       t.tokens[i].push_back(9);
       ++t.seqs[i].n_tokens;
     }
-    REQUIRE(spec->observe(outcomes, nullptr).ok());
+    REQUIRE(spec->observe(outcomes, nullptr, 0, 0).ok());
     running = t.sched.plan_running();
   }
   MESSAGE("the drafter ran in " << steps_drafted << " steps");
   CHECK(steps_drafted >= 1);   // the prior lets it try
   CHECK(steps_drafted < 40);   // ... and the observed rejections stop it
+}
+
+TEST_CASE("speculator, confidence: costs learned from the run overrule a profile that says drafting is free") {
+  // The profile prices every step alike, so drafts look free; the injected
+  // forward times grow with every token (10 ms each), where drafting cannot pay.
+  // No draft is verified (the calibration stays at its raw 0.9): only what the
+  // cost tables learn can stop the admissions.
+  sb::SpeculatorOptions o;
+  o.policy = sb::SpecPolicy::kConfidence;
+  o.spec_max = 4;
+  o.max_seqs = 4;
+  o.step_cost = {{1, 0.010}, {64, 0.010}};
+  o.draft_pass_cost = {{1, 0.001}, {64, 0.001}};
+  auto fake = std::make_unique<FakeDrafter>();
+  FakeDrafter* d = fake.get();
+  for (uint64_t id : {1, 2, 3}) d->script[id] = {{40, 0.9f}, {41, 0.9f}, {42, 0.9f}, {43, 0.9f}};
+  d->passes = {{3, 0.0004}};  // each pass takes 0.4 ms at 3 tokens
+  auto spec = make(std::move(fake), o);
+  Setup t;
+  auto running = t.running();
+  std::vector<int> admitted;  // draft tokens admitted per step
+  for (int step = 0; step < 30; ++step) {
+    REQUIRE(spec->propose(running, t.candidates({8, 8, 8}), t.sched).ok());
+    int tokens = 0;
+    std::vector<sb::SpecOutcome> outcomes;
+    for (size_t i = 0; i < running.size(); ++i) {
+      tokens += running[i].count;
+      outcomes.push_back({i + 1, running[i].start, 0, 1, 0, 0});
+    }
+    admitted.push_back(tokens - 3);
+    t.sched.computed();
+    for (size_t i = 0; i < running.size(); ++i) {
+      t.sched.rollback(&t.seqs[i], running[i].count - 1);
+      t.tokens[i].push_back(9);
+      ++t.seqs[i].n_tokens;
+    }
+    REQUIRE(spec->observe(outcomes, nullptr, tokens, 0.010 * tokens).ok());
+    running = t.sched.plan_running();
+  }
+  std::string seen;
+  for (int a : admitted) seen += std::to_string(a) + " ";
+  MESSAGE("draft tokens admitted per step: " << seen);
+  CHECK(admitted.front() > 0);  // the profile's view
+  CHECK(admitted.back() == 0);  // the run's
+  CHECK(spec->step_cost()->seconds(3) == doctest::Approx(0.030).epsilon(0.02));
+  CHECK(spec->step_cost()->profiled(3) == doctest::Approx(0.010));
+  REQUIRE(spec->draft_pass_cost() != nullptr);
+  CHECK(spec->draft_pass_cost()->seconds(3) == doctest::Approx(0.0004));
 }
 
 TEST_CASE("speculator: a hidden-state drafter is shown each chunk's final positions, none of a finished request") {
@@ -205,7 +257,7 @@ TEST_CASE("speculator: a hidden-state drafter is shown each chunk's final positi
   REQUIRE(spec->hidden_layers().size() == 2);
   // id, position, row, n_final, n_verified, n_accepted
   const std::vector<sb::SpecOutcome> outcomes = {{1, 0, 0, 6, 0, 0}, {2, 3, 6, 0, 0, 0}, {3, 4, 7, 2, 0, 0}};
-  REQUIRE(spec->observe(outcomes, nullptr).ok());
+  REQUIRE(spec->observe(outcomes, nullptr, 0, 0).ok());
   REQUIRE(d->observed.size() == 2);
   CHECK(d->observed[0].id == 1);
   CHECK(d->observed[0].position == 0);
