@@ -83,7 +83,8 @@ StatusOr<std::unique_ptr<Engine>> bench_engine(const LoadedModel& loaded, const 
     eo.step_cost = profile->measured;
     eo.draft_pass_cost = profile->measured_draft_pass;
   }
-  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(loaded, eo, profile->store, profile->key));
+  SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                      create_engine(loaded, *loaded.backends[0], eo, profile->store, profile->key));
   if (engine->step_cost() != nullptr && profile->measured.empty()) {
     const auto points = engine->step_cost()->points();
     profile->measured.assign(points.begin(), points.end());
@@ -289,8 +290,11 @@ StatusOr<LoadedModel> load_measured(const BenchOptions& o, const BenchPlan& plan
     path = tmp;
   }
   auto loaded = load_for_generation(path, o.draft, plan.device);
+  if (loaded.ok() && loaded->backends.size() > 1)
+    loaded = unsupported("--device: bench measures one engine on one device, found " +
+                         std::to_string(loaded->backends.size()) + "; name one, e.g. --device cuda:0");
   StatusOr<SpecProfileKey> key = loaded.ok() && profile->store.used() && !o.draft.none()
-                                     ? spec_profile_key(*loaded, o.threads)
+                                     ? spec_profile_key(*loaded, *loaded->backends[0], o.threads)
                                      : StatusOr<SpecProfileKey>(SpecProfileKey{});
   if (path != o.model) ::unlink(path.c_str());
   if (!loaded.ok()) return loaded.status();
@@ -329,7 +333,7 @@ void print_json(const BenchOptions& o, const LoadedModel& loaded, const std::vec
   const BenchRow& base = rows.front();
   JsonWriter w;
   w.begin_object().key("model").value(o.model).key("params").value(loaded.model.n_params);
-  w.key("backend").value(loaded.backend->name());
+  w.key("backend").value(loaded.backends[0]->name());
   if (!o.widen_model.empty()) w.key("widen_model").value(o.widen_model).key("widen_dtype").value(o.widen_dtype);
   if (bw) {
     w.key("weight_bytes_per_step").value(bw->weight_bytes);
@@ -372,7 +376,8 @@ void print_table(const BenchOptions& o, const LoadedModel& loaded, const std::ve
   if (!o.widen_model.empty()) what += " widened to " + o.widen_model + " (" + o.widen_dtype + ")";
   if (!o.draft.none()) what += ", draft " + o.draft.text;
   std::printf("%s: %llu parameters, prompt %d, generate %d tokens per request, backend %s\n", what.c_str(),
-              static_cast<unsigned long long>(loaded.model.n_params), o.prompt_len, o.gen_len, loaded.backend->name());
+              static_cast<unsigned long long>(loaded.model.n_params), o.prompt_len, o.gen_len,
+              loaded.backends[0]->name());
   std::printf("%11s %14s %7s %10s %15s %7s %7s %8s %9s %8s\n", "concurrency", "prompt tok/s", "vs c1", "policy",
               "generated tok/s", "vs c1", "vs off", "accepted", "mean len", "no draft");
   for (const BenchRow& r : rows) {

@@ -49,7 +49,8 @@ struct RunOptions {
   std::string chat_template;
   std::string chat_template_kwargs;
   // Engine.
-  int threads = 0;  // 0 = all cores
+  int threads = 0;  // 0 = all cores; split between CPU replicas
+  int replicas = 1;  // CPU engine replicas (GPUs: one per --device index)
   std::string device = "cpu";  // cpu | cuda | cuda:N[,M...] | cuda:all
   std::string dtype = "auto";   // auto | f32 | bf16
   int ctx = 0;      // 0 = the model's trained context
@@ -66,7 +67,7 @@ struct RunOptions {
   bool no_profile_cache = false;      // no per-user step cost profile cache
   // Output order, reporting.
   std::string order = "input";  // input | completion
-  int reorder_window = 0;       // records held for ordering; 0 = max(1024, 4 * max_seqs)
+  int reorder_window = 0;       // records held for ordering; 0 = max(1024, 4 * max_seqs * replicas)
   std::string errors;           // error records to this file instead of the output
   std::string progress = "auto";  // auto | log | none
   double progress_interval = 10;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <thread>
 
 #include "core/backend.h"
 #include "core/spec/model_drafter.h"
@@ -72,7 +73,7 @@ StatusOr<std::string> read_all(int fd, const std::string& what) {
 StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const DraftSpec& draft,
                                           const DeviceChoice& choice) {
   LoadedModel loaded;
-  SB_ASSIGN_OR_RETURN(loaded.backend, make_backend(choice));
+  SB_ASSIGN_OR_RETURN(loaded.backends, make_backends(choice));
   SB_ASSIGN_OR_RETURN(loaded.model, load_model(model_path));
   SB_ASSIGN_OR_RETURN(loaded.tokenizer, Tokenizer::load(model_path));
   if (draft.needs_model()) {
@@ -85,9 +86,11 @@ StatusOr<LoadedModel> load_for_generation(const std::string& model_path, const D
   return loaded;
 }
 
-StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string& dtype, int threads) {
+StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string& dtype, int threads,
+                                    int replicas) {
   DeviceChoice c;
   c.threads = threads;
+  c.cpu_replicas = replicas;
   if (dtype == "auto") {
     c.weights = DeviceChoice::Weights::kAuto;
   } else if (dtype == "f32") {
@@ -97,13 +100,20 @@ StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string
   } else {
     return invalid_argument("--dtype must be auto, f32 or bf16, got '" + dtype + "'");
   }
+  if (replicas < 1) return invalid_argument("--replicas must be at least 1, got " + std::to_string(replicas));
   const std::string syntax = "--device must be cpu, cuda, cuda:N[,M...] or cuda:all, got '" + device + "'";
   if (device == "cpu") {
     if (c.weights == DeviceChoice::Weights::kBF16)
       return invalid_argument("--dtype bf16 needs --device cuda: the CPU backend computes in F32");
+    if (threads > 0 && threads < replicas)
+      return invalid_argument("--threads " + std::to_string(threads) + " cannot give each of --replicas " +
+                              std::to_string(replicas) + " a thread");
     return c;
   }
   if (device.rfind("cuda", 0) != 0) return invalid_argument(syntax);
+  if (replicas != 1)
+    return invalid_argument("--replicas is for --device cpu; on GPUs list the devices, one replica each: "
+                            "--device cuda:0,1 or cuda:all");
   c.cuda = true;
   const std::string rest = device.substr(4);
   if (rest.empty()) {
@@ -127,14 +137,17 @@ StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string
   return c;
 }
 
-StatusOr<std::unique_ptr<Backend>> make_backend(const DeviceChoice& choice) {
-  if (!choice.cuda) {
-    SB_ASSIGN_OR_RETURN(const cpu::CpuIsa isa, cpu_isa_from_env());
-    std::unique_ptr<Backend> backend = make_cpu_backend(choice.threads, isa);
-    if (backend == nullptr) return internal_error("cannot create the CPU backend");
-    return backend;
-  }
+int DeviceChoice::replica_threads(int i) const {
+  if (cpu_replicas == 1) return threads;
+  const int all = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, all / cpu_replicas + (i < all % cpu_replicas ? 1 : 0));
+}
+
+namespace {
+
 #if defined(SPECBATCH_HAVE_CUDA)
+// One CUDA backend per listed device (every device for cuda:all).
+StatusOr<std::vector<std::unique_ptr<Backend>>> make_cuda_backends(const DeviceChoice& choice) {
   const cuda::DeviceCount count = cuda::cuda_device_count();
   if (!count.error.empty()) return internal_error("--device cuda: " + count.error);
   if (count.count == 0) return not_found("--device cuda: no CUDA device found; use --device cpu");
@@ -145,18 +158,35 @@ StatusOr<std::unique_ptr<Backend>> make_backend(const DeviceChoice& choice) {
     if (d >= count.count)
       return not_found("--device cuda:" + std::to_string(d) + ": no such device (found " +
                        std::to_string(count.count) + ")");
-  if (devices.size() > 1)
-    return unsupported("--device: " + std::to_string(devices.size()) +
-                       " CUDA devices need one engine replica each, which is not implemented yet; name one, "
-                       "e.g. --device cuda:" + std::to_string(devices[0]));
   CudaBackendOptions options;
-  options.device = devices[0];
   options.weights = choice.weights == DeviceChoice::Weights::kBF16  ? CudaBackendOptions::Weights::kBF16
                     : choice.weights == DeviceChoice::Weights::kF32 ? CudaBackendOptions::Weights::kF32
                                                                     : CudaBackendOptions::Weights::kAuto;
-  auto backend = make_cuda_backend(options);
-  if (!backend.ok()) return backend.status().with_context("--device cuda:" + std::to_string(devices[0]));
-  return std::move(backend).value();
+  std::vector<std::unique_ptr<Backend>> backends;
+  for (int d : devices) {
+    options.device = d;
+    auto backend = make_cuda_backend(options);
+    if (!backend.ok()) return backend.status().with_context("--device cuda:" + std::to_string(d));
+    backends.push_back(std::move(backend).value());
+  }
+  return backends;
+}
+#endif
+
+}  // namespace
+
+StatusOr<std::vector<std::unique_ptr<Backend>>> make_backends(const DeviceChoice& choice) {
+  std::vector<std::unique_ptr<Backend>> backends;
+  if (!choice.cuda) {
+    SB_ASSIGN_OR_RETURN(const cpu::CpuIsa isa, cpu_isa_from_env());
+    for (int i = 0; i < choice.cpu_replicas; ++i) {
+      backends.push_back(make_cpu_backend(choice.replica_threads(i), isa));
+      if (backends.back() == nullptr) return internal_error("cannot create the CPU backend");
+    }
+    return backends;
+  }
+#if defined(SPECBATCH_HAVE_CUDA)
+  return make_cuda_backends(choice);
 #else
   return unsupported("--device cuda: this specbatch was built without CUDA (nvcc not found at build time); "
                      "rebuild with nvcc on PATH or at /usr/local/cuda/bin/nvcc, or use --device cpu");

@@ -52,28 +52,36 @@ Status check_output_directory(const std::string& path, std::string_view flag);
 // Reads a file descriptor to its end (stdin for `tokenize`).
 StatusOr<std::string> read_all(int fd, const std::string& what);
 
-// --device, --dtype and --threads, checked: "cpu", "cuda" (= cuda:0),
-// "cuda:N[,M...]" or "cuda:all"; dtype "auto", "f32" or "bf16" (bf16 only on cuda).
+// --device, --dtype, --threads and --replicas, checked: "cpu", "cuda" (= cuda:0),
+// "cuda:N[,M...]" or "cuda:all"; dtype "auto", "f32" or "bf16" (bf16 only on cuda);
+// CPU replicas split the threads between them (cuda: one replica per device).
 struct DeviceChoice {
   enum class Weights { kAuto, kF32, kBF16 };
   bool cuda = false;
   std::vector<int> cuda_devices;  // empty with cuda: every device ("cuda:all")
   Weights weights = Weights::kAuto;
-  int threads = 0;  // CPU threads; 0 = all cores
+  int threads = 0;       // CPU threads, all replicas together; 0 = all cores
+  int cpu_replicas = 1;  // CPU engine replicas (--replicas)
+
+  // The threads of CPU replica i: --threads as given for one replica, else an
+  // even split of them (all cores for 0), the first ones taking the remainder.
+  int replica_threads(int i) const;
 };
 // A usage error names the flag and what it accepts.
-StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string& dtype, int threads);
+StatusOr<DeviceChoice> parse_device(const std::string& device, const std::string& dtype, int threads,
+                                    int replicas = 1);
 
-// The backend for a DeviceChoice; cuda reports clearly why it cannot be used
-// (no nvcc at build time, no device, a device that does not exist, or several
-// devices, which need engine replicas).
-StatusOr<std::unique_ptr<Backend>> make_backend(const DeviceChoice& choice);
+// One backend per engine replica of a DeviceChoice; cuda reports clearly why it
+// cannot be used (no nvcc at build time, no device, a device that does not exist).
+StatusOr<std::vector<std::unique_ptr<Backend>>> make_backends(const DeviceChoice& choice);
 
-// What run and bench compute with: the --device backend, the model, its
-// tokenizer and, when the --draft value names one, the draft model (the target
-// quantized, or a file whose vocabulary was checked against the target's).
+// What run and bench compute with: the --device backends (one per engine
+// replica), the model, its tokenizer and, when the --draft value names one, the
+// draft model (the target quantized, or a file whose vocabulary was checked
+// against the target's). Every replica uploads the one host model (and draft) to
+// its backend; the CPU backend reads matrices in place, so CPU replicas share them.
 struct LoadedModel {
-  std::unique_ptr<Backend> backend;
+  std::vector<std::unique_ptr<Backend>> backends;  // [replicas]
   Model model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::optional<Model> draft_model;

@@ -16,7 +16,7 @@
 
 namespace sb::cli {
 
-StatusOr<SpecProfileKey> spec_profile_key(const LoadedModel& loaded, int n_threads) {
+StatusOr<SpecProfileKey> spec_profile_key(const LoadedModel& loaded, const Backend& backend, int n_threads) {
   const ModelConfig& c = loaded.model.config;
   SB_ASSIGN_OR_RETURN(const FileFingerprint fp, fingerprint_path(loaded.model.path));
   SpecProfileKey key;
@@ -26,7 +26,7 @@ StatusOr<SpecProfileKey> spec_profile_key(const LoadedModel& loaded, int n_threa
                     ", heads " + std::to_string(c.n_head) + "/" + std::to_string(c.n_kv_head) + " of " +
                     std::to_string(c.head_dim) + ", ffn " + std::to_string(c.ffn_dim) + ", vocab " +
                     std::to_string(c.n_vocab);
-  key.backend = loaded.backend->name();
+  key.backend = backend.name();
   key.threads = n_threads > 0 ? n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return key;
 }
@@ -85,7 +85,7 @@ std::string profile_cache_dir() {
   return "";
 }
 
-StatusOr<std::unique_ptr<Engine>> create_engine(const LoadedModel& loaded, EngineOptions options,
+StatusOr<std::unique_ptr<Engine>> create_engine(const LoadedModel& loaded, Backend& backend, EngineOptions options,
                                                 const ProfileStore& store, SpecProfileKey key) {
   bool profiles = store.used() && !options.draft.none() && options.spec_policy == SpecPolicy::kConfidence &&
                   options.step_cost.empty();
@@ -116,7 +116,7 @@ StatusOr<std::unique_ptr<Engine>> create_engine(const LoadedModel& loaded, Engin
     }
   }
   SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
-                      Engine::create(loaded.model, *loaded.tokenizer, *loaded.backend, options, loaded.draft()));
+                      Engine::create(loaded.model, *loaded.tokenizer, backend, options, loaded.draft()));
   if (use_file && options.step_cost.empty() && engine->step_cost() != nullptr) {
     SpecProfile p;
     p.key = std::move(key);

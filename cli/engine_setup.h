@@ -21,7 +21,7 @@
 namespace sb::cli {
 
 // The model, backend and thread part of the key (n_threads 0 = all cores).
-StatusOr<SpecProfileKey> spec_profile_key(const LoadedModel& loaded, int n_threads);
+StatusOr<SpecProfileKey> spec_profile_key(const LoadedModel& loaded, const Backend& backend, int n_threads);
 
 struct ProfileStore {
   std::string path;    // --spec-profile FILE; "" = the cache when `cache`
@@ -33,9 +33,9 @@ struct ProfileStore {
 // The cache directory; "" when neither $XDG_CACHE_HOME (absolute) nor $HOME is set.
 std::string profile_cache_dir();
 
-// Engine::create, with the store consulted and written as above when options
-// uses the confidence policy with a drafter and gives no step_cost.
-StatusOr<std::unique_ptr<Engine>> create_engine(const LoadedModel& loaded, EngineOptions options,
+// Engine::create on one of loaded.backends, with the store consulted and written
+// as above when options uses the confidence policy with a drafter and gives no step_cost.
+StatusOr<std::unique_ptr<Engine>> create_engine(const LoadedModel& loaded, Backend& backend, EngineOptions options,
                                                 const ProfileStore& store, SpecProfileKey key);
 
 }  // namespace sb::cli

@@ -85,6 +85,7 @@ std::string summary_line(const RunCounters& c, double load_s, double run_s) {
                 static_cast<unsigned long long>(c.generated_tokens), run_s, load_s, tps);
   std::string line = buf;
   if (!c.backend.empty()) line += " on " + c.backend;
+  if (c.replicas > 1) line += " (" + std::to_string(c.replicas) + " engine replicas)";
   if (c.ignored_fields > 0) line += ", " + std::to_string(c.ignored_fields) + " unsupported fields ignored";
   const EngineStats& e = c.engine;
   if (e.prompt_tokens > 0) {
@@ -106,6 +107,9 @@ std::string stats_json(const RunCounters& c, double load_s, double run_s) {
   JsonWriter w;
   w.begin_object();
   if (!c.backend.empty()) w.key("backend").value(c.backend);
+  w.key("replicas").value(c.replicas).key("replica_records").begin_array();
+  for (uint64_t n : c.replica_records) w.value(n);
+  w.end_array();
   w.key("records").value(c.ok + c.failed).key("ok").value(c.ok).key("failed").value(c.failed);
   w.key("prompt_tokens").value(c.prompt_tokens).key("generated_tokens").value(c.generated_tokens);
   w.key("ignored_fields").value(c.ignored_fields);

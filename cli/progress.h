@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/engine.h"
 
@@ -14,7 +15,9 @@ namespace sb::cli {
 
 // The records of a run and, as of the last step, the engine's own counts.
 struct RunCounters {
-  std::string backend;  // Backend::name(): "cpu-avx512", "cuda:0" ...
+  std::string backend;  // Backend::name(): "cpu-avx512", "cuda:0" ...; the replicas' distinct names, ", " between
+  uint64_t replicas = 1;  // engine replicas that ran (--device cuda:0,1, --replicas)
+  std::vector<uint64_t> replica_records;  // [replicas] records each one ran to the end (ok or failed there)
   uint64_t ok = 0;
   uint64_t failed = 0;
   uint64_t prompt_tokens = 0;     // of records written ok
@@ -53,7 +56,8 @@ class Progress {
   bool drawn_ = false;
 };
 
-// "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s, backend",
+// "N records (ok, failed), prompt tokens, generated tokens, wall time, tokens/s, backend"
+// (and the number of engine replicas when several ran), summed over the replicas;
 // the prefix-cache hit rate (prompt tokens reused / prompt tokens), and when
 // drafts were verified: the acceptance rate, the mean accepted length (accepted
 // draft tokens per record-step that verified any) and the share of record-steps

@@ -1,8 +1,9 @@
 // `specbatch run`: records from JSONL inputs -> one JSON output line each,
 // through the continuous-batching Engine, in three parts:
 //   set-up    the command line checked and parsed once (a refusal is exit 2),
-//             then inputs opened, the output prepared, the model loaded and the
-//             engine created (a failure is exit 1) -- before any record is read;
+//             then inputs opened, the output prepared, the model loaded and
+//             one engine created per replica (--replicas, --device cuda:0,1;
+//             cli/engine_replicas.h) (a failure is exit 1) -- before any record is read;
 //   admission and drain (cli/run_pipeline.h), alternated by the run loop until
 //             the input is done, or a stop signal's grace period ends;
 //   the account: the output closed, --stats-json and the summary written, and
@@ -24,6 +25,7 @@
 #include "cli/chat.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/engine_replicas.h"
 #include "cli/engine_setup.h"
 #include "cli/flag_checks.h"
 #include "cli/output_line.h"
@@ -100,9 +102,14 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                   "Extra chat template variables as a JSON object, e.g. '{\"enable_thinking\": false}'")
       ->type_name("JSON")->group("Chat records");
   auto* e = "Engine";
-  cmd->add_option("--threads", o.threads, "CPU threads; 0 = all cores")
+  cmd->add_option("--threads", o.threads, "CPU threads, split between --replicas; 0 = all cores")
       ->check(non_negative())->capture_default_str()->group(e);
-  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N or cuda:all")->capture_default_str()->group(e);
+  cmd->add_option("--device", o.device, "cpu, cuda, cuda:N[,M...] (one engine replica per GPU) or cuda:all")
+      ->capture_default_str()->group(e);
+  cmd->add_option("--replicas", o.replicas,
+                  "Engine replicas on the CPU, fed from the one input and written to the one output; each has "
+                  "--threads / N threads, its own KV cache (--kv-cache-mb, --max-seqs are per replica) and drafter")
+      ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--dtype", o.dtype, "Weights on the GPU: auto (as stored), f32, or bf16 (F32 and F16 narrowed)")
       ->check(CLI::IsMember({"auto", "f32", "bf16"}))->capture_default_str()->group(e);
   cmd->add_option("--ctx", o.ctx, "Context length per record (prompt + generated); 0 = the model's")
@@ -113,8 +120,9 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--max-seqs", o.max_seqs, "Records generating at once")
       ->check(positive())->capture_default_str()->group(e);
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb,
-                  "KV cache size in MiB; 0 = room for --max-seqs full contexts, at most a quarter of memory "
-                  "(on a GPU: 90% of what its free memory leaves after weights and workspaces)")
+                  "KV cache size in MiB per replica; 0 = room for --max-seqs full contexts, at most a quarter of "
+                  "memory (CPU replicas: all together; a GPU: 90% of what its free memory leaves after weights and "
+                  "workspaces)")
       ->check(non_negative())->capture_default_str()->group(e);
   cmd->add_flag("--no-prefix-cache", o.no_prefix_cache,
                 "Compute every prompt token: no sharing of KV blocks between records with a common prefix")
@@ -142,7 +150,8 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   cmd->add_option("--order", o.order, "Output order: input (restored through a bounded window) or completion")
       ->check(CLI::IsMember({"input", "completion"}))->capture_default_str()->group(out);
   cmd->add_option("--reorder-window", o.reorder_window,
-                  "Records held to restore input order; admission waits when full; 0 = max(1024, 4 x --max-seqs)")
+                  "Records held to restore input order; admission waits when full; "
+                  "0 = max(1024, 4 x --max-seqs x replicas)")
       ->check(non_negative())->capture_default_str()->group(out);
   cmd->add_option("--errors", o.errors, "Write error records to this file instead of the output")
       ->type_name("FILE")->group(out);
@@ -179,7 +188,6 @@ struct RunSettings {
   Shard shard;
   SyncPolicy sync = SyncPolicy::kFrame;
   ProgressMode progress = ProgressMode::kLog;
-  size_t reorder_window = 0;  // records held to restore input order; 0 = completion order
   jinja::Dict chat_kwargs;
 };
 
@@ -190,7 +198,8 @@ struct RunSetup {
   std::unique_ptr<RunOutput> output;
   std::optional<LoadedModel> loaded;
   std::optional<ChatPrompter> prompter;
-  std::unique_ptr<Engine> engine;
+  std::vector<std::unique_ptr<Engine>> engines;  // one per loaded backend (engine replica)
+  const RunPipeline* pipeline = nullptr;          // once the records flow
   std::optional<uint64_t> input_records;  // counted up front (plain inputs), else unknown
   double load_s = 0;  // seconds from the start to the first record
   bool usage_error = false;  // set_up_run failed on the command line, known only once the model was read
@@ -226,7 +235,7 @@ RunOutputConfig output_config(const RunOptions& o, const RunSettings& s) {
 // are not a JSON object).
 StatusOr<RunSettings> check_run_options(const RunOptions& o) {
   RunSettings s;
-  SB_ASSIGN_OR_RETURN(s.device, parse_device(o.device, o.dtype, o.threads));
+  SB_ASSIGN_OR_RETURN(s.device, parse_device(o.device, o.dtype, o.threads, o.replicas));
   SB_ASSIGN_OR_RETURN(s.shard, shard_of(o));
   SB_ASSIGN_OR_RETURN(s.sync, parse_sync_policy(o.sync));
   SB_RETURN_IF_ERROR(RunOutput::check_config(output_config(o, s)));
@@ -238,12 +247,20 @@ StatusOr<RunSettings> check_run_options(const RunOptions& o) {
   } else {
     s.progress = ProgressMode::kTerminal;
   }
-  if (o.order == "input")
-    s.reorder_window = static_cast<size_t>(o.reorder_window > 0 ? o.reorder_window : std::max(1024, 4 * o.max_seqs));
   return s;
 }
 
-EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
+// Records held to restore input order; 0 = completion order.
+size_t reorder_window(const RunOptions& o, size_t n_replicas) {
+  if (o.order != "input") return 0;
+  if (o.reorder_window > 0) return static_cast<size_t>(o.reorder_window);
+  return std::max<size_t>(1024, 4 * static_cast<size_t>(o.max_seqs) * n_replicas);
+}
+
+// n_cpu_replicas CPU engines share the host's memory: by default their K/V caches
+// together take what one engine's may (at most a quarter of memory), each at
+// least one context.
+EngineOptions engine_options(const RunOptions& o, const ModelConfig& model, int n_cpu_replicas) {
   EngineOptions eo;
   eo.max_batch_tokens = o.max_batch_tokens;
   eo.max_seqs = o.max_seqs;
@@ -254,7 +271,35 @@ EngineOptions engine_options(const RunOptions& o, const ModelConfig& model) {
   eo.prefix_cache = !o.no_prefix_cache;
   if (o.kv_cache_mb > 0)
     eo.kv_cache_tokens = std::max<int64_t>(1, (int64_t{o.kv_cache_mb} << 20) / kv_bytes_per_token(model));
+  if (o.kv_cache_mb == 0 && n_cpu_replicas > 1) {
+    const int ctx = o.ctx > 0 ? o.ctx : model.max_ctx;
+    eo.kv_cache_tokens =
+        std::max<int64_t>(ctx, default_kv_cache_tokens(model, o.max_seqs * n_cpu_replicas, ctx) / n_cpu_replicas);
+  }
   return eo;
+}
+
+// One engine per loaded backend; the step cost profile of each is keyed by its
+// backend and threads (CPU replicas of one thread count share a profile).
+Status create_engines(const RunOptions& o, const DeviceChoice& device, const DraftSpec& draft,
+                      const LoadedModel& loaded, std::vector<std::unique_ptr<Engine>>* engines) {
+  const ProfileStore store{o.spec_profile, !o.no_profile_cache};
+  const size_t n = loaded.backends.size();
+  for (size_t i = 0; i < n; ++i) {
+    Backend& backend = *loaded.backends[i];
+    SpecProfileKey profile_key;
+    if (store.used() && !draft.none()) {
+      const int threads = device.cuda ? o.threads : device.replica_threads(static_cast<int>(i));
+      SB_ASSIGN_OR_RETURN(profile_key, spec_profile_key(loaded, backend, threads));
+    }
+    const EngineOptions eo = engine_options(o, loaded.model.config, device.cuda ? 1 : device.cpu_replicas);
+    auto engine = create_engine(loaded, backend, eo, store, profile_key);
+    if (!engine.ok() && n > 1)
+      return engine.status().with_context("engine replica " + std::to_string(i) + " on " + backend.name());
+    SB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> created, std::move(engine));
+    engines->push_back(std::move(created));
+  }
+  return ok_status();
 }
 
 // Fails fast, before the model loads: inputs that cannot be opened, an output
@@ -267,7 +312,7 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
   reader_options.shard = s.shard;
   // A pipe with nothing to read does not hold up records already in the engine, nor a stop.
   reader_options.stop_waiting = [setup] {
-    return stop_signal_received() != 0 || (setup->engine != nullptr && setup->engine->has_work());
+    return stop_signal_received() != 0 || (setup->pipeline != nullptr && setup->pipeline->has_work());
   };
   SB_ASSIGN_OR_RETURN(setup->reader, JsonlReader::open(o.inputs, reader_options));
   SB_ASSIGN_OR_RETURN(Manifest manifest, run_manifest(o, s.shard));
@@ -287,13 +332,7 @@ Status set_up_run(const RunOptions& o, const RunSettings& s, RunSetup* setup) {
                                   std::to_string(loaded.model.config.max_ctx) + " tokens (--ctx-override allows it)");
   }
   SB_ASSIGN_OR_RETURN(setup->prompter, ChatPrompter::create(*loaded.tokenizer, o.chat_template, s.chat_kwargs));
-  const ProfileStore store{o.spec_profile, !o.no_profile_cache};
-  SpecProfileKey profile_key;
-  if (store.used() && !draft.none()) {
-    SB_ASSIGN_OR_RETURN(profile_key, spec_profile_key(loaded, o.threads));
-  }
-  SB_ASSIGN_OR_RETURN(setup->engine,
-                      create_engine(loaded, engine_options(o, loaded.model.config), store, profile_key));
+  SB_RETURN_IF_ERROR(create_engines(o, s.device, draft, loaded, &setup->engines));
   SB_RETURN_IF_ERROR(setup->output->open());
   setup->load_s = std::chrono::duration<double>(Clock::now() - t_start).count();
   return ok_status();
@@ -335,6 +374,16 @@ OutputLineOptions output_line_options(const RunOptions& o) {
   l.model = model.substr(model.rfind('/') == std::string::npos ? 0 : model.rfind('/') + 1);
   l.created = static_cast<int64_t>(std::time(nullptr));
   return l;
+}
+
+// The replicas' backend names, each once ("cpu-avx512"; "cuda:0, cuda:1").
+std::string backend_names(const LoadedModel& loaded) {
+  std::vector<std::string> seen;
+  for (const auto& b : loaded.backends)
+    if (std::find(seen.begin(), seen.end(), b->name()) == seen.end()) seen.emplace_back(b->name());
+  std::string names;
+  for (const std::string& name : seen) names += (names.empty() ? "" : ", ") + name;
+  return names;
 }
 
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
@@ -411,9 +460,14 @@ int run_command(const RunOptions& given) {
 
   RunOutput& output = *setup.output;
   const OutputLineFormat lines(output_line_options(o), *setup.loaded->tokenizer);
-  RunPipeline pipeline(o, PipelineParts{*setup.reader, output, *setup.engine, *setup.prompter, lines,
-                                        setup.loaded->tokenizer->add_bos_default(), settings->reorder_window,
-                                        setup.loaded->backend->name(), settings->shard, setup.input_records});
+  std::vector<Engine*> engines;
+  for (const auto& e : setup.engines) engines.push_back(e.get());
+  EngineReplicas replicas(std::move(engines));
+  RunPipeline pipeline(o, PipelineParts{*setup.reader, output, replicas, *setup.prompter, lines,
+                                        setup.loaded->tokenizer->add_bos_default(),
+                                        reorder_window(o, replicas.size()), backend_names(*setup.loaded),
+                                        settings->shard, setup.input_records});
+  setup.pipeline = &pipeline;
   if (output.done().size() > 0 && !o.quiet)
     print_note("resuming: skipping " + std::to_string(output.done().size()) + " records already in the output");
   Progress progress(settings->progress, o.progress_interval);

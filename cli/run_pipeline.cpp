@@ -22,16 +22,20 @@ RunPipeline::RunPipeline(const RunOptions& o, const PipelineParts& parts)
     : o_(o),
       reader_(parts.reader),
       output_(parts.output),
-      engine_(parts.engine),
+      replicas_(parts.replicas),
       prompter_(parts.prompter),
       lines_(parts.lines),
       add_bos_(parts.add_bos),
-      queue_cap_(2 * o.max_seqs),
+      queue_cap_(parts.replicas.size() > 1 ? o.max_seqs : 2 * o.max_seqs),
       shard_(parts.shard),
       counted_(parts.input_records.has_value()),
-      parser_(RecordParserOptions{o.ignore_unsupported}) {
+      parser_(RecordParserOptions{o.ignore_unsupported}),
+      sample_of_(parts.replicas.size()),
+      engine_stats_(parts.replicas.size()) {
   if (parts.reorder_window > 0) window_.emplace(parts.reorder_window);
   counters_.backend = parts.backend;
+  counters_.replicas = replicas_.size();
+  counters_.replica_records.assign(replicas_.size(), 0);
   // Counted up front: progress has its total from the start.
   if (counted_) counters_.total = shard_.records_of(*parts.input_records) - output_.done().size();
 }
@@ -61,8 +65,24 @@ GenerationRequest RunPipeline::make_request(const Record& r) const {
   return req;
 }
 
+std::optional<size_t> RunPipeline::replica_with_room() {
+  std::optional<size_t> best;
+  int best_pending = queue_cap_;
+  for (size_t r = 0; r < replicas_.size(); ++r) {
+    if (!replicas_.idle(r)) continue;
+    const int pending = replicas_.engine(r).n_pending();
+    if (pending < best_pending) {
+      best = r;
+      best_pending = pending;
+    }
+  }
+  return best;
+}
+
 Status RunPipeline::admit() {
-  while (!input_done_ && engine_.n_pending() < queue_cap_ && (!window_ || window_->has_room())) {
+  while (!input_done_ && (!window_ || window_->has_room())) {
+    const std::optional<size_t> r = replica_with_room();
+    if (!r) return ok_status();
     StatusOr<bool> more = reader_.next(&line_);
     if (!more.ok()) {  // damaged input: what came before it is intact and finishes
       input_error_ = more.status();
@@ -79,12 +99,12 @@ Status RunPipeline::admit() {
     }
     if (output_.done().contains(line_.index)) continue;  // resume: written by an earlier run
     ++n_read_;
-    SB_RETURN_IF_ERROR(admit_line(line_));
+    SB_RETURN_IF_ERROR(admit_line(line_, *r));
   }
   return ok_status();
 }
 
-Status RunPipeline::admit_line(const JsonlLine& line) {
+Status RunPipeline::admit_line(const JsonlLine& line, size_t r) {
   const uint64_t slot = window_ ? window_->admit() : 0;
   ParsedRecord parsed = parser_.parse(line.text, line.index);
   Record& rec = parsed.record;
@@ -93,7 +113,7 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
   GenerationRequest req = make_request(rec);
   if (rec.params.constraint && rec.params.constraint->kind != ConstraintKind::kNone) {
     // Compiled once per distinct constraint for the run; an error names the field.
-    auto constraint = engine_.constraint(*rec.params.constraint);
+    auto constraint = replicas_.engine(r).constraint(*rec.params.constraint);
     if (!constraint.ok())
       return record_error(slot, rec,
                           constraint.status().code() == StatusCode::kUnsupported ? RecordErrorCode::kUnsupported
@@ -116,7 +136,7 @@ Status RunPipeline::admit_line(const JsonlLine& line) {
     return record_error(slot, rec, RecordErrorCode::kMissingPrompt,
                         "the prompt is empty and the model adds no BOS token to start from");
   const size_t n = static_cast<size_t>(rec.params.n.value_or(o_.n));
-  SB_ASSIGN_OR_RETURN(const bool added, add_samples(slot, rec, req, n));
+  SB_ASSIGN_OR_RETURN(const bool added, add_samples(r, slot, rec, req, n));
   if (!added) return ok_status();
   std::vector<int32_t> prompt_ids;
   if (lines_.wants_token_ids(rec)) prompt_ids = std::move(req.prompt);
@@ -136,13 +156,15 @@ void RunPipeline::note_ignored_fields(const Record& rec) {
 
 // Sample k draws with seed + k; all samples share the prompt's KV blocks through
 // the prefix cache. They differ only in the seed, so add() refuses the first or none.
-StatusOr<bool> RunPipeline::add_samples(uint64_t slot, const Record& rec, const GenerationRequest& req, size_t n) {
+StatusOr<bool> RunPipeline::add_samples(size_t r, uint64_t slot, const Record& rec, const GenerationRequest& req,
+                                        size_t n) {
   for (size_t k = 0; k < n; ++k) {
     GenerationRequest sample = req;
     sample.sampling.seed = req.sampling.seed + k;
-    StatusOr<uint64_t> id = engine_.add(std::move(sample));
+    StatusOr<uint64_t> id = replicas_.engine(r).add(std::move(sample));
     if (id.ok()) {
-      sample_of_.emplace(*id, SampleOf{rec.index, k});
+      sample_of_[r].emplace(*id, SampleOf{rec.index, k});
+      ++n_requests_;
       continue;
     }
     SB_CHECK(k == 0);
@@ -174,11 +196,15 @@ Status RunPipeline::emit(uint64_t slot, std::string line, bool is_error) {
 
 size_t RunPipeline::stop() {
   input_done_ = true;
+  replicas_.wait_all();
   size_t n_dropped = 0;
-  for (uint64_t id : engine_.cancel_waiting()) {
-    const auto sample = sample_of_.find(id);
-    n_dropped += in_flight_.erase(sample->second.index);
-    sample_of_.erase(sample);
+  for (size_t r = 0; r < replicas_.size(); ++r) {
+    for (uint64_t id : replicas_.engine(r).cancel_waiting()) {
+      const auto sample = sample_of_[r].find(id);
+      n_dropped += in_flight_.erase(sample->second.index);
+      sample_of_[r].erase(sample);
+      --n_requests_;
+    }
   }
   dropped_ = n_dropped > 0;
   return n_dropped;
@@ -201,20 +227,32 @@ void RunPipeline::estimate_total() {
 }
 
 Status RunPipeline::drain() {
-  if (!engine_.has_work()) return ok_status();
-  SB_RETURN_IF_ERROR(engine_.step(&finished_));
+  for (size_t r = 0; r < replicas_.size(); ++r)
+    if (!sample_of_[r].empty() && replicas_.idle(r)) replicas_.start(r);
+  if (!replicas_.busy()) return ok_status();
+  const size_t r = replicas_.wait();
+  SB_RETURN_IF_ERROR(replicas_.take(r, &finished_));
+  SB_RETURN_IF_ERROR(write_finished(r));
+  engine_stats_[r] = replicas_.engine(r).stats();
+  counters_.engine = sum_engine_stats(engine_stats_);
+  if (!counted_ && !input_read_to_end_) estimate_total();
+  return ok_status();
+}
+
+Status RunPipeline::write_finished(size_t r) {
   for (FinishedRequest& f : finished_) {
-    const auto sample = sample_of_.find(f.id);
-    if (sample == sample_of_.end()) continue;  // a sample of a record a stop dropped
-    const auto it = in_flight_.find(sample->second.index);
-    if (it == in_flight_.end()) {
-      sample_of_.erase(sample);
-      continue;
-    }
+    const auto sample = sample_of_[r].find(f.id);
+    if (sample == sample_of_[r].end()) continue;  // a sample of a record a stop dropped
+    const uint64_t index = sample->second.index;
+    const size_t k = sample->second.k;
+    sample_of_[r].erase(sample);
+    --n_requests_;
+    const auto it = in_flight_.find(index);
+    if (it == in_flight_.end()) continue;
     InFlight& rec = it->second;
-    rec.samples[sample->second.k] = std::move(f.result);
-    sample_of_.erase(sample);
+    rec.samples[k] = std::move(f.result);
     if (++rec.n_done < rec.samples.size()) continue;
+    ++counters_.replica_records[r];
     if (const GenerationResult* failed = first_failed(rec.samples)) {  // its constraint failed it
       SB_RETURN_IF_ERROR(record_error(rec.slot, rec.record,
                                       failed->status.code() == StatusCode::kOutOfRange
@@ -232,8 +270,6 @@ Status RunPipeline::drain() {
     in_flight_.erase(it);
   }
   finished_.clear();
-  counters_.engine = engine_.stats();
-  if (!counted_ && !input_read_to_end_) estimate_total();
   return ok_status();
 }
 

@@ -1,13 +1,19 @@
 // The record path of `specbatch run` once it is set up (cli/run.cpp), in two
-// halves the run loop alternates. Admission reads records lazily, only while the
-// engine's queue (2 x --max-seqs requests) and the reorder window have room, so
-// memory does not grow with the input; it skips records a resumed output already
-// holds, and turns each record into n engine requests (sample k with seed + k),
-// its output constraint compiled by the engine (once per distinct constraint), or
-// an error record in its place; a record whose constraint fails it after it
-// started (constraint_dead_end, internal) is an error record too. Drain runs one engine step and writes each
-// record whose samples have all finished: in input order through the window, or
-// as they finish (--order completion); error records to --errors when given.
+// halves the run loop alternates. Admission reads records lazily, only while an
+// engine replica between steps has room in its queue (2 x --max-seqs requests;
+// --max-seqs each with several replicas) and the reorder window has room, so
+// memory does not grow with the input; each record goes to the replica with the
+// shortest queue (per-replica admission: a replica is topped up between its own
+// steps, so a slow one holds no waiting records that another could run). It skips records a resumed
+// output already holds, and turns each record into n requests (sample k with
+// seed + k) on one replica, its output constraint compiled by that engine (once
+// per distinct constraint), or an error record in its place; a record whose
+// constraint fails it after it started (constraint_dead_end, internal) is an
+// error record too. Drain starts a step on every replica with work that is not
+// stepping, waits for one step to end and writes each record whose samples have
+// all finished: in input order through the window (records keep their input
+// index whichever replica ran them), or as they finish (--order completion);
+// error records to --errors when given.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +25,7 @@
 
 #include "cli/chat.h"
 #include "cli/commands.h"
+#include "cli/engine_replicas.h"
 #include "cli/output_line.h"
 #include "cli/progress.h"
 #include "cli/reorder_window.h"
@@ -34,12 +41,12 @@ namespace sb::cli {
 struct PipelineParts {
   JsonlReader& reader;
   RunOutput& output;
-  Engine& engine;
+  EngineReplicas& replicas;
   const ChatPrompter& prompter;
   const OutputLineFormat& lines;
   bool add_bos = true;        // the model's setting: BOS before each prompt
   size_t reorder_window = 0;  // records held to restore input order; 0 = completion order
-  std::string backend;        // Backend::name(), for the summary and --stats-json
+  std::string backend;        // the replicas' Backend::name()s, for the summary and --stats-json
   Shard shard;                // this run's shard of the input
   std::optional<uint64_t> input_records;  // the input's records, when counted up front (plain files)
 };
@@ -49,24 +56,28 @@ class RunPipeline {
   // o: the defaults of record parameters (make_request) and --max-seqs.
   RunPipeline(const RunOptions& o, const PipelineParts& parts);
 
-  // Admission: reads and admits records until the engine's queue or the window
-  // is full, the input ends, or a pipe has nothing to read while the engine has
-  // work. A damaged input ends admission (input_error()); what came before it
+  // Admission: reads and admits records until every replica between steps has
+  // a full queue, the window is full, the input ends, or a pipe has nothing to
+  // read while records are in the engines. A damaged input ends admission (input_error()); what came before it
   // still finishes. Errors are the output's, or a resumed output that holds
   // indices the input does not reach (fatal).
   Status admit();
-  // Drain: one engine step when there is work; writes the records it finished.
+  // Drain: starts a step on each replica with work that is not stepping, waits
+  // for one step to end and writes the records it finished. An error is a
+  // replica's backend failing: fatal for the run.
   Status drain();
   // A stop signal: no more admission, and the records that have not started are
-  // dropped (resume does them); running ones may still finish. Returns how many
-  // were dropped.
+  // dropped (resume does them) once the steps in progress end; running ones may
+  // still finish. Returns how many were dropped.
   size_t stop();
   // After a stop in which nothing was dropped and everything finished: reads on
   // to learn whether the input is done (records only an earlier run did remain).
   void read_rest_after_stop();
 
-  // Nothing left to do: admission is over and the engine has no work.
-  bool done() const { return input_done_ && !engine_.has_work(); }
+  // Nothing left to do: admission is over and no replica has work.
+  bool done() const { return input_done_ && !has_work() && !replicas_.busy(); }
+  // Records are in the engines (requests added and not yet finished).
+  bool has_work() const { return n_requests_ > 0; }
   // Every record of the input was read and finished: the output is complete.
   bool complete() const { return input_error_.ok() && input_read_to_end_ && in_flight_.empty(); }
   // Why the input ended early (ok when it did not): fatal once the rest finished.
@@ -92,10 +103,14 @@ class RunPipeline {
     size_t k = 0;
   };
 
-  // One input line -> engine requests, or an error record in its slot.
-  Status admit_line(const JsonlLine& line);
-  // Adds the record's n samples; false (and an error record) when the engine refuses.
-  StatusOr<bool> add_samples(uint64_t slot, const Record& rec, const GenerationRequest& req, size_t n);
+  // The replica between steps with the shortest queue that has room, if any.
+  std::optional<size_t> replica_with_room();
+  // One input line -> requests on replica r, or an error record in its slot.
+  Status admit_line(const JsonlLine& line, size_t r);
+  // Adds the record's n samples to replica r; false (and an error record) when its engine refuses.
+  StatusOr<bool> add_samples(size_t r, uint64_t slot, const Record& rec, const GenerationRequest& req, size_t n);
+  // Writes the records whose last samples replica r's step finished.
+  Status write_finished(size_t r);
   Status record_error(uint64_t slot, const Record& rec, RecordErrorCode code, const std::string& message);
   // A finished line: to the window (input order) or straight out; errors to --errors if given.
   Status emit(uint64_t slot, std::string line, bool is_error);
@@ -109,11 +124,11 @@ class RunPipeline {
   const RunOptions& o_;
   JsonlReader& reader_;
   RunOutput& output_;
-  Engine& engine_;
+  EngineReplicas& replicas_;
   const ChatPrompter& prompter_;
   const OutputLineFormat& lines_;
   const bool add_bos_;
-  const int queue_cap_;  // engine requests waiting or running: 2 x --max-seqs
+  const int queue_cap_;  // requests waiting or running per replica: 2 x --max-seqs, or --max-seqs with several
   const Shard shard_;
   const bool counted_;   // the input's records were counted up front
   std::optional<ReorderWindow> window_;
@@ -121,7 +136,9 @@ class RunPipeline {
   std::set<std::string> warned_fields_;  // --ignore-unsupported: each field is named once on stderr
   JsonlLine line_;
   std::unordered_map<uint64_t, InFlight> in_flight_;  // by record index
-  std::unordered_map<uint64_t, SampleOf> sample_of_;  // by engine request id
+  std::vector<std::unordered_map<uint64_t, SampleOf>> sample_of_;  // [replica] by engine request id
+  size_t n_requests_ = 0;                  // entries of sample_of_, all replicas
+  std::vector<EngineStats> engine_stats_;  // [replica] as of its last step
   std::vector<FinishedRequest> finished_;
   RunCounters counters_;
   uint64_t n_read_ = 0;  // records read by this run (resumed ones not counted)

@@ -1,6 +1,8 @@
-// cli/common.h: --device and --dtype (malformed values are usage errors naming
-// the flag; a CUDA device that cannot be used is a clear fatal error) and the
-// output-directory check.
+// cli/common.h: --device, --dtype and --replicas (malformed values are usage
+// errors naming the flag; a CUDA device that cannot be used is a clear fatal
+// error; CPU replicas split --threads) and the output-directory check.
+#include <thread>
+
 #include "cli/cli_test_util.h"
 #include "cli/common.h"
 
@@ -8,7 +10,7 @@ using sb::test::run_cli;
 using sb::test::stories_model;
 
 TEST_CASE("--device cuda without CUDA or a GPU is a clear fatal error, not a crash") {
-  for (const char* device : {"cuda", "cuda:0", "cuda:all"}) {
+  for (const char* device : {"cuda", "cuda:0", "cuda:all", "cuda:0,1"}) {
     CAPTURE(device);
     auto r = run_cli({"run", "-m", stories_model(), "--device", device, "--max-tokens", "4"}, "{\"prompt\":\"x\"}\n");
     if (r.exit_code == 0) {  // a CUDA build on a machine with a GPU: it simply runs
@@ -43,6 +45,32 @@ TEST_CASE("--device and --dtype: malformed values are usage errors naming the fl
                       "{\"prompt\":\"x\"}\n");
     CHECK(ok.exit_code == 0);
   }
+}
+
+TEST_CASE("--replicas splits --threads between CPU replicas, the first ones taking the remainder") {
+  auto split = [](int threads, int replicas) {
+    auto c = sb::cli::parse_device("cpu", "auto", threads, replicas);
+    REQUIRE(c.ok());
+    std::vector<int> each;
+    for (int i = 0; i < replicas; ++i) each.push_back(c->replica_threads(i));
+    return each;
+  };
+  CHECK(split(0, 1) == std::vector<int>{0});  // one replica: as given (0 = all cores)
+  CHECK(split(2, 2) == std::vector<int>{1, 1});
+  CHECK(split(3, 2) == std::vector<int>{2, 1});
+  CHECK(split(7, 3) == std::vector<int>{3, 2, 2});
+  int all = 0;
+  for (int n : split(0, 2)) {
+    CHECK(n >= 1);
+    all += n;
+  }
+  CHECK(all == std::max(2, static_cast<int>(std::thread::hardware_concurrency())));
+  CHECK(!sb::cli::parse_device("cpu", "auto", 2, 3).ok());
+  CHECK(!sb::cli::parse_device("cpu", "auto", 0, 0).ok());
+  CHECK(!sb::cli::parse_device("cuda:0,1", "auto", 0, 2).ok());
+  auto two = sb::cli::parse_device("cuda:0,1", "auto", 0);
+  REQUIRE(two.ok());
+  CHECK(two->cuda_devices == std::vector<int>{0, 1});
 }
 
 TEST_CASE("check_output_directory: a missing or unwritable directory is named with the flag") {
