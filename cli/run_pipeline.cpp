@@ -57,7 +57,7 @@ GenerationRequest RunPipeline::make_request(const Record& r) const {
   req.ignore_eos = p.ignore_eos.value_or(o_.ignore_eos);
   req.stop_token_ids = p.stop_token_ids.value_or(std::vector<int32_t>());
   req.logprobs = p.logprobs.value_or(o_.logprobs);
-  req.penalties.repetition_penalty = static_cast<float>(p.repetition_penalty.value_or(1));
+  req.penalties.repetition_penalty = static_cast<float>(p.repetition_penalty.value_or(o_.repetition_penalty));
   req.penalties.presence_penalty = static_cast<float>(p.presence_penalty.value_or(0));
   req.penalties.frequency_penalty = static_cast<float>(p.frequency_penalty.value_or(0));
   req.penalties.logit_bias = p.logit_bias.value_or(std::vector<std::pair<int32_t, float>>());
@@ -129,7 +129,7 @@ Status RunPipeline::admit_line(const JsonlLine& line, size_t r) {
   if (const RecordError* e = std::get_if<RecordError>(&prompt)) return record_error(slot, rec, e->code, e->message);
   req.prompt = std::move(std::get<ChatPrompter::Prompt>(prompt).ids);
   if (const std::optional<int64_t> keep = rec.params.truncate_prompt_tokens) {  // the last N, vLLM's cut
-    const size_t n_keep = static_cast<size_t>(*keep < 0 ? engine_.max_ctx() : *keep);
+    const size_t n_keep = static_cast<size_t>(*keep < 0 ? replicas_.engine(r).max_ctx() : *keep);
     if (req.prompt.size() > n_keep) req.prompt.erase(req.prompt.begin(), req.prompt.end() - static_cast<long>(n_keep));
   }
   if (req.prompt.empty())
