@@ -33,6 +33,8 @@ struct RunOptions {
   int top_k = 0;
   double min_p = 0.0;
   uint64_t seed = 0;
+  // No flag: 1 (off), or the model's default under --generation-config auto.
+  double repetition_penalty = 1.0;
   // The model's sampling defaults (formats/generation_defaults.h): auto applies
   // them to the defaults above that no flag set; ignore leaves them out.
   std::string generation_config = "auto";

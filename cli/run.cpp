@@ -357,10 +357,10 @@ StatusOr<RunOptions> with_generation_defaults(const RunOptions& given) {
   take(o.given.top_k, d.top_k, &o.top_k, &used.top_k);
   take(o.given.min_p, d.min_p, &o.min_p, &used.min_p);
   take(o.given.max_tokens, d.max_tokens, &o.max_tokens, &used.max_tokens);
-  std::string note = "sampling defaults from " + d.source + ": " + used.describe();
-  if (d.repetition_penalty && *d.repetition_penalty != 1.0)
-    note += "; its repetition_penalty " + number_text(*d.repetition_penalty) + " is not applied (not supported)";
-  if (!o.quiet) print_note(note + " (--generation-config ignore leaves them out)");
+  take(false, d.repetition_penalty, &o.repetition_penalty, &used.repetition_penalty);
+  if (!o.quiet)
+    print_note("sampling defaults from " + d.source + ": " + used.describe() +
+               " (--generation-config ignore leaves them out)");
   return o;
 }
 

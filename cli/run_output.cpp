@@ -53,6 +53,7 @@ StatusOr<Manifest> run_manifest(const RunOptions& o, const Shard& shard) {
   m.set("top_p", number_text(o.top_p));
   m.set("top_k", std::to_string(o.top_k));
   m.set("min_p", number_text(o.min_p));
+  if (o.repetition_penalty != 1.0) m.set("repetition_penalty", number_text(o.repetition_penalty));
   m.set("seed", std::to_string(o.seed));
   JsonWriter stop;
   stop.begin_array();

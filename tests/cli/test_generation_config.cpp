@@ -71,6 +71,24 @@ TEST_CASE("generation config: the model's defaults where no flag is given; a fla
         std::string::npos);
 }
 
+TEST_CASE("generation config: the model's repetition penalty is the default of records without their own") {
+  const std::string dir = sb::test::scratch_dir("cli_generation_config_penalty");
+  const std::string model =
+      stories_with(dir + "/penalty.gguf", {{"general.sampling.penalty_repeat", sb::gguf::value_f32(1.5)}});
+  const std::string input = "{\"prompt\":\"Once upon a time\",\"max_tokens\":40}\n";
+  const std::string own = "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"repetition_penalty\":1.5}\n";
+  const auto plain = run_cli({"run", "-m", stories_model(), "--temperature", "0", "-q"}, input);
+  const auto record = run_cli({"run", "-m", stories_model(), "--temperature", "0", "-q"}, own);
+  const auto defaults = run_cli({"run", "-m", model, "--temperature", "0"}, input);
+  REQUIRE_MESSAGE(defaults.exit_code == 0, defaults.err);
+  REQUIRE(texts(record.out) != texts(plain.out));  // the penalty shows
+  CHECK(texts(defaults.out) == texts(record.out));
+  CHECK(defaults.err.find("repetition_penalty 1.5") != std::string::npos);
+  const auto ignored =
+      run_cli({"run", "-m", model, "--temperature", "0", "--generation-config", "ignore", "-q"}, input);
+  CHECK(texts(ignored.out) == texts(plain.out));
+}
+
 TEST_CASE("generation config: a value out of range is a fatal error naming the file and the key") {
   const std::string dir = sb::test::scratch_dir("cli_generation_config_bad");
   const std::string model = stories_with(dir + "/bad.gguf", {{"general.sampling.top_p", sb::gguf::value_f32(2)}});
